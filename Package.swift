@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module map (DESIGN §2): Format <- Runtime <- Convert <- Parity; the CLI knows them all.
+let package = Package(
+    name: "Minnow",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "MinnowRuntime", targets: ["MinnowRuntime"]),
+        .library(name: "MinnowConvert", targets: ["MinnowConvert"]),
+        .executable(name: "minnow", targets: ["minnow"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+    ],
+    targets: [
+        // System zstd (libzstd-dev).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // flatc-generated C++ verifier behind a C interface, plus XXH64 for segment checksums.
+        .target(name: "CMinnowFormat"),
+        // Inner loops only: portable reference kernels (SIMD paths go beside them).
+        .target(name: "MinnowKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "MinnowFormat", dependencies: ["CZstd", "CMinnowFormat"]),
+        .target(name: "MinnowRuntime", dependencies: ["MinnowFormat", "MinnowKernels"]),
+        .target(name: "MinnowNumpy", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "MinnowConvert", dependencies: [
+            "MinnowFormat", "MinnowRuntime", "MinnowNumpy",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .target(name: "MinnowParity", dependencies: ["MinnowRuntime", "MinnowNumpy"]),
+        .executableTarget(name: "minnow", dependencies: [
+            "MinnowFormat", "MinnowRuntime", "MinnowConvert", "MinnowParity", "MinnowNumpy",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Test-only malloc counter (interposes malloc & co. and counts per thread).
+        .target(name: "CAllocCounter"),
+        .testTarget(name: "MinnowFormatTests", dependencies: ["MinnowFormat"]),
+        .testTarget(name: "MinnowRuntimeTests", dependencies: ["MinnowRuntime", "MinnowFormat", "MinnowKernels", "CAllocCounter"]),
+        .testTarget(name: "MinnowConvertTests", dependencies: ["MinnowConvert", "MinnowRuntime", "MinnowNumpy", "MinnowFormat"]),
+        .testTarget(name: "MinnowParityTests", dependencies: ["MinnowParity"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "minnow", "MinnowConvert", "MinnowRuntime", "MinnowNumpy", "MinnowParity", "CAllocCounter",
+        ]),
+    ],
+    cxxLanguageStandard: .cxx17
+)

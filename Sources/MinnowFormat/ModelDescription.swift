@@ -1,0 +1,201 @@
+// Swift mirror of formats/minnow.fbs: the graph and metadata of a model, without weight bytes.
+
+public enum DType: Int8, Sendable, CaseIterable, CustomStringConvertible {
+    case float32 = 0, int8 = 1, uint8 = 2, int32 = 3, int64 = 4
+
+    public var byteSize: Int {
+        switch self {
+        case .float32, .int32: return 4
+        case .int8, .uint8: return 1
+        case .int64: return 8
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .float32: return "float32"
+        case .int8: return "int8"
+        case .uint8: return "uint8"
+        case .int32: return "int32"
+        case .int64: return "int64"
+        }
+    }
+}
+
+public enum Codec: Int8, Sendable, CustomStringConvertible {
+    case none = 0, zstd = 1
+    public var description: String { self == .none ? "none" : "zstd" }
+}
+
+/// real = scale × (q − zero_point); one scale per tensor (axis -1) or one per slice along `axis`.
+public struct QuantParams: Equatable, Sendable {
+    public var scales: [Float]
+    public var zeroPoints: [Int32]
+    public var axis: Int32
+    public init(scales: [Float], zeroPoints: [Int32], axis: Int32 = -1) {
+        self.scales = scales
+        self.zeroPoints = zeroPoints
+        self.axis = axis
+    }
+}
+
+public struct TensorInfo: Equatable, Sendable {
+    public var name: String
+    public var dtype: DType
+    /// Dimension 0 of an activation is the batch, written -1.
+    public var shape: [Int64]
+    public var quant: QuantParams?
+    /// 1-based index into `buffers`; 0 for activations.
+    public var buffer: UInt32
+    public var arenaOffsetPerSample: UInt64
+
+    public init(name: String, dtype: DType, shape: [Int64], quant: QuantParams? = nil, buffer: UInt32 = 0,
+                arenaOffsetPerSample: UInt64 = 0) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.quant = quant
+        self.buffer = buffer
+        self.arenaOffsetPerSample = arenaOffsetPerSample
+    }
+
+    public var isConstant: Bool { buffer != 0 }
+    public var isBatched: Bool { shape.first == -1 }
+}
+
+public struct BufferInfo: Equatable, Sendable {
+    public var offset: UInt64
+    public var storedSize: UInt64
+    public var size: UInt64
+    public var codec: Codec
+    public var shuffle: UInt8
+    public var checksum: UInt64
+    public init(offset: UInt64, storedSize: UInt64, size: UInt64, codec: Codec, shuffle: UInt8, checksum: UInt64) {
+        self.offset = offset
+        self.storedSize = storedSize
+        self.size = size
+        self.codec = codec
+        self.shuffle = shuffle
+        self.checksum = checksum
+    }
+}
+
+public enum OpCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
+    case dense = 0, add, sub, mul, div, relu, leakyRelu, sigmoid, tanh, clip, softmax, logSoftmax, copy, concat,
+         quantize, dequantize
+
+    public var description: String {
+        switch self {
+        case .dense: return "Dense"
+        case .add: return "Add"
+        case .sub: return "Sub"
+        case .mul: return "Mul"
+        case .div: return "Div"
+        case .relu: return "Relu"
+        case .leakyRelu: return "LeakyRelu"
+        case .sigmoid: return "Sigmoid"
+        case .tanh: return "Tanh"
+        case .clip: return "Clip"
+        case .softmax: return "Softmax"
+        case .logSoftmax: return "LogSoftmax"
+        case .copy: return "Copy"
+        case .concat: return "Concat"
+        case .quantize: return "Quantize"
+        case .dequantize: return "Dequantize"
+        }
+    }
+}
+
+public enum Activation: Int8, Sendable, CustomStringConvertible {
+    case none = 0, relu = 1, clip = 2, leakyRelu = 3
+    public var description: String {
+        switch self {
+        case .none: return "none"
+        case .relu: return "relu"
+        case .clip: return "clip"
+        case .leakyRelu: return "leaky_relu"
+        }
+    }
+}
+
+public struct DenseOptions: Equatable, Sendable {
+    public var activation: Activation
+    public var actMin: Float
+    public var actMax: Float
+    public var actAlpha: Float
+    public var dynamicQuant: Bool
+    public init(activation: Activation = .none, actMin: Float = 0, actMax: Float = 0, actAlpha: Float = 0,
+                dynamicQuant: Bool = false) {
+        self.activation = activation
+        self.actMin = actMin
+        self.actMax = actMax
+        self.actAlpha = actAlpha
+        self.dynamicQuant = dynamicQuant
+    }
+}
+
+public enum OpOptions: Equatable, Sendable {
+    case none
+    case dense(DenseOptions)
+    case leakyRelu(alpha: Float)
+    case clip(min: Float, max: Float)
+    case softmax(axis: Int32)
+    case concat(axis: Int32)
+}
+
+public struct OperatorInfo: Equatable, Sendable {
+    public var opcode: OpCode
+    public var inputs: [Int32]
+    public var outputs: [Int32]
+    public var options: OpOptions
+    public var name: String
+    public init(opcode: OpCode, inputs: [Int32], outputs: [Int32], options: OpOptions = .none, name: String = "") {
+        self.opcode = opcode
+        self.inputs = inputs
+        self.outputs = outputs
+        self.options = options
+        self.name = name
+    }
+}
+
+public struct MemoryPlanInfo: Equatable, Sendable {
+    public var arenaBytesPerSample: UInt64
+    public var alignment: UInt32
+    public var maxBatch: UInt32
+    public init(arenaBytesPerSample: UInt64, alignment: UInt32 = 64, maxBatch: UInt32) {
+        self.arenaBytesPerSample = arenaBytesPerSample
+        self.alignment = alignment
+        self.maxBatch = maxBatch
+    }
+}
+
+public struct ModelDescription: Equatable, Sendable {
+    public static let formatMajor: UInt16 = 1
+    public static let formatMinor: UInt16 = 0
+
+    public var formatMajor: UInt16 = ModelDescription.formatMajor
+    public var formatMinor: UInt16 = ModelDescription.formatMinor
+    public var producer: String = ""
+    public var sourceHash: String = ""
+    public var metadata: [KeyValue] = []
+    public var tensors: [TensorInfo] = []
+    public var operators: [OperatorInfo] = []
+    public var inputs: [Int32] = []
+    public var outputs: [Int32] = []
+    public var buffers: [BufferInfo] = []
+    public var memoryPlan = MemoryPlanInfo(arenaBytesPerSample: 0, maxBatch: 1)
+    public var segmentBase: UInt64 = 0
+
+    public init() {}
+
+    public func metadataValue(_ key: String) -> String? { metadata.first { $0.key == key }?.value }
+}
+
+public struct KeyValue: Equatable, Sendable {
+    public var key: String
+    public var value: String
+    public init(_ key: String, _ value: String) {
+        self.key = key
+        self.value = value
+    }
+}

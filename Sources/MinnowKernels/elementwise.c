@@ -1,0 +1,73 @@
+// fp32 element-wise, row and (de)quantization kernels (portable).
+#include "minnow_kernels.h"
+#include <math.h>
+
+void mn_binary_f32(int32_t op, const float *a, const int64_t as[4], const float *b,
+                   const int64_t bs[4], float *y, const int64_t d[4]) {
+    int64_t o = 0;
+    for (int64_t i0 = 0; i0 < d[0]; i0++)
+    for (int64_t i1 = 0; i1 < d[1]; i1++)
+    for (int64_t i2 = 0; i2 < d[2]; i2++) {
+        const float *ap = a + i0 * as[0] + i1 * as[1] + i2 * as[2];
+        const float *bp = b + i0 * bs[0] + i1 * bs[1] + i2 * bs[2];
+        const int64_t sa = as[3], sb = bs[3], n = d[3];
+        switch (op) {
+        case 0: for (int64_t i = 0; i < n; i++) y[o + i] = ap[i * sa] + bp[i * sb]; break;
+        case 1: for (int64_t i = 0; i < n; i++) y[o + i] = ap[i * sa] - bp[i * sb]; break;
+        case 2: for (int64_t i = 0; i < n; i++) y[o + i] = ap[i * sa] * bp[i * sb]; break;
+        default: for (int64_t i = 0; i < n; i++) y[o + i] = ap[i * sa] / bp[i * sb]; break;
+        }
+        o += n;
+    }
+}
+
+void mn_unary_f32(int32_t op, const float *x, float *y, int64_t n, float p0, float p1) {
+    switch (op) {
+    case 0: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.f ? x[i] : 0.f; break;
+    case 1: for (int64_t i = 0; i < n; i++) y[i] = x[i] >= 0.f ? x[i] : x[i] * p0; break;
+    case 2:
+        for (int64_t i = 0; i < n; i++) {
+            // Stable in both tails: never exponentiate a large positive number.
+            const float v = x[i];
+            if (v >= 0.f) { y[i] = 1.f / (1.f + expf(-v)); }
+            else { const float e = expf(v); y[i] = e / (1.f + e); }
+        }
+        break;
+    case 3: for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
+    default:
+        for (int64_t i = 0; i < n; i++) { const float v = x[i]; y[i] = v < p0 ? p0 : (v > p1 ? p1 : v); }
+        break;
+    }
+}
+
+void mn_softmax_f32(const float *x, float *y, int64_t rows, int64_t cols, int32_t log) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float mx = -INFINITY;
+        for (int64_t c = 0; c < cols; c++) mx = xr[c] > mx ? xr[c] : mx;
+        float sum = 0.f;
+        for (int64_t c = 0; c < cols; c++) sum += expf(xr[c] - mx);
+        if (log) {
+            const float lse = logf(sum);
+            for (int64_t c = 0; c < cols; c++) yr[c] = xr[c] - mx - lse;
+        } else {
+            const float inv = 1.f / sum;
+            for (int64_t c = 0; c < cols; c++) yr[c] = expf(xr[c] - mx) * inv;
+        }
+    }
+}
+
+void mn_quantize_s8(const float *x, int8_t *q, int64_t n, float scale, int32_t zp) {
+    for (int64_t i = 0; i < n; i++) {
+        // nearbyintf rounds half to even, as ONNX QuantizeLinear and SIMD cvtps do.
+        const float r = nearbyintf(x[i] / scale);
+        const float v = r + (float)zp;
+        // NaN fails both comparisons and lands on -128 rather than in undefined behaviour.
+        q[i] = (int8_t)(v >= 127.f ? 127 : (v >= -128.f ? (int32_t)v : -128));
+    }
+}
+
+void mn_dequantize_s8(const int8_t *q, float *x, int64_t n, float scale, int32_t zp) {
+    for (int64_t i = 0; i < n; i++) x[i] = (float)((int32_t)q[i] - zp) * scale;
+}

@@ -1,0 +1,43 @@
+import MinnowKernels
+
+// Resolved operators: every operand is a raw pointer into the session's arena or the model's
+// constants, every size is per sample. `Session.run` multiplies by the batch and calls a kernel.
+// Pointers stay valid while the session lives (it holds the model, the model holds constants).
+
+struct DenseArgs {
+    var x: UnsafeRawPointer
+    var w: UnsafeRawPointer
+    var y: UnsafeMutableRawPointer
+    var k: Int32, n: Int32, rowsPerSample: Int32
+    var act: mn_activation
+}
+
+struct ConcatPart {
+    var src: UnsafeRawPointer
+    var chunkBytes: Int
+}
+
+enum ExecOp {
+    case denseF32(DenseArgs, bias: UnsafePointer<Float>?)
+    case denseS8(DenseArgs, bias: UnsafePointer<Int32>, mult: UnsafePointer<Int32>, shift: UnsafePointer<Int32>,
+                 outZP: Int32, qmin: Int32, qmax: Int32)
+    case denseS8F32(DenseArgs, bias: UnsafePointer<Int32>, scale: UnsafePointer<Float>)
+    case denseDynamic(DenseArgs, bias: UnsafePointer<Float>?, wsum: UnsafePointer<Int32>, wscale: UnsafePointer<Float>)
+    /// `args` indexes the session's binary-shape table (dims and strides do not fit in a small case).
+    case binary(op: Int32, a: UnsafePointer<Float>, b: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, shape: Int)
+    case unary(op: Int32, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, perSample: Int, p0: Float, p1: Float)
+    case softmax(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, cols: Int, rowsPerSample: Int, log: Bool)
+    case copy(x: UnsafeRawPointer, y: UnsafeMutableRawPointer, bytesPerSample: Int)
+    /// Parts `first..<first+count` of the session's concat table.
+    case concat(first: Int, count: Int, y: UnsafeMutableRawPointer, outerPerSample: Int)
+    case quantize(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Int8>, perSample: Int, scale: Float, zp: Int32)
+    case dequantize(x: UnsafePointer<Int8>, y: UnsafeMutablePointer<Float>, perSample: Int, scale: Float, zp: Int32)
+}
+
+/// Broadcast iteration space of one binary op; dims[batchAxis] is replaced by the run's batch.
+struct BinaryShape {
+    var dims: (Int64, Int64, Int64, Int64)
+    var aStrides: (Int64, Int64, Int64, Int64)
+    var bStrides: (Int64, Int64, Int64, Int64)
+    var batchAxis: Int
+}

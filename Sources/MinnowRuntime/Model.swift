@@ -1,0 +1,69 @@
+import MinnowFormat
+import MinnowKernels
+
+/// A loaded, verified model: immutable after load and safe to share across threads.
+/// Loading verifies the file, decompresses every weight segment once into aligned memory,
+/// checks every operator and derives what the kernels need. Sessions then only compute.
+public final class Model: @unchecked Sendable {
+    public let description: ModelDescription
+    public let inputs: [TensorSpec]
+    public let outputs: [TensorSpec]
+    /// The largest batch a session of this model may be made for (the memory plan's).
+    public let maxBatch: Int
+    /// Name of the kernel table chosen for this CPU.
+    public let kernelName: String
+
+    /// Decompressed constant data per tensor index (nil for activations).
+    let constants: [AlignedBytes?]
+    let prepared: [PreparedOp]
+    let kernels: UnsafePointer<mn_kernel_table>
+
+    public convenience init(path: String) throws(ModelError) {
+        let file: ModelFile
+        do { file = try ModelFile(path: path) } catch { throw .format(error) }
+        try self.init(file: file)
+    }
+
+    public convenience init(bytes: AlignedBytes) throws(ModelError) {
+        let file: ModelFile
+        do { file = try ModelFile(bytes: bytes) } catch { throw .format(error) }
+        try self.init(file: file)
+    }
+
+    public init(file: ModelFile) throws(ModelError) {
+        let d = file.description
+        try Model.validateTensors(d)
+        try Model.validateGraph(d)
+
+        // Each buffer is decompressed once, even when several tensors share it.
+        var segments = [Int: AlignedBytes]()
+        var constants = [AlignedBytes?](repeating: nil, count: d.tensors.count)
+        for (i, t) in d.tensors.enumerated() where t.isConstant {
+            let b = Int(t.buffer)
+            if segments[b] == nil {
+                do { segments[b] = try file.segment(b) } catch { throw .format(error) }
+            }
+            constants[i] = segments[b]
+        }
+        self.constants = constants
+
+        let preparer = OpPreparer(d: d, constants: constants)
+        var prepared: [PreparedOp] = []
+        for (i, op) in d.operators.enumerated() { prepared.append(try preparer.prepare(op, index: i)) }
+        self.prepared = prepared
+
+        func spec(_ i: Int32) -> TensorSpec {
+            let t = d.tensors[Int(i)]
+            return TensorSpec(name: t.name, dtype: t.dtype, shape: t.shape.map { Int($0) }, tensorIndex: Int(i))
+        }
+        inputs = d.inputs.map(spec)
+        outputs = d.outputs.map(spec)
+        maxBatch = Int(d.memoryPlan.maxBatch)
+        kernels = mn_kernels()
+        kernelName = String(cString: kernels.pointee.name)
+        description = d
+    }
+
+    public func input(named name: String) -> TensorSpec? { inputs.first { $0.name == name } }
+    public func output(named name: String) -> TensorSpec? { outputs.first { $0.name == name } }
+}

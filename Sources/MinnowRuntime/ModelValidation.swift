@@ -1,0 +1,115 @@
+import MinnowFormat
+
+// Structural checks on a decoded model, run once at load: every index, size and offset the
+// runtime will later use without checking is proved valid here.
+
+extension Model {
+    /// Elements in a shape with the batch dimension (-1) taken as `batch`; nil on overflow or
+    /// a negative dimension elsewhere.
+    static func elementCount(_ shape: [Int64], batch: Int64 = 1) -> Int? {
+        var n: Int64 = 1
+        for (i, d) in shape.enumerated() {
+            let dim = (i == 0 && d == -1) ? batch : d
+            guard dim >= 0 else { return nil }
+            let (p, o) = n.multipliedReportingOverflow(by: dim)
+            guard !o, p <= Int64(Int32.max) * 64 else { return nil }
+            n = p
+        }
+        return Int(n)
+    }
+
+    static func validateTensors(_ d: ModelDescription) throws(ModelError) {
+        let arena = d.memoryPlan.arenaBytesPerSample
+        guard d.memoryPlan.maxBatch >= 1 else { throw .invalid("memory plan max batch is 0") }
+        guard arena <= UInt64(Int32.max) else { throw .invalid("arena of \(arena) bytes per sample is too large") }
+        for (i, t) in d.tensors.enumerated() {
+            let label = "tensor \(i) '\(t.name)'"
+            if t.shape.count > 8 { throw .unsupported("\(label): rank \(t.shape.count) above 8") }
+            guard let elements = elementCount(t.shape) else {
+                throw .invalid("\(label): shape \(t.shape) has a negative or overflowing dimension")
+            }
+            let (bytes, o) = elements.multipliedReportingOverflow(by: t.dtype.byteSize)
+            guard !o else { throw .invalid("\(label): byte size overflows") }
+            if let q = t.quant { try validateQuant(q, tensor: t, label: label) }
+            if t.isConstant {
+                guard Int(t.buffer) <= d.buffers.count else {
+                    throw .invalid("\(label): buffer \(t.buffer) does not exist (model has \(d.buffers.count))")
+                }
+                guard !t.shape.contains(-1) else { throw .invalid("\(label): a constant cannot have a batch dimension") }
+                let size = d.buffers[Int(t.buffer) - 1].size
+                guard size == UInt64(bytes) else {
+                    throw .invalid("\(label): buffer \(t.buffer) holds \(size) bytes, shape \(t.shape) of \(t.dtype) needs \(bytes)")
+                }
+            } else {
+                guard t.isBatched else {
+                    throw .unsupported("\(label): activation without a batch dimension (shape \(t.shape))")
+                }
+                guard t.arenaOffsetPerSample % UInt64(AlignedBytes.alignment) == 0 else {
+                    throw .invalid("\(label): arena offset \(t.arenaOffsetPerSample) is not 64-byte aligned")
+                }
+                let (end, o2) = t.arenaOffsetPerSample.addingReportingOverflow(UInt64(bytes))
+                guard !o2, end <= arena else {
+                    throw .invalid("\(label): arena range [\(t.arenaOffsetPerSample), \(end)) per sample exceeds the arena of \(arena) bytes")
+                }
+            }
+        }
+    }
+
+    private static func validateQuant(_ q: QuantParams, tensor t: TensorInfo, label: String) throws(ModelError) {
+        let expected: Int
+        if q.axis == -1 {
+            expected = 1
+        } else {
+            guard q.axis >= 0, Int(q.axis) < t.shape.count, t.shape[Int(q.axis)] >= 0 else {
+                throw .invalid("\(label): quantization axis \(q.axis) outside shape \(t.shape)")
+            }
+            expected = Int(t.shape[Int(q.axis)])
+        }
+        guard q.scales.count == expected, q.zeroPoints.count == expected else {
+            throw .invalid("\(label): \(q.scales.count) scales and \(q.zeroPoints.count) zero points, expected \(expected)")
+        }
+        for s in q.scales where !(s > 0 && s.isFinite) {
+            throw .invalid("\(label): quantization scale \(s) is not a positive finite number")
+        }
+        let (lo, hi): (Int32, Int32) = t.dtype == .uint8 ? (0, 255) : (-128, 127)
+        for z in q.zeroPoints where z < lo || z > hi {
+            throw .invalid("\(label): zero point \(z) outside \(lo)...\(hi)")
+        }
+    }
+
+    /// Operands exist, and every activation is written before it is read and written only once.
+    static func validateGraph(_ d: ModelDescription) throws(ModelError) {
+        let n = d.tensors.count
+        var written = [Bool](repeating: false, count: n)
+        func check(_ idx: Int32, _ what: String) throws(ModelError) -> Int {
+            guard idx >= 0, Int(idx) < n else { throw .invalid("\(what): tensor index \(idx) out of range 0..<\(n)") }
+            return Int(idx)
+        }
+        for i in d.inputs {
+            let t = try check(i, "model input")
+            guard !d.tensors[t].isConstant else { throw .invalid("model input '\(d.tensors[t].name)' is a constant") }
+            written[t] = true
+        }
+        for (k, op) in d.operators.enumerated() {
+            let what = "operator \(k) (\(op.opcode) '\(op.name)')"
+            for i in op.inputs where i != -1 {
+                let t = try check(i, what)
+                guard d.tensors[t].isConstant || written[t] else {
+                    throw .invalid("\(what): reads tensor '\(d.tensors[t].name)' before any operator writes it")
+                }
+            }
+            guard !op.outputs.isEmpty else { throw .invalid("\(what): has no outputs") }
+            for o in op.outputs {
+                let t = try check(o, what)
+                guard !d.tensors[t].isConstant, !written[t] else {
+                    throw .invalid("\(what): writes tensor '\(d.tensors[t].name)' that is a constant or already written")
+                }
+                written[t] = true
+            }
+        }
+        for o in d.outputs {
+            let t = try check(o, "model output")
+            guard written[t] else { throw .invalid("model output '\(d.tensors[t].name)' is never written") }
+        }
+    }
+}

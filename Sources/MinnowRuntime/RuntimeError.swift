@@ -1,0 +1,51 @@
+import MinnowFormat
+
+/// Why a model could not be loaded or a session made. Raised only at load and session creation,
+/// never from `run` (DESIGN §9: validate in prepare, never fail in eval).
+public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
+    case format(FormatError)
+    /// A check on the model's meaning failed: which tensor or operator, and what was wrong.
+    case invalid(String)
+    case unsupported(String)
+    case batchTooLarge(requested: Int, max: Int)
+
+    public var description: String {
+        switch self {
+        case let .format(e): return e.description
+        case let .invalid(what): return "invalid model: \(what)"
+        case let .unsupported(what): return "unsupported: \(what)"
+        case let .batchTooLarge(requested, max):
+            return "session max batch \(requested) exceeds the model's planned max batch \(max)"
+        }
+    }
+}
+
+/// Errors `Session.run` can raise. Payloads are plain integers, so throwing never allocates.
+public enum RunError: Error, Equatable, CustomStringConvertible, Sendable {
+    case batchOutOfRange(batch: Int, max: Int)
+
+    public var description: String {
+        switch self {
+        case let .batchOutOfRange(batch, max): return "batch \(batch) is outside 1...\(max)"
+        }
+    }
+}
+
+/// Errors in feeding inputs or reading outputs by name or shape (outside the hot loop).
+public enum IOError: Error, Equatable, CustomStringConvertible, Sendable {
+    case unknownInput(String, known: [String])
+    case unknownOutput(String, known: [String])
+    case shapeMismatch(tensor: String, expected: String, found: String)
+    case dtypeMismatch(tensor: String, expected: DType, found: DType)
+    case batchOutOfRange(tensor: String, batch: Int, max: Int)
+
+    public var description: String {
+        switch self {
+        case let .unknownInput(n, known): return "unknown input '\(n)' (model inputs: \(known.joined(separator: ", ")))"
+        case let .unknownOutput(n, known): return "unknown output '\(n)' (model outputs: \(known.joined(separator: ", ")))"
+        case let .shapeMismatch(t, e, f): return "input '\(t)': expected shape \(e), found \(f)"
+        case let .dtypeMismatch(t, e, f): return "input '\(t)': expected dtype \(e), found \(f)"
+        case let .batchOutOfRange(t, b, m): return "input '\(t)': batch \(b) is outside 1...\(m)"
+        }
+    }
+}

@@ -1,0 +1,200 @@
+import MinnowFormat
+import MinnowKernels
+
+/// One inference context: an arena sized for `maxBatch`, and every operator resolved to raw
+/// pointers. `run` makes no heap allocation. Use one session per thread; sessions of the same
+/// model share its weights.
+public final class Session {
+    public let model: Model
+    public let maxBatch: Int
+
+    private let arena: AlignedBytes
+    private let scratch: AlignedBytes
+    private let plan: [ExecOp]
+    private let binaryShapes: [BinaryShape]
+    private let concatParts: [ConcatPart]
+    private let kernels: mn_kernel_table
+
+    /// Makes a session for batches up to `maxBatch` (default: the model's planned maximum).
+    public init(model: Model, maxBatch: Int? = nil) throws(ModelError) {
+        let batch = maxBatch ?? model.maxBatch
+        guard batch >= 1, batch <= model.maxBatch else { throw .batchTooLarge(requested: batch, max: model.maxBatch) }
+        self.model = model
+        self.maxBatch = batch
+        let d = model.description
+        arena = AlignedBytes(count: Int(d.memoryPlan.arenaBytesPerSample) * batch)
+
+        var scratchBytes = 0
+        for op in model.prepared { if case let .denseDynamic(dense, _, _, _) = op { scratchBytes = max(scratchBytes, dense.k) } }
+        scratch = AlignedBytes(count: scratchBytes)
+
+        // Resolve every tensor to its address: constants in the model, activations in the arena
+        // at offset-per-sample × max batch (so the first `batch` rows of each are contiguous).
+        let arenaBase = arena.pointer
+        let addresses: [UnsafeMutableRawPointer] = d.tensors.enumerated().map { i, t in
+            if let c = model.constants[i] { return c.pointer }
+            return arenaBase + Int(t.arenaOffsetPerSample) * batch
+        }
+        var shapes: [BinaryShape] = []
+        var parts: [ConcatPart] = []
+        var plan: [ExecOp] = []
+        for op in model.prepared {
+            plan.append(Session.resolve(op, addresses, &shapes, &parts))
+        }
+        self.plan = plan
+        binaryShapes = shapes
+        concatParts = parts
+        kernels = model.kernels.pointee
+    }
+
+    private static func resolve(_ op: PreparedOp, _ a: [UnsafeMutableRawPointer], _ shapes: inout [BinaryShape],
+                                _ parts: inout [ConcatPart]) -> ExecOp {
+        func f(_ i: Int) -> UnsafeMutablePointer<Float> { a[i].assumingMemoryBound(to: Float.self) }
+        func args(_ d: PreparedOp.Dense) -> DenseArgs {
+            DenseArgs(x: UnsafeRawPointer(a[d.x]), w: UnsafeRawPointer(a[d.w]), y: a[d.y], k: Int32(d.k), n: Int32(d.n),
+                      rowsPerSample: Int32(d.rowsPerSample), act: d.act)
+        }
+        switch op {
+        case let .denseF32(d, bias):
+            return .denseF32(args(d), bias: bias.map { UnsafePointer(f($0)) })
+        case let .denseS8(d, bias, mult, shift, zp, lo, hi):
+            return .denseS8(args(d), bias: UnsafePointer(bias.pointer), mult: UnsafePointer(mult.pointer),
+                            shift: UnsafePointer(shift.pointer), outZP: zp, qmin: lo, qmax: hi)
+        case let .denseS8F32(d, bias, scale):
+            return .denseS8F32(args(d), bias: UnsafePointer(bias.pointer), scale: UnsafePointer(scale.pointer))
+        case let .denseDynamic(d, bias, wsum, wscale):
+            return .denseDynamic(args(d), bias: bias.map { UnsafePointer(f($0)) }, wsum: UnsafePointer(wsum.pointer),
+                                 wscale: UnsafePointer(wscale.pointer))
+        case let .binary(code, x, y, out, dims, aS, bS, axis):
+            shapes.append(BinaryShape(dims: (dims[0], dims[1], dims[2], dims[3]), aStrides: (aS[0], aS[1], aS[2], aS[3]),
+                                      bStrides: (bS[0], bS[1], bS[2], bS[3]), batchAxis: axis))
+            return .binary(op: code, a: UnsafePointer(f(x)), b: UnsafePointer(f(y)), y: f(out), shape: shapes.count - 1)
+        case let .unary(code, x, y, n, p0, p1):
+            return .unary(op: code, x: UnsafePointer(f(x)), y: f(y), perSample: n, p0: p0, p1: p1)
+        case let .softmax(x, y, cols, rows, log):
+            return .softmax(x: UnsafePointer(f(x)), y: f(y), cols: cols, rowsPerSample: rows, log: log)
+        case let .copy(x, y, bytes):
+            return .copy(x: UnsafeRawPointer(a[x]), y: a[y], bytesPerSample: bytes)
+        case let .concat(inputs, chunks, y, outer):
+            let first = parts.count
+            for (i, c) in zip(inputs, chunks) { parts.append(ConcatPart(src: UnsafeRawPointer(a[i]), chunkBytes: c)) }
+            return .concat(first: first, count: inputs.count, y: a[y], outerPerSample: outer)
+        case let .quantize(x, y, n, s, zp):
+            return .quantize(x: UnsafePointer(f(x)), y: a[y].assumingMemoryBound(to: Int8.self), perSample: n, scale: s, zp: zp)
+        case let .dequantize(x, y, n, s, zp):
+            return .dequantize(x: UnsafePointer(a[x].assumingMemoryBound(to: Int8.self)), y: f(y), perSample: n, scale: s, zp: zp)
+        }
+    }
+
+    // MARK: The hot path
+
+    /// Runs the model on the first `batch` samples of each input. Allocation-free: a flat loop
+    /// over resolved operators, each a kernel call on pre-computed pointers.
+    public func run(batch: Int) throws(RunError) {
+        guard batch >= 1, batch <= maxBatch else { throw .batchOutOfRange(batch: batch, max: maxBatch) }
+        let b32 = Int32(batch)
+        for op in plan {
+            switch op {
+            case let .denseF32(d, bias):
+                kernels.dense_f32(d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Float.self), bias,
+                                  d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
+            case let .denseS8(d, bias, mult, shift, zp, lo, hi):
+                kernels.dense_s8(d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self), bias, mult,
+                                 shift, zp, lo, hi, d.y.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n)
+            case let .denseS8F32(d, bias, scale):
+                kernels.dense_s8_f32(d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self), bias,
+                                     scale, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
+            case let .denseDynamic(d, bias, wsum, wscale):
+                kernels.dense_dyn(d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Int8.self), wsum,
+                                  wscale, bias, d.y.assumingMemoryBound(to: Float.self),
+                                  scratch.pointer.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
+            case let .binary(code, a, b, y, shapeIndex):
+                var s = binaryShapes[shapeIndex]
+                switch s.batchAxis {
+                case 0: s.dims.0 = Int64(batch)
+                case 1: s.dims.1 = Int64(batch)
+                case 2: s.dims.2 = Int64(batch)
+                default: s.dims.3 = Int64(batch)
+                }
+                withUnsafePointer(to: &s.dims) { dims in
+                    withUnsafePointer(to: &s.aStrides) { aS in
+                        withUnsafePointer(to: &s.bStrides) { bS in
+                            mn_binary_f32(code, a, UnsafeRawPointer(aS).assumingMemoryBound(to: Int64.self), b,
+                                          UnsafeRawPointer(bS).assumingMemoryBound(to: Int64.self), y,
+                                          UnsafeRawPointer(dims).assumingMemoryBound(to: Int64.self))
+                        }
+                    }
+                }
+            case let .unary(code, x, y, n, p0, p1):
+                mn_unary_f32(code, x, y, Int64(n * batch), p0, p1)
+            case let .softmax(x, y, cols, rows, log):
+                mn_softmax_f32(x, y, Int64(rows * batch), Int64(cols), log ? 1 : 0)
+            case let .copy(x, y, bytes):
+                if x != UnsafeRawPointer(y) { y.copyMemory(from: x, byteCount: bytes * batch) }
+            case let .concat(first, count, y, outer):
+                var dst = y
+                for o in 0..<(outer * batch) {
+                    for p in first..<(first + count) {
+                        let part = concatParts[p]
+                        dst.copyMemory(from: part.src + o * part.chunkBytes, byteCount: part.chunkBytes)
+                        dst += part.chunkBytes
+                    }
+                }
+            case let .quantize(x, y, n, s, zp):
+                mn_quantize_s8(x, y, Int64(n * batch), s, zp)
+            case let .dequantize(x, y, n, s, zp):
+                mn_dequantize_s8(x, y, Int64(n * batch), s, zp)
+            }
+        }
+    }
+}
+
+// MARK: Inputs and outputs (outside the hot path)
+
+extension Session {
+    /// The arena region of input `index` for `maxBatch` samples; write the first `batch` samples.
+    public func inputBuffer(_ index: Int) -> UnsafeMutableRawBufferPointer {
+        tensorBuffer(model.inputs[index].tensorIndex, batch: maxBatch)
+    }
+
+    /// The first `batch` samples of output `index`. Valid until the next `run`.
+    public func outputBuffer(_ index: Int, batch: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(tensorBuffer(model.outputs[index].tensorIndex, batch: batch))
+    }
+
+    /// Copies `bytes` (whole samples, in the input's dtype) into input `index`.
+    public func setInput(_ index: Int, bytes: UnsafeRawBufferPointer) throws(IOError) {
+        let spec = model.inputs[index]
+        let per = spec.bytesPerSample
+        guard per > 0, bytes.count % per == 0 else {
+            throw .shapeMismatch(tensor: spec.name, expected: "a multiple of \(spec.elementsPerSample) elements",
+                                 found: "\(bytes.count / spec.dtype.byteSize) elements")
+        }
+        let batch = bytes.count / per
+        guard batch >= 1, batch <= maxBatch else { throw .batchOutOfRange(tensor: spec.name, batch: batch, max: maxBatch) }
+        inputBuffer(index).copyMemory(from: bytes)
+    }
+
+    public func setInput(_ index: Int, floats: [Float]) throws(IOError) {
+        let spec = model.inputs[index]
+        guard spec.dtype == .float32 else { throw .dtypeMismatch(tensor: spec.name, expected: spec.dtype, found: .float32) }
+        let result: Result<Void, IOError> = floats.withUnsafeBytes { b in
+            do throws(IOError) { try setInput(index, bytes: b); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+
+    public func outputFloats(_ index: Int, batch: Int) -> [Float] {
+        Array(outputBuffer(index, batch: batch).bindMemory(to: Float.self))
+    }
+
+    /// Any tensor's current bytes for `batch` samples: constants whole, activations from the arena.
+    /// For tools (calibration, debugging); an activation's bytes are only meaningful while the
+    /// memory plan has not reused its slot.
+    public func tensorBuffer(_ tensorIndex: Int, batch: Int) -> UnsafeMutableRawBufferPointer {
+        let t = model.description.tensors[tensorIndex]
+        if let c = model.constants[tensorIndex] { return c.mutableBuffer }
+        let count = (Model.elementCount(t.shape, batch: Int64(batch)) ?? 0) * t.dtype.byteSize
+        return UnsafeMutableRawBufferPointer(start: arena.pointer + Int(t.arenaOffsetPerSample) * maxBatch, count: count)
+    }
+}
