@@ -1,0 +1,31 @@
+/// How to quantize.
+public enum QuantizationMode: String, Sendable, CaseIterable {
+    /// int8 weights and calibrated int8 activations (needs calibration data).
+    case `static`
+    /// int8 weights; activations quantized per row at run time; float outputs.
+    case dynamic
+    /// fp32 everywhere: the accuracy baseline and a debugging aid.
+    case float
+}
+
+/// How activation ranges are taken from calibration data.
+public enum CalibrationMethod: Sendable, Equatable {
+    /// Global min and max over every calibration sample.
+    case minMax
+    /// The given percentile of |x| on each side (e.g. 99.99), from a histogram.
+    case percentile(Double)
+}
+
+public struct ConvertOptions: Sendable {
+    public var mode: QuantizationMode = .static
+    public var calibrationPath: String?
+    public var calibration: CalibrationMethod = .minMax
+    public var maxBatch: Int = 64
+    /// Node names, output tensor names or ONNX op types to keep in float.
+    public var keepFloat: [String] = []
+    public var zstdLevel: Int32 = 3
+    /// Upper bound on calibration samples read (they run in batches of `maxBatch`).
+    public var maxCalibrationSamples: Int = 2048
+
+    public init() {}
+}

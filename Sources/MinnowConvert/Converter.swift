@@ -1,0 +1,110 @@
+import Foundation
+import MinnowFormat
+import MinnowNumpy
+import MinnowRuntime
+
+/// What a conversion did, for the user: op counts, what stayed float and why, sizes.
+public struct ConversionSummary: Sendable {
+    public var mode: QuantizationMode
+    public var opCounts: [(op: String, count: Int)]
+    public var int8Dense: Int
+    public var floatOps: [(op: String, opType: String, reason: String)]
+    public var onnxBytes: Int
+    /// fp32 bytes of the weights the converted graph uses.
+    public var weightBytesFP32: Int
+    /// Bytes of weights in the file (after quantization, before compression).
+    public var weightBytesStored: Int
+    public var fileBytes: Int
+    public var calibrationSamples: Int
+    public var arenaBytesPerSample: Int
+
+    public var lines: [String] {
+        var out: [String] = []
+        out.append("mode: \(mode.rawValue)" + (calibrationSamples > 0 ? " (calibrated on \(calibrationSamples) samples)" : ""))
+        out.append("ops: " + opCounts.map { "\($0.op) x\($0.count)" }.joined(separator: ", ") + (int8Dense > 0 ? " (\(int8Dense) Dense in int8)" : ""))
+        if floatOps.isEmpty {
+            out.append("float ops: none")
+        } else {
+            out.append("float ops (\(floatOps.count)):")
+            for f in floatOps { out.append("  \(f.op) [\(f.opType)]: \(f.reason)") }
+        }
+        out.append("weights: \(kb(weightBytesFP32)) fp32 -> \(kb(weightBytesStored)) stored")
+        let ratio = fileBytes > 0 ? Double(onnxBytes) / Double(fileBytes) : 0
+        out.append("file: \(kb(fileBytes)) (ONNX \(kb(onnxBytes)), \(String(format: "%.2f", ratio))x smaller, \(String(format: "%.1f", 100 * Double(fileBytes) / Double(max(onnxBytes, 1))))% of ONNX)")
+        out.append("arena: \(arenaBytesPerSample) bytes per sample")
+        return out
+    }
+
+    private func kb(_ b: Int) -> String { b < 10_000 ? "\(b) B" : String(format: "%.1f KB", Double(b) / 1000) }
+}
+
+public struct ConversionResult: Sendable {
+    public let bytes: [UInt8]
+    public let summary: ConversionSummary
+}
+
+public enum Converter {
+    public static let version = "minnow-convert 0.1.0"
+
+    public static func convert(onnxPath: String, options: ConvertOptions) throws(ConvertError) -> ConversionResult {
+        guard options.maxBatch >= 1, options.maxBatch <= 1 << 16 else { throw .options("--max-batch must be in 1...65536") }
+        guard (1...22).contains(options.zstdLevel) else { throw .options("--zstd-level must be in 1...22") }
+        if case let .percentile(p) = options.calibration, !(p > 50 && p <= 100) {
+            throw .options("percentile must be in (50, 100], got \(p)")
+        }
+        let onnx = try ONNXGraph.load(path: onnxPath)
+        var g = try Lowering.lower(onnx)
+        Fusion.run(&g, allowLeakyRelu: options.mode != .static)
+        let weightBytesFP32 = g.tensors.filter(\.isConstant).reduce(0) { $0 + Int($1.shape.reduce(1, *)) * $1.dtype.byteSize }
+
+        var floatOps: [FloatDecision] = []
+        var samples = 0
+        var metadata = [KeyValue("mode", options.mode.rawValue), KeyValue("source_producer", onnx.producer),
+                        KeyValue("source_opset", String(onnx.opset))]
+        switch options.mode {
+        case .float:
+            floatOps = Quantizer.floatOnlyOps(g)
+        case .dynamic:
+            floatOps = Quantizer.applyDynamic(&g, keep: options.keepFloat)
+        case .static:
+            guard let path = options.calibrationPath else {
+                throw .options("static mode needs calibration data: --calibration CALIB.npz (or use --mode dynamic)")
+            }
+            let arrays: [(name: String, array: NpyArray)]
+            do { arrays = try Npz.readAny(path: path) } catch { throw .calibration(error.description) }
+            let inputs = try Calibrator.inputArrays(g, arrays, file: path)
+            let result = try Calibrator.calibrate(g, arrays: inputs, method: options.calibration,
+                                                  maxSamples: options.maxCalibrationSamples, batch: min(options.maxBatch, 64))
+            samples = result.samples
+            floatOps = Quantizer.applyStatic(&g, ranges: result.ranges, keep: options.keepFloat)
+            let method: String
+            switch options.calibration {
+            case .minMax: method = "minmax"
+            case let .percentile(p): method = "percentile:\(p)"
+            }
+            metadata += [KeyValue("calibration_method", method), KeyValue("calibration_samples", String(samples)),
+                         KeyValue("calibration_hash", result.dataHash)]
+        }
+        g.compact()
+        let plan = MemoryPlanner.plan(g)
+        let bytes = Emitter.bytes(g, plan: plan, maxBatch: options.maxBatch, metadata: metadata, producer: version,
+                                  sourceHash: onnx.sourceHash, codec: .zstd, zstdLevel: options.zstdLevel)
+        // The file we write must load: a converter bug surfaces here, not on the edge box.
+        do { _ = try Model(bytes: AlignedBytes(bytes)) } catch { throw .model("\(error)") }
+
+        var counts: [(String, Int)] = []
+        for op in g.ops {
+            let name = op.opcode.description
+            if let i = counts.firstIndex(where: { $0.0 == name }) { counts[i].1 += 1 } else { counts.append((name, 1)) }
+        }
+        let int8Dense = g.ops.filter { $0.opcode == .dense && g.tensors[$0.inputs[1]].dtype == .int8 }.count
+        let stored = g.tensors.filter(\.isConstant).reduce(0) { $0 + ($1.data?.bytes.count ?? 0) }
+        let onnxBytes = (try? FileManager.default.attributesOfItem(atPath: onnxPath)[.size] as? Int) ?? 0
+        let summary = ConversionSummary(
+            mode: options.mode, opCounts: counts, int8Dense: int8Dense,
+            floatOps: floatOps.map { ($0.op, $0.opType, $0.reason) }, onnxBytes: onnxBytes,
+            weightBytesFP32: weightBytesFP32, weightBytesStored: stored, fileBytes: bytes.count,
+            calibrationSamples: samples, arenaBytesPerSample: Int(plan.arenaBytesPerSample))
+        return ConversionResult(bytes: bytes, summary: summary)
+    }
+}

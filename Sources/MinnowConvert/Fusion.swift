@@ -1,0 +1,103 @@
+import MinnowFormat
+
+// Folds element-wise ops into the preceding float Dense where the math allows:
+// Add/Sub of a per-channel constant -> bias; Mul/Div by a per-channel constant -> scaled weights
+// (this is how BatchNormalization after a linear layer disappears); Relu/Clip/LeakyRelu -> the
+// dense's fused activation.
+
+enum Fusion {
+    static func run(_ g: inout MGraph, allowLeakyRelu: Bool) {
+        var changed = true
+        while changed {
+            changed = false
+            for d in g.ops.indices where g.ops[d].opcode == .dense {
+                guard case var .dense(options) = g.ops[d].options else { continue }
+                let y = g.ops[d].outputs[0]
+                let consumers = g.consumers(of: y)
+                guard consumers.count == 1, !g.isGraphOutput(y) else { continue }
+                let c = consumers[0]
+                let next = g.ops[c]
+                let n = Int(g.tensors[g.ops[d].inputs[1]].shape[0])
+                var fused = false
+                switch next.opcode {
+                case .add, .sub, .mul, .div where options.activation == .none:
+                    let other = next.inputs[0] == y ? next.inputs[1] : next.inputs[0]
+                    guard next.inputs.filter({ $0 == y }).count == 1, let v = perChannel(g, other, n: n) else { break }
+                    if (next.opcode == .sub || next.opcode == .div) && next.inputs[1] != other { break }
+                    switch next.opcode {
+                    case .add: addBias(&g, d, v.map { $0 })
+                    case .sub: addBias(&g, d, v.map { -$0 })
+                    case .mul: scale(&g, d, v)
+                    default: scale(&g, d, v.map { 1 / $0 })
+                    }
+                    fused = true
+                case .relu where options.activation == .none:
+                    options.activation = .relu
+                    fused = true
+                case .clip where options.activation == .none:
+                    if case let .clip(lo, hi) = next.options {
+                        options.activation = .clip
+                        options.actMin = lo
+                        options.actMax = hi
+                        fused = true
+                    }
+                case .leakyRelu where options.activation == .none && allowLeakyRelu:
+                    if case let .leakyRelu(alpha) = next.options {
+                        options.activation = .leakyRelu
+                        options.actAlpha = alpha
+                        fused = true
+                    }
+                default:
+                    break
+                }
+                if fused {
+                    g.ops[d].options = .dense(options)
+                    g.ops[d].outputs = next.outputs
+                    g.ops[d].name += "+" + next.name
+                    g.ops.remove(at: c)
+                    changed = true
+                    break
+                }
+            }
+        }
+        g.compact()
+    }
+
+    /// The values of a constant that broadcasts along the last axis only ([N], [1, N], scalar).
+    private static func perChannel(_ g: MGraph, _ t: Int, n: Int) -> [Float]? {
+        guard case let .float(v)? = g.tensors[t].data else { return nil }
+        let shape = g.tensors[t].shape
+        if v.count == 1 { return Array(repeating: v[0], count: n) }
+        guard v.count == n, shape.last == Int64(n), shape.dropLast().allSatisfy({ $0 == 1 }) else { return nil }
+        return v
+    }
+
+    private static func bias(_ g: inout MGraph, _ d: Int) -> Int {
+        if g.ops[d].inputs.count == 3 { return g.ops[d].inputs[2] }
+        let n = Int(g.tensors[g.ops[d].inputs[1]].shape[0])
+        let b = g.addConstant(name: g.ops[d].name + ".bias", shape: [Int64(n)], .float(Array(repeating: 0, count: n)))
+        g.ops[d].inputs.append(b)
+        return b
+    }
+
+    /// Constants may be shared; fused values go into fresh tensors.
+    private static func addBias(_ g: inout MGraph, _ d: Int, _ v: [Float]) {
+        let b = bias(&g, d)
+        guard case let .float(old)? = g.tensors[b].data else { return }
+        let nb = g.addConstant(name: g.tensors[b].name, shape: g.tensors[b].shape, .float(zip(old, v).map { $0 + $1 }))
+        g.ops[d].inputs[2] = nb
+    }
+
+    private static func scale(_ g: inout MGraph, _ d: Int, _ s: [Float]) {
+        let w = g.ops[d].inputs[1]
+        guard case let .float(old)? = g.tensors[w].data else { return }
+        let k = Int(g.tensors[w].shape[1])
+        var scaled = old
+        for c in s.indices { for i in 0..<k { scaled[c * k + i] *= s[c] } }
+        g.ops[d].inputs[1] = g.addConstant(name: g.tensors[w].name, shape: g.tensors[w].shape, .float(scaled))
+        if g.ops[d].inputs.count == 3, case let .float(b)? = g.tensors[g.ops[d].inputs[2]].data {
+            let bt = g.ops[d].inputs[2]
+            g.ops[d].inputs[2] = g.addConstant(name: g.tensors[bt].name, shape: g.tensors[bt].shape, .float(zip(b, s).map { $0 * $1 }))
+        }
+    }
+}

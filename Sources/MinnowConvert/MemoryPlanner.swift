@@ -1,0 +1,63 @@
+import MinnowFormat
+
+// Arena planning per sample of batch. Every activation's size scales linearly with the batch,
+// so a layout without overlap for one sample has none for any batch: the session multiplies
+// each offset by its max batch. Greedy by size (as TFLite's GreedyMemoryPlanner): largest
+// tensors first, each at the lowest 64-byte-aligned offset that does not overlap a placed tensor
+// whose lifetime (first write .. last read, in op order) overlaps its own.
+
+struct MemoryPlan {
+    var offsets: [Int: UInt64]   // tensor index -> offset per sample
+    var arenaBytesPerSample: UInt64
+}
+
+enum MemoryPlanner {
+    static let alignment: UInt64 = 64
+
+    static func bytesPerSample(_ t: MTensor) -> UInt64 {
+        let elements = t.shape.dropFirst().reduce(Int64(1), *)
+        return UInt64(elements) * UInt64(t.dtype.byteSize)
+    }
+
+    /// `reuse: false` gives every activation its own slot (calibration reads them all after a run).
+    static func plan(_ g: MGraph, reuse: Bool = true) -> MemoryPlan {
+        var first = [Int: Int](), last = [Int: Int]()
+        for t in g.inputs { first[t] = -1; last[t] = -1 }
+        for (i, op) in g.ops.enumerated() {
+            for t in op.inputs where t >= 0 && !g.tensors[t].isConstant { last[t] = i }
+            for t in op.outputs { if first[t] == nil { first[t] = i }; last[t] = max(last[t] ?? i, i) }
+        }
+        for t in g.outputs { last[t] = g.ops.count }
+        let activations = first.keys.sorted()
+        func aligned(_ v: UInt64) -> UInt64 { (v + alignment - 1) / alignment * alignment }
+
+        var offsets = [Int: UInt64]()
+        var arena: UInt64 = 0
+        if !reuse {
+            for t in activations {
+                offsets[t] = arena
+                arena += aligned(max(bytesPerSample(g.tensors[t]), 1))
+            }
+            return MemoryPlan(offsets: offsets, arenaBytesPerSample: arena)
+        }
+        let order = activations.sorted { a, b in
+            let sa = bytesPerSample(g.tensors[a]), sb = bytesPerSample(g.tensors[b])
+            return sa != sb ? sa > sb : a < b
+        }
+        var placed: [(tensor: Int, start: UInt64, end: UInt64)] = []
+        for t in order {
+            let size = aligned(max(bytesPerSample(g.tensors[t]), 1))
+            let conflicts = placed.filter { p in
+                first[p.tensor]! <= last[t]! && first[t]! <= last[p.tensor]!
+            }.sorted { $0.start < $1.start }
+            var offset: UInt64 = 0
+            for c in conflicts where offset + size > c.start {
+                offset = max(offset, c.end)
+            }
+            offsets[t] = offset
+            placed.append((t, offset, offset + size))
+            arena = max(arena, offset + size)
+        }
+        return MemoryPlan(offsets: offsets, arenaBytesPerSample: arena)
+    }
+}

@@ -1,0 +1,161 @@
+import MinnowFormat
+
+// Quantization per DESIGN §4. Weights: int8, symmetric, per output channel. Static mode:
+// activations int8 asymmetric per tensor from calibrated ranges, int32 bias with scale
+// s_in * s_w[c]; a Dense keeps fp32 output wherever its result feeds a float op or leaves the
+// graph (final logits stay fp32). Dynamic mode: int8 weights, fp32 activations quantized per row
+// at run time.
+
+struct FloatDecision {
+    var op: String
+    var opType: String
+    var reason: String
+}
+
+enum Quantizer {
+    /// Symmetric per-row int8: scale[c] = max|w[c,:]| / 127, q = round(w / scale) in [-127, 127].
+    static func quantizeWeights(_ w: [Float], n: Int, k: Int) -> (q: [Int8], scales: [Float]) {
+        var q = [Int8](repeating: 0, count: n * k)
+        var scales = [Float](repeating: 1, count: n)
+        for c in 0..<n {
+            var m: Float = 0
+            for i in 0..<k { m = max(m, abs(w[c * k + i])) }
+            let s = m > 0 ? m / 127 : 1
+            scales[c] = s
+            for i in 0..<k {
+                let v = (w[c * k + i] / s).rounded(.toNearestOrEven)
+                q[c * k + i] = Int8(max(-127, min(127, v)))
+            }
+        }
+        return (q, scales)
+    }
+
+    /// Asymmetric int8 parameters for a range widened to contain 0 (so 0 is exact).
+    static func activationParams(_ r: ActivationRange) -> QuantParams {
+        var lo = min(r.min.isFinite ? r.min : 0, 0), hi = max(r.max.isFinite ? r.max : 0, 0)
+        if hi - lo < 1e-8 { lo = min(lo, -1e-3); hi = max(hi, 1e-3) }
+        let scale = (hi - lo) / 255
+        let zp = Int32(max(-128, min(127, (-128 - lo / scale).rounded(.toNearestOrEven))))
+        return QuantParams(scales: [scale], zeroPoints: [zp], axis: -1)
+    }
+
+    static func matchesKeepFloat(_ op: MOp, _ g: MGraph, _ keep: [String]) -> Bool {
+        guard !keep.isEmpty else { return false }
+        let names = Set(op.name.split(separator: "+").map(String.init) + [op.name, op.sourceType]
+                        + op.outputs.map { g.tensors[$0].name })
+        return keep.contains { names.contains($0) }
+    }
+
+    /// Dynamic mode: int8 weights on every Dense that is not kept in float.
+    static func applyDynamic(_ g: inout MGraph, keep: [String]) -> [FloatDecision] {
+        var decisions: [FloatDecision] = []
+        for d in g.ops.indices {
+            let op = g.ops[d]
+            guard op.opcode == .dense, case var .dense(options) = op.options else { continue }
+            if matchesKeepFloat(op, g, keep) {
+                decisions.append(FloatDecision(op: op.name, opType: op.sourceType, reason: "kept in float by --keep-float"))
+                continue
+            }
+            quantizeWeightTensor(&g, d)
+            options.dynamicQuant = true
+            g.ops[d].options = .dense(options)
+        }
+        return decisions + floatOnlyOps(g)
+    }
+
+    private static func quantizeWeightTensor(_ g: inout MGraph, _ d: Int) {
+        let w = g.ops[d].inputs[1]
+        guard case let .float(values)? = g.tensors[w].data else { return }
+        let n = Int(g.tensors[w].shape[0]), k = Int(g.tensors[w].shape[1])
+        let (q, scales) = quantizeWeights(values, n: n, k: k)
+        g.ops[d].inputs[1] = g.addConstant(name: g.tensors[w].name, shape: g.tensors[w].shape, .int8(q),
+                                           quant: QuantParams(scales: scales, zeroPoints: Array(repeating: 0, count: n), axis: 0))
+    }
+
+    /// Ops with no int8 kernel: they run in fp32 in every mode.
+    static func floatOnlyOps(_ g: MGraph) -> [FloatDecision] {
+        g.ops.filter { ![.dense, .copy, .quantize, .dequantize].contains($0.opcode) }.map {
+            FloatDecision(op: $0.name, opType: $0.sourceType, reason: "\($0.opcode) has no int8 kernel; runs in fp32")
+        }
+    }
+
+    /// Static mode. `ranges` holds the calibrated range of every activation.
+    static func applyStatic(_ g: inout MGraph, ranges: [Int: ActivationRange], keep: [String]) -> [FloatDecision] {
+        var decisions: [FloatDecision] = []
+        var int8Dense = Set<Int>()
+        for (d, op) in g.ops.enumerated() where op.opcode == .dense {
+            if matchesKeepFloat(op, g, keep) {
+                decisions.append(FloatDecision(op: op.name, opType: op.sourceType, reason: "kept in float by --keep-float"))
+            } else {
+                int8Dense.insert(d)
+            }
+        }
+        // Can tensor t be int8? Only if every reader takes int8: an int8 dense (as its input) or a
+        // copy whose result can be int8 too. Graph outputs stay fp32.
+        func acceptsInt8(_ t: Int) -> Bool {
+            let readers = g.consumers(of: t)
+            guard !readers.isEmpty, !g.isGraphOutput(t) else { return false }
+            return readers.allSatisfy { c in
+                (int8Dense.contains(c) && g.ops[c].inputs[0] == t) || (g.ops[c].opcode == .copy && acceptsInt8(g.ops[c].outputs[0]))
+            }
+        }
+        var isInt8 = [Bool](repeating: false, count: g.tensors.count)
+        var params = [Int: QuantParams]()
+        for (i, op) in g.ops.enumerated() {
+            let y = op.outputs[0]
+            if int8Dense.contains(i), case let .dense(o) = op.options, o.activation != .leakyRelu, acceptsInt8(y) {
+                isInt8[y] = true
+                params[y] = activationParams(ranges[y] ?? ActivationRange(min: 0, max: 0))
+            } else if op.opcode == .copy, isInt8[op.inputs[0]] {
+                isInt8[y] = true
+                params[y] = params[op.inputs[0]]
+            }
+        }
+        for (t, q) in params where isInt8[t] {
+            g.tensors[t].dtype = .int8
+            g.tensors[t].quant = q
+        }
+        // A Quantize goes in front of each int8 dense whose input is fp32 (one per tensor, shared).
+        var rewritten: [MOp] = []
+        var quantized = [Int: Int]()
+        for (i, original) in g.ops.enumerated() {
+            var op = original
+            if int8Dense.contains(i) {
+                let x = op.inputs[0]
+                if g.tensors[x].dtype != .int8 {
+                    if quantized[x] == nil {
+                        let q = activationParams(ranges[x] ?? ActivationRange(min: 0, max: 0))
+                        let xq = g.add(MTensor(name: g.tensors[x].name + ".q", dtype: .int8, shape: g.tensors[x].shape, quant: q))
+                        rewritten.append(MOp(opcode: .quantize, inputs: [x], outputs: [xq], name: g.tensors[x].name + ".quantize",
+                                             sourceType: "QuantizeLinear"))
+                        quantized[x] = xq
+                    }
+                    op.inputs[0] = quantized[x]!
+                }
+                quantizeDense(&g, &op)
+            }
+            rewritten.append(op)
+        }
+        g.ops = rewritten
+        return decisions + floatOnlyOps(g)
+    }
+
+    /// int8 weights per channel and an int32 bias with scale s_in * s_w[c].
+    private static func quantizeDense(_ g: inout MGraph, _ op: inout MOp) {
+        let sx = g.tensors[op.inputs[0]].quant!.scales[0]
+        let w = op.inputs[1]
+        guard case let .float(values)? = g.tensors[w].data else { return }
+        let n = Int(g.tensors[w].shape[0]), k = Int(g.tensors[w].shape[1])
+        let (q, scales) = quantizeWeights(values, n: n, k: k)
+        op.inputs[1] = g.addConstant(name: g.tensors[w].name, shape: g.tensors[w].shape, .int8(q),
+                                     quant: QuantParams(scales: scales, zeroPoints: Array(repeating: 0, count: n), axis: 0))
+        if op.inputs.count == 3, case let .float(b)? = g.tensors[op.inputs[2]].data {
+            let bq = b.indices.map { c -> Int32 in
+                let v = (Double(b[c]) / (Double(sx) * Double(scales[c]))).rounded(.toNearestOrEven)
+                return Int32(max(Double(Int32.min), min(Double(Int32.max), v)))
+            }
+            let bt = op.inputs[2]
+            op.inputs[2] = g.addConstant(name: g.tensors[bt].name, shape: g.tensors[bt].shape, .int32(bq))
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import MinnowFormat
+import MinnowRuntime
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Show a .minnow file: inputs, outputs, ops, tensors, buffers, arena.")
+
+    @Argument(help: "A .minnow file.") var file: String
+    @Flag(help: "Print JSON instead of text.") var json = false
+
+    func run() {
+        reportingErrors {
+            let model: Model
+            do { model = try Model(path: file) } catch { throw CLIFailure("\(file): \(error)") }
+            let d = model.description
+            if json {
+                let data = try JSONSerialization.data(withJSONObject: InspectCommand.jsonObject(model), options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            print("\(file): format \(d.formatMajor).\(d.formatMinor), producer \(d.producer), source \(d.sourceHash)")
+            for kv in d.metadata { print("  metadata \(kv.key) = \(kv.value)") }
+            print("inputs:");  for s in model.inputs { print("  \(s)") }
+            print("outputs:"); for s in model.outputs { print("  \(s)") }
+            print("operators (\(d.operators.count)):")
+            for (i, op) in d.operators.enumerated() {
+                let ins = op.inputs.map { $0 >= 0 ? d.tensors[Int($0)].name : "-" }.joined(separator: ", ")
+                let outs = op.outputs.map { d.tensors[Int($0)].name }.joined(separator: ", ")
+                print("  \(i): \(op.opcode)\(InspectCommand.optionsText(op.options)) (\(ins)) -> (\(outs))  [\(op.name)]")
+            }
+            print("tensors (\(d.tensors.count)):")
+            for (i, t) in d.tensors.enumerated() {
+                let place = t.isConstant ? "buffer \(t.buffer)" : "arena +\(t.arenaOffsetPerSample)/sample"
+                print("  \(i): \(t.name) \(t.dtype)\(shapeText(t.shape)) \(place)\(quantText(t.quant))")
+            }
+            print("buffers (\(d.buffers.count)):")
+            for (i, b) in d.buffers.enumerated() {
+                print("  \(i + 1): \(b.codec) \(b.storedSize) stored / \(b.size) bytes\(b.shuffle > 0 ? ", shuffle \(b.shuffle)" : "")")
+            }
+            print("arena: \(d.memoryPlan.arenaBytesPerSample) bytes per sample, max batch \(d.memoryPlan.maxBatch) (\(Int(d.memoryPlan.arenaBytesPerSample) * Int(d.memoryPlan.maxBatch)) bytes)")
+            print("kernels: \(model.kernelName)")
+        }
+    }
+
+    static func optionsText(_ o: OpOptions) -> String {
+        switch o {
+        case .none: return ""
+        case let .dense(d):
+            var parts: [String] = []
+            if d.activation != .none { parts.append(d.activation.description) }
+            if d.dynamicQuant { parts.append("dynamic") }
+            return parts.isEmpty ? "" : "[\(parts.joined(separator: ","))]"
+        case let .leakyRelu(a): return "[alpha=\(a)]"
+        case let .clip(lo, hi): return "[\(lo), \(hi)]"
+        case let .softmax(axis): return "[axis=\(axis)]"
+        case let .concat(axis): return "[axis=\(axis)]"
+        }
+    }
+
+    static func jsonObject(_ model: Model) -> [String: Any] {
+        let d = model.description
+        func spec(_ s: TensorSpec) -> [String: Any] { ["name": s.name, "dtype": s.dtype.description, "shape": s.shape] }
+        return [
+            "format_version": "\(d.formatMajor).\(d.formatMinor)",
+            "producer": d.producer,
+            "source_hash": d.sourceHash,
+            "metadata": Dictionary(uniqueKeysWithValues: d.metadata.map { ($0.key, $0.value) }),
+            "inputs": model.inputs.map(spec),
+            "outputs": model.outputs.map(spec),
+            "operators": d.operators.map { op -> [String: Any] in
+                ["op": op.opcode.description, "name": op.name, "inputs": op.inputs.map(Int.init), "outputs": op.outputs.map(Int.init)]
+            },
+            "tensors": d.tensors.map { t -> [String: Any] in
+                var o: [String: Any] = ["name": t.name, "dtype": t.dtype.description, "shape": t.shape.map(Int.init)]
+                if t.isConstant { o["buffer"] = Int(t.buffer) } else { o["arena_offset_per_sample"] = Int(t.arenaOffsetPerSample) }
+                if let q = t.quant { o["quantization"] = ["scales": q.scales.map(Double.init), "zero_points": q.zeroPoints.map(Int.init), "axis": Int(q.axis)] }
+                return o
+            },
+            "buffers": d.buffers.map { b -> [String: Any] in
+                ["codec": b.codec.description, "stored_size": Int(b.storedSize), "size": Int(b.size), "shuffle": Int(b.shuffle)]
+            },
+            "arena_bytes_per_sample": Int(d.memoryPlan.arenaBytesPerSample),
+            "max_batch": Int(d.memoryPlan.maxBatch),
+        ]
+    }
+}
+
+func shapeText(_ s: [Int64]) -> String { "[" + s.map { $0 < 0 ? "batch" : String($0) }.joined(separator: ", ") + "]" }
+
+func quantText(_ q: QuantParams?) -> String {
+    guard let q else { return "" }
+    if q.scales.count == 1 { return " q(scale \(q.scales[0]), zp \(q.zeroPoints[0]))" }
+    return " q(per-channel axis \(q.axis), \(q.scales.count) scales)"
+}

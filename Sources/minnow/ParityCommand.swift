@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import MinnowParity
+import MinnowRuntime
+
+struct ParityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parity",
+        abstract: "Compare a .minnow model with the trainer's recorded outputs; exit 1 when a threshold is violated.",
+        discussion: "Exit codes: 0 every threshold holds, 1 a threshold is violated, 2 usage or input error.")
+
+    @Argument(help: "A .minnow file.") var file: String
+    @Option(help: "Reference set (.npz): inputs/<name>, outputs/<name>, optional labels/<name>.") var reference: String
+    @Option(help: "Parity spec (JSON) with thresholds per output and metric.") var spec: String?
+    @Option(help: "Samples per run.") var batch: Int?
+
+    func run() {
+        do {
+            let model: Model
+            do { model = try Model(path: file) } catch { throw CLIFailure("\(file): \(error)", code: 2) }
+            let parsed: ParitySpec?
+            do { parsed = try spec.map { try ParitySpec.load(path: $0) } } catch { throw CLIFailure("\(error)", code: 2) }
+            let report: ParityReport
+            do { report = try Parity.evaluate(model: model, referencePath: reference, spec: parsed, batch: batch) } catch {
+                throw CLIFailure("\(error)", code: 2)
+            }
+            print(report.table(color: isatty(1) != 0))
+            if !report.passed { throw ExitCode(1) }
+        } catch let f as CLIFailure {
+            printErr("error: \(f.message)")
+            Foundation.exit(f.code)
+        } catch let e as ExitCode {
+            Foundation.exit(e.rawValue)
+        } catch {
+            printErr("error: \(error)")
+            Foundation.exit(2)
+        }
+    }
+}

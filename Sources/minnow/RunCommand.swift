@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import MinnowNumpy
+import MinnowRuntime
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run a .minnow model on inputs from .npz (or .npy) and write its outputs.")
+
+    @Argument(help: "A .minnow file.") var file: String
+    @Option(help: "Inputs: .npz with inputs/<name> (or <name>) arrays, or .npy for a single-input model.") var input: String
+    @Option(name: .shortAndLong, help: "Where to write outputs (.npz with outputs/<name> arrays).") var output: String
+    @Option(help: "Samples per run (default: the model's max batch).") var batch: Int?
+
+    func run() {
+        reportingErrors {
+            let model: Model
+            do { model = try Model(path: file) } catch { throw CLIFailure("\(file): \(error)") }
+            let arrays: [(name: String, array: NpyArray)]
+            do { arrays = try Npz.readAny(path: input) } catch { throw CLIFailure("\(input): \(error)") }
+            let data = try RunCommand.matchInputs(model, arrays, file: input)
+            let total = data.count
+            let maxBatch = min(batch ?? model.maxBatch, model.maxBatch)
+            guard maxBatch >= 1 else { throw CLIFailure("--batch must be at least 1") }
+            let session = try Session(model: model, maxBatch: maxBatch)
+            var outs = [[Float]](repeating: [], count: model.outputs.count)
+            var start = 0
+            while start < total {
+                let b = min(maxBatch, total - start)
+                for (i, spec) in model.inputs.enumerated() {
+                    let per = spec.elementsPerSample
+                    try session.setInput(i, floats: Array(data.values[i][(start * per)..<((start + b) * per)]))
+                }
+                try session.run(batch: b)
+                for i in model.outputs.indices { outs[i] += session.outputFloats(i, batch: b) }
+                start += b
+            }
+            let named = model.outputs.enumerated().map { i, spec in
+                (name: "outputs/\(spec.name)", array: NpyArray(floats: outs[i], shape: [total] + spec.shape.dropFirst()))
+            }
+            do { try Npz.write(path: output, arrays: named) } catch { throw CLIFailure("\(error)") }
+            print("ran \(total) samples in batches of \(maxBatch); wrote \(output) (\(model.outputs.map { $0.description }.joined(separator: "; ")))")
+        }
+    }
+
+    /// Finds each model input among the arrays and checks its per-sample shape.
+    static func matchInputs(_ model: Model, _ arrays: [(name: String, array: NpyArray)], file: String) throws -> (values: [[Float]], count: Int) {
+        var values: [[Float]] = []
+        var count: Int?
+        for spec in model.inputs {
+            let found = arrays.first { $0.name == "inputs/\(spec.name)" } ?? arrays.first { $0.name == spec.name }
+                ?? (model.inputs.count == 1 && arrays.count == 1 ? arrays.first : nil)
+            guard let a = found?.array else {
+                throw CLIFailure("\(file): no array for input '\(spec.name)' (expected key 'inputs/\(spec.name)' or '\(spec.name)'; found \(arrays.map(\.name).joined(separator: ", ")))")
+            }
+            let expected = Array(spec.shape.dropFirst())
+            guard a.shape.count == spec.shape.count, Array(a.shape.dropFirst()) == expected else {
+                throw CLIFailure("input '\(spec.name)': expected shape [N, \(expected.map(String.init).joined(separator: ", "))], found \(a.shape)")
+            }
+            guard a.type == .float32 || a.type == .float64 else {
+                throw CLIFailure("input '\(spec.name)': expected float32 data, found \(a.type.rawValue)")
+            }
+            if let c = count, c != a.shape[0] { throw CLIFailure("inputs have different sample counts (\(c) and \(a.shape[0]))") }
+            count = a.shape[0]
+            values.append(a.floats())
+        }
+        guard let n = count, n > 0 else { throw CLIFailure("\(file): no samples") }
+        return (values, n)
+    }
+}
