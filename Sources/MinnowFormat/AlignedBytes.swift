@@ -30,6 +30,12 @@ public final class AlignedBytes: @unchecked Sendable {
     public var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
     public var mutableBuffer: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: pointer, count: count) }
 
+    /// A copy of the contents as an array of `T` (count / stride elements).
+    public func elements<T>(as: T.Type) -> [T] {
+        Array(UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: T.self),
+                                  count: count / MemoryLayout<T>.stride))
+    }
+
     deinit { pointer.deallocate() }
 }
 

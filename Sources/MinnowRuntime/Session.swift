@@ -93,57 +93,60 @@ public final class Session {
     public func run(batch: Int) throws(RunError) {
         guard batch >= 1, batch <= maxBatch else { throw .batchOutOfRange(batch: batch, max: maxBatch) }
         let b32 = Int32(batch)
-        for op in plan {
-            switch op {
-            case let .denseF32(d, bias):
-                kernels.dense_f32(d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Float.self), bias,
-                                  d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
-            case let .denseS8(d, bias, mult, shift, zp, lo, hi):
-                kernels.dense_s8(d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self), bias, mult,
-                                 shift, zp, lo, hi, d.y.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n)
-            case let .denseS8F32(d, bias, scale):
-                kernels.dense_s8_f32(d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self), bias,
-                                     scale, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
-            case let .denseDynamic(d, bias, wsum, wscale):
-                kernels.dense_dyn(d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Int8.self), wsum,
-                                  wscale, bias, d.y.assumingMemoryBound(to: Float.self),
-                                  scratch.pointer.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
-            case let .binary(code, a, b, y, shapeIndex):
-                var s = binaryShapes[shapeIndex]
-                switch s.batchAxis {
-                case 0: s.dims.0 = Int64(batch)
-                case 1: s.dims.1 = Int64(batch)
-                case 2: s.dims.2 = Int64(batch)
-                default: s.dims.3 = Int64(batch)
-                }
-                withUnsafePointer(to: &s.dims) { dims in
-                    withUnsafePointer(to: &s.aStrides) { aS in
-                        withUnsafePointer(to: &s.bStrides) { bS in
-                            mn_binary_f32(code, a, UnsafeRawPointer(aS).assumingMemoryBound(to: Int64.self), b,
-                                          UnsafeRawPointer(bS).assumingMemoryBound(to: Int64.self), y,
-                                          UnsafeRawPointer(dims).assumingMemoryBound(to: Int64.self))
+        // An index loop over the buffer: no iterator or witness-table lookups, even in debug builds.
+        plan.withUnsafeBufferPointer { ops in
+            for i in 0..<ops.count {
+                switch ops[i] {
+                case let .denseF32(d, bias):
+                    kernels.dense_f32(d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Float.self), bias,
+                                      d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
+                case let .denseS8(d, bias, mult, shift, zp, lo, hi):
+                    kernels.dense_s8(d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self), bias, mult,
+                                     shift, zp, lo, hi, d.y.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n)
+                case let .denseS8F32(d, bias, scale):
+                    kernels.dense_s8_f32(d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self), bias,
+                                         scale, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
+                case let .denseDynamic(d, bias, wsum, wscale):
+                    kernels.dense_dyn(d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Int8.self), wsum,
+                                      wscale, bias, d.y.assumingMemoryBound(to: Float.self),
+                                      scratch.pointer.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
+                case let .binary(code, a, b, y, shapeIndex):
+                    var s = binaryShapes[shapeIndex]
+                    switch s.batchAxis {
+                    case 0: s.dims.0 = Int64(batch)
+                    case 1: s.dims.1 = Int64(batch)
+                    case 2: s.dims.2 = Int64(batch)
+                    default: s.dims.3 = Int64(batch)
+                    }
+                    withUnsafePointer(to: &s.dims) { dims in
+                        withUnsafePointer(to: &s.aStrides) { aS in
+                            withUnsafePointer(to: &s.bStrides) { bS in
+                                mn_binary_f32(code, a, UnsafeRawPointer(aS).assumingMemoryBound(to: Int64.self), b,
+                                              UnsafeRawPointer(bS).assumingMemoryBound(to: Int64.self), y,
+                                              UnsafeRawPointer(dims).assumingMemoryBound(to: Int64.self))
+                            }
                         }
                     }
-                }
-            case let .unary(code, x, y, n, p0, p1):
-                mn_unary_f32(code, x, y, Int64(n * batch), p0, p1)
-            case let .softmax(x, y, cols, rows, log):
-                mn_softmax_f32(x, y, Int64(rows * batch), Int64(cols), log ? 1 : 0)
-            case let .copy(x, y, bytes):
-                if x != UnsafeRawPointer(y) { y.copyMemory(from: x, byteCount: bytes * batch) }
-            case let .concat(first, count, y, outer):
-                var dst = y
-                for o in 0..<(outer * batch) {
-                    for p in first..<(first + count) {
-                        let part = concatParts[p]
-                        dst.copyMemory(from: part.src + o * part.chunkBytes, byteCount: part.chunkBytes)
-                        dst += part.chunkBytes
+                case let .unary(code, x, y, n, p0, p1):
+                    mn_unary_f32(code, x, y, Int64(n * batch), p0, p1)
+                case let .softmax(x, y, cols, rows, log):
+                    mn_softmax_f32(x, y, Int64(rows * batch), Int64(cols), log ? 1 : 0)
+                case let .copy(x, y, bytes):
+                    if x != UnsafeRawPointer(y) { y.copyMemory(from: x, byteCount: bytes * batch) }
+                case let .concat(first, count, y, outer):
+                    var dst = y
+                    for o in 0..<(outer * batch) {
+                        for p in first..<(first + count) {
+                            let part = concatParts[p]
+                            dst.copyMemory(from: part.src + o * part.chunkBytes, byteCount: part.chunkBytes)
+                            dst += part.chunkBytes
+                        }
                     }
+                case let .quantize(x, y, n, s, zp):
+                    mn_quantize_s8(x, y, Int64(n * batch), s, zp)
+                case let .dequantize(x, y, n, s, zp):
+                    mn_dequantize_s8(x, y, Int64(n * batch), s, zp)
                 }
-            case let .quantize(x, y, n, s, zp):
-                mn_quantize_s8(x, y, Int64(n * batch), s, zp)
-            case let .dequantize(x, y, n, s, zp):
-                mn_dequantize_s8(x, y, Int64(n * batch), s, zp)
             }
         }
     }

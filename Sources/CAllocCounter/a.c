@@ -1,1 +1,0 @@
-int alloc_placeholder;

@@ -1,0 +1,130 @@
+import Foundation
+import MinnowNumpy
+import XCTest
+
+/// The CLI driven the way a user drives it: convert -> inspect -> run -> parity, and bad input.
+final class CLITests: XCTestCase {
+    func testConvertRunParityOnEveryFixture() throws {
+        let dir = try temporaryDirectory()
+        for name in fixtureNames {
+            let out = dir.appendingPathComponent("\(name).minnow").path
+            let c = try minnow(["convert", fixture(name, "model.onnx"), "-o", out, "--calibration", fixture(name, "calibration.npz")])
+            XCTAssertEqual(c.code, 0, c.stderr)
+            XCTAssertTrue(c.stdout.contains("mode: static"), c.stdout)
+            XCTAssertTrue(c.stdout.contains("float ops"), c.stdout)
+
+            let ran = dir.appendingPathComponent("\(name).out.npz").path
+            let r = try minnow(["run", out, "--input", fixture(name, "reference.npz"), "-o", ran])
+            XCTAssertEqual(r.code, 0, r.stderr)
+            let outputs = try Npz.read(path: ran)
+            let reference = try Npz.read(path: fixture(name, "reference.npz"))
+            let ours = outputs[0].array, theirs = reference.first { $0.name.hasPrefix("outputs/") }!.array
+            XCTAssertEqual(outputs[0].name, reference.first { $0.name.hasPrefix("outputs/") }!.name)
+            XCTAssertEqual(ours.shape, theirs.shape)
+
+            let p = try minnow(["parity", out, "--reference", fixture(name, "reference.npz"), "--spec", fixture(name, "parity.json")])
+            XCTAssertEqual(p.code, 0, p.stdout + p.stderr)
+            XCTAssertTrue(p.stdout.contains("PASS"), p.stdout)
+        }
+    }
+
+    func testParityFailsWhenAThresholdIsViolated() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("m.minnow").path
+        XCTAssertEqual(try minnow(["convert", fixture("digits_mlp", "model.onnx"), "-o", out, "--calibration", fixture("digits_mlp", "calibration.npz")]).code, 0)
+        let spec = dir.appendingPathComponent("strict.json")
+        try Data(#"{"outputs": {"probs": {"max_abs_error": {"max": 1e-9}}}}"#.utf8).write(to: spec)
+        let p = try minnow(["parity", out, "--reference", fixture("digits_mlp", "reference.npz"), "--spec", spec.path])
+        XCTAssertEqual(p.code, 1, p.stdout + p.stderr)
+        XCTAssertTrue(p.stdout.contains("FAIL"), p.stdout)
+        // The failing row comes first in the table (after the header lines).
+        XCTAssertTrue(p.stdout.split(separator: "\n")[2].contains("max_abs_error"), p.stdout)
+        let bad = try minnow(["parity", out, "--reference", "/nonexistent.npz"])
+        XCTAssertEqual(bad.code, 2)
+    }
+
+    func testInspectShowsTheModel() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("m.minnow").path
+        XCTAssertEqual(try minnow(["convert", fixture("ctr_mlp", "model.onnx"), "-o", out, "--calibration", fixture("ctr_mlp", "calibration.npz")]).code, 0)
+        let text = try minnow(["inspect", out])
+        XCTAssertEqual(text.code, 0)
+        for needle in ["inputs:", "x: float32[batch, 30]", "ctr: float32[batch, 1]", "Dense[relu]", "per-channel axis 0", "zstd", "arena:"] {
+            XCTAssertTrue(text.stdout.contains(needle), "missing '\(needle)' in\n\(text.stdout)")
+        }
+        let json = try minnow(["inspect", out, "--json"])
+        let obj = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual((obj["inputs"] as! [[String: Any]])[0]["shape"] as? [Int], [-1, 30])
+        XCTAssertEqual((obj["metadata"] as! [String: String])["mode"], "static")
+    }
+
+    func testRunAcceptsNpyAndBareNames() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("m.minnow").path
+        XCTAssertEqual(try minnow(["convert", fixture("regression_mlp", "model.onnx"), "-o", out, "--mode", "float"]).code, 0)
+        let x = NpyArray(floats: (0..<20).map { Float($0) / 10 }, shape: [2, 10])
+        let npy = dir.appendingPathComponent("x.npy")
+        try Data(Npy.serialize(x)).write(to: npy)
+        XCTAssertEqual(try minnow(["run", out, "--input", npy.path, "-o", dir.appendingPathComponent("a.npz").path]).code, 0)
+        let bare = dir.appendingPathComponent("bare.npz").path
+        try Npz.write(path: bare, arrays: [("x", x)])
+        XCTAssertEqual(try minnow(["run", out, "--input", bare, "-o", dir.appendingPathComponent("b.npz").path]).code, 0)
+        XCTAssertEqual(try Npz.read(path: dir.appendingPathComponent("a.npz").path)[0].array,
+                       try Npz.read(path: dir.appendingPathComponent("b.npz").path)[0].array)
+    }
+
+    // MARK: bad input: exit 1, one line naming the problem, never a crash
+
+    func assertOneLineError(_ r: CLIResult, contains needle: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.code, 1, r.stderr, file: file, line: line)
+        let lines = r.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, r.stderr, file: file, line: line)
+        XCTAssertTrue(r.stderr.hasPrefix("error: ") && r.stderr.contains(needle), r.stderr, file: file, line: line)
+    }
+
+    func testTruncatedAndBitFlippedModelsAreRefused() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("m.minnow").path
+        XCTAssertEqual(try minnow(["convert", fixture("digits_mlp", "model.onnx"), "-o", out, "--calibration", fixture("digits_mlp", "calibration.npz")]).code, 0)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: out))
+        let truncated = dir.appendingPathComponent("t.minnow")
+        try bytes.prefix(bytes.count / 2).write(to: truncated)
+        assertOneLineError(try minnow(["run", truncated.path, "--input", fixture("digits_mlp", "reference.npz"), "-o", dir.appendingPathComponent("o.npz").path]),
+                           contains: "t.minnow")
+        var flipped = bytes
+        flipped[flipped.count - 100] ^= 0x10  // inside the last weight segment
+        let f = dir.appendingPathComponent("f.minnow")
+        try flipped.write(to: f)
+        assertOneLineError(try minnow(["inspect", f.path]), contains: "checksum mismatch")
+        let garbage = dir.appendingPathComponent("g.minnow")
+        try Data("definitely not a model".utf8).write(to: garbage)
+        assertOneLineError(try minnow(["inspect", garbage.path]), contains: "g.minnow")
+    }
+
+    func testMalformedNpzAndWrongShapeAreRefused() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("m.minnow").path
+        XCTAssertEqual(try minnow(["convert", fixture("digits_mlp", "model.onnx"), "-o", out, "--mode", "float"]).code, 0)
+        let bad = dir.appendingPathComponent("bad.npz")
+        try Data([0x50, 0x4B, 0x03, 0x04] + [UInt8](repeating: 7, count: 60)).write(to: bad)
+        assertOneLineError(try minnow(["run", out, "--input", bad.path, "-o", dir.appendingPathComponent("o.npz").path]), contains: "bad.npz")
+        let wrong = dir.appendingPathComponent("wrong.npz").path
+        try Npz.write(path: wrong, arrays: [("inputs/x", NpyArray(floats: [Float](repeating: 0, count: 30), shape: [3, 10]))])
+        assertOneLineError(try minnow(["run", out, "--input", wrong, "-o", dir.appendingPathComponent("o.npz").path]),
+                           contains: "input 'x': expected shape [N, 64], found [3, 10]")
+    }
+
+    func testConverterErrorsNameTheProblem() throws {
+        let dir = try temporaryDirectory()
+        let o = dir.appendingPathComponent("o.minnow").path
+        assertOneLineError(try minnow(["convert", fixture("digits_mlp", "model.onnx"), "-o", o]), contains: "--calibration")
+        assertOneLineError(try minnow(["convert", fixture("digits_mlp", "model.onnx"), "-o", o, "--mode", "int4"]), contains: "--mode")
+        assertOneLineError(try minnow(["convert", fixture("digits_mlp", "reference.npz"), "-o", o, "--mode", "float"]), contains: "not a readable ONNX model")
+        for (file, needle) in [("unsupported_op.onnx", "node 'topk': operator TopK (opset 17) is not supported"),
+                               ("opset12.onnx", "opset 12"),
+                               ("external_data.onnx", "external file")] {
+            assertOneLineError(try minnow(["convert", repoRoot.appendingPathComponent("fixtures/errors/\(file)").path, "-o", o, "--mode", "float"]),
+                               contains: needle)
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import XCTest
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let fixtureNames = ["digits_mlp", "ctr_mlp", "regression_mlp"]
+
+func fixture(_ name: String, _ file: String) -> String { repoRoot.appendingPathComponent("fixtures/\(name)/\(file)").path }
+
+/// The `minnow` executable built beside this test bundle.
+var minnowBinary: String {
+    #if DEBUG
+    let config = "debug"
+    #else
+    let config = "release"
+    #endif
+    return repoRoot.appendingPathComponent(".build/\(config)/minnow").path
+}
+
+struct CLIResult {
+    var code: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs the CLI as a user would, capturing both streams.
+func minnow(_ args: [String]) throws -> CLIResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: minnowBinary)
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return CLIResult(code: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
+
+func temporaryDirectory() throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("minnow-e2e-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+}

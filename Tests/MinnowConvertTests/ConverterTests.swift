@@ -1,0 +1,92 @@
+import Foundation
+import MinnowConvert
+import MinnowFormat
+import MinnowRuntime
+import XCTest
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+func fixture(_ name: String, _ file: String) -> String { repoRoot.appendingPathComponent("fixtures/\(name)/\(file)").path }
+
+final class ConverterTests: XCTestCase {
+    func convert(_ name: String, _ mode: QuantizationMode = .static, maxBatch: Int = 64) throws -> ConversionResult {
+        var o = ConvertOptions()
+        o.mode = mode
+        o.maxBatch = maxBatch
+        o.calibrationPath = fixture(name, "calibration.npz")
+        return try Converter.convert(onnxPath: fixture(name, "model.onnx"), options: o)
+    }
+
+    /// No two activations that are alive at the same time share arena bytes.
+    func testMemoryPlanHasNoOverlapBetweenLiveTensors() throws {
+        for name in ["digits_mlp", "ctr_mlp", "regression_mlp"] {
+            for mode in QuantizationMode.allCases {
+                let d = try ModelFile(bytes: AlignedBytes(try convert(name, mode).bytes)).description
+                var first = [Int: Int](), last = [Int: Int]()
+                for i in d.inputs { first[Int(i)] = -1; last[Int(i)] = -1 }
+                for (k, op) in d.operators.enumerated() {
+                    for i in op.inputs where i >= 0 && !d.tensors[Int(i)].isConstant { last[Int(i)] = k }
+                    for o in op.outputs { first[Int(o)] = k; last[Int(o)] = max(last[Int(o)] ?? k, k) }
+                }
+                for o in d.outputs { last[Int(o)] = d.operators.count }
+                let acts = Array(first.keys)
+                func range(_ t: Int) -> Range<UInt64> {
+                    let s = d.tensors[t]
+                    let bytes = UInt64(s.shape.dropFirst().reduce(1, *)) * UInt64(s.dtype.byteSize)
+                    return s.arenaOffsetPerSample..<(s.arenaOffsetPerSample + bytes)
+                }
+                for a in acts {
+                    for b in acts where a < b && first[a]! <= last[b]! && first[b]! <= last[a]! {
+                        XCTAssertFalse(range(a).overlaps(range(b)), "\(name) \(mode): \(d.tensors[a].name) and \(d.tensors[b].name) overlap")
+                    }
+                }
+                // Reuse happens: the arena is smaller than the sum of all activations.
+                let sum = acts.map { range($0).count }.reduce(0, +)
+                XCTAssertLessThanOrEqual(Int(d.memoryPlan.arenaBytesPerSample), sum + 64 * acts.count)
+            }
+        }
+    }
+
+    func testMetadataRecordsHowTheFileWasMade() throws {
+        let d = try ModelFile(bytes: AlignedBytes(try convert("ctr_mlp").bytes)).description
+        XCTAssertEqual(d.metadataValue("mode"), "static")
+        XCTAssertEqual(d.metadataValue("calibration_method"), "minmax")
+        XCTAssertEqual(d.metadataValue("calibration_samples"), "398")
+        XCTAssertTrue(d.metadataValue("calibration_hash")?.hasPrefix("xxh64:") ?? false)
+        XCTAssertTrue(d.sourceHash.hasPrefix("xxh64:"))
+        XCTAssertEqual(d.producer, Converter.version)
+        XCTAssertEqual(d.metadataValue("source_opset"), "20")
+    }
+
+    func testSummaryReportsFloatOpsAndSizes() throws {
+        let s = try convert("ctr_mlp").summary
+        XCTAssertEqual(s.int8Dense, 3)
+        XCTAssertEqual(Set(s.floatOps.map(\.opType)), ["Sub", "Div", "Sigmoid"])
+        XCTAssertTrue(s.floatOps.allSatisfy { $0.reason.contains("no int8 kernel") })
+        XCTAssertLessThan(s.fileBytes, s.onnxBytes)
+        XCTAssertLessThan(s.weightBytesStored, s.weightBytesFP32 / 3)
+        XCTAssertTrue(s.lines.joined().contains("float ops (3)"))
+    }
+
+    func testMaxBatchIsThePlannedLimit() throws {
+        let model = try Model(bytes: AlignedBytes(try convert("digits_mlp", maxBatch: 4).bytes))
+        XCTAssertEqual(model.maxBatch, 4)
+        XCTAssertNoThrow(try Session(model: model, maxBatch: 4))
+        XCTAssertThrowsError(try Session(model: model, maxBatch: 5))
+    }
+
+    func testStaticModeWithoutCalibrationSaysWhatIsMissing() {
+        var o = ConvertOptions()
+        o.mode = .static
+        XCTAssertThrowsError(try Converter.convert(onnxPath: fixture("digits_mlp", "model.onnx"), options: o)) { e in
+            XCTAssertTrue("\(e)".contains("--calibration"), "\(e)")
+        }
+    }
+
+    func testCalibrationWithTheWrongInputNameIsRefused() throws {
+        var o = ConvertOptions()
+        o.calibrationPath = fixture("ctr_mlp", "calibration.npz")  // 30 features, digits wants 64
+        XCTAssertThrowsError(try Converter.convert(onnxPath: fixture("digits_mlp", "model.onnx"), options: o)) { e in
+            XCTAssertTrue("\(e)".contains("has shape [398, 30], expected [N, 64]"), "\(e)")
+        }
+    }
+}
