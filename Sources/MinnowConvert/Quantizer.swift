@@ -14,13 +14,15 @@ struct FloatDecision {
 
 enum Quantizer {
     /// Symmetric per-row int8: scale[c] = max|w[c,:]| / 127, q = round(w / scale) in [-127, 127].
-    static func quantizeWeights(_ w: [Float], n: Int, k: Int) -> (q: [Int8], scales: [Float]) {
+    /// `minScales` raises a channel's scale where needed (so its int32 bias cannot overflow).
+    static func quantizeWeights(_ w: [Float], n: Int, k: Int, minScales: [Float]? = nil) -> (q: [Int8], scales: [Float]) {
         var q = [Int8](repeating: 0, count: n * k)
         var scales = [Float](repeating: 1, count: n)
         for c in 0..<n {
             var m: Float = 0
             for i in 0..<k { m = max(m, abs(w[c * k + i])) }
-            let s = m > 0 ? m / 127 : 1
+            var s = m > 0 ? m / 127 : 1
+            if let floor = minScales?[c], floor > s { s = floor }
             scales[c] = s
             for i in 0..<k {
                 let v = (w[c * k + i] / s).rounded(.toNearestOrEven)
@@ -146,7 +148,14 @@ enum Quantizer {
         let w = op.inputs[1]
         guard case let .float(values)? = g.tensors[w].data else { return }
         let n = Int(g.tensors[w].shape[0]), k = Int(g.tensors[w].shape[1])
-        let (q, scales) = quantizeWeights(values, n: n, k: k)
+        // A channel with near-zero weights but a real bias would need an int32 bias beyond range
+        // (bias / (s_in * s_w)); raise its weight scale so |bias_q| <= 2^30, leaving headroom for
+        // the zero-point fold done at load.
+        var floors: [Float]?
+        if op.inputs.count == 3, case let .float(b)? = g.tensors[op.inputs[2]].data {
+            floors = b.map { abs($0) / (sx * Float(1 << 30)) }
+        }
+        let (q, scales) = quantizeWeights(values, n: n, k: k, minScales: floors)
         op.inputs[1] = g.addConstant(name: g.tensors[w].name, shape: g.tensors[w].shape, .int8(q),
                                      quant: QuantParams(scales: scales, zeroPoints: Array(repeating: 0, count: n), axis: 0))
         if op.inputs.count == 3, case let .float(b)? = g.tensors[op.inputs[2]].data {

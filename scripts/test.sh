@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds once (release: allocation counts are measured there), and runs
+# every test: the Swift suites, then the Python suite that checks Minnow against onnxruntime.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+swift build -c release --build-tests
+swift test -c release --skip-build
+MINNOW_BIN="$PWD/.build/release/minnow" python3 -m pytest -q tools/tests

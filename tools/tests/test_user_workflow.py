@@ -1,0 +1,71 @@
+"""A user's own model, not a fixture: trained in their script, exported, converted with only
+-o and --calibration, checked against their framework's predictions."""
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+
+from graphs import mlp
+
+
+def export_sklearn_mlp(clf, path):
+    """The graph skl2onnx writes for an MLPClassifier: MatMul + Add + Relu, softmax output."""
+    nodes, inits, prev = [], [], "x"
+    layers = len(clf.coefs_)
+    for i, (W, b) in enumerate(zip(clf.coefs_, clf.intercepts_)):
+        inits += [numpy_helper.from_array(W.astype(np.float32), f"coef{i}"), numpy_helper.from_array(b.astype(np.float32), f"int{i}")]
+        nodes.append(helper.make_node("MatMul", [prev, f"coef{i}"], [f"mm{i}"], name=f"MatMul{i}"))
+        nodes.append(helper.make_node("Add", [f"mm{i}", f"int{i}"], [f"z{i}"], name=f"Add{i}"))
+        if i < layers - 1:
+            nodes.append(helper.make_node("Relu", [f"z{i}"], [f"h{i}"], name=f"Relu{i}"))
+            prev = f"h{i}"
+    nodes.append(helper.make_node("Softmax", [f"z{layers - 1}"], ["probabilities"], axis=1, name="Softmax"))
+    g = helper.make_graph(nodes, "sklearn_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 64])],
+                          [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 10])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)])
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+
+
+def test_user_trained_mlp_converts_and_agrees(minnow, tmp_path):
+    data = load_digits()
+    x = (data.data / 16).astype(np.float32)
+    x_tr, x_te, y_tr, _ = train_test_split(x, data.target, test_size=0.3, random_state=1)
+    clf = MLPClassifier(hidden_layer_sizes=(96, 48), max_iter=300, random_state=1).fit(x_tr, y_tr)
+    onnx_path = tmp_path / "user.onnx"
+    export_sklearn_mlp(clf, onnx_path)
+    np.savez(tmp_path / "calib.npz", x=x_tr)  # a bare input name works too
+    minnow("convert", onnx_path, "-o", tmp_path / "user.minnow", "--calibration", tmp_path / "calib.npz")
+    np.savez(tmp_path / "in.npz", x=x_te)
+    minnow("run", tmp_path / "user.minnow", "--input", tmp_path / "in.npz", "-o", tmp_path / "out.npz")
+    with np.load(tmp_path / "out.npz") as z:
+        ours = z["outputs/probabilities"]
+    theirs = clf.predict_proba(x_te)
+    agreement = np.mean(ours.argmax(1) == theirs.argmax(1))
+    assert agreement >= 0.99, agreement
+
+
+def test_static_int8_file_is_under_30_percent_of_onnx(minnow, tmp_path):
+    m = mlp([256, 512, 512, 10], seed=4)
+    path = tmp_path / "big.onnx"
+    onnx.save(m, path)
+    np.savez(tmp_path / "calib.npz", **{"inputs/x": np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)})
+    p = minnow("convert", path, "-o", tmp_path / "big.minnow", "--calibration", tmp_path / "calib.npz")
+    ratio = os.path.getsize(tmp_path / "big.minnow") / os.path.getsize(path)
+    assert ratio <= 0.30, (ratio, p.stdout)
+    assert "3 Dense in int8" in p.stdout
+
+
+def test_npz_written_compressed_reads_too(minnow, tmp_path):
+    path = tmp_path / "m.onnx"
+    onnx.save(mlp([8, 4]), path)
+    minnow("convert", path, "-o", tmp_path / "m.minnow", "--mode", "float")
+    x = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)
+    np.savez_compressed(tmp_path / "in.npz", **{"inputs/x": x})
+    minnow("run", tmp_path / "m.minnow", "--input", tmp_path / "in.npz", "-o", tmp_path / "out.npz")
+    with np.load(tmp_path / "out.npz") as z:
+        assert z["outputs/y"].shape == (5, 4)
