@@ -3,7 +3,7 @@ public enum ConvertError: Error, CustomStringConvertible, Sendable {
     case io(path: String, reason: String)
     case notONNX(path: String, reason: String)
     case unsupportedOpset(domain: String, version: Int64, supported: ClosedRange<Int64>)
-    case externalData(tensor: String)
+    case externalData(tensor: String, reason: String)
     case unsupportedOp(node: String, opType: String, opset: Int64)
     case invalidNode(node: String, opType: String, reason: String)
     case unsupportedTensor(name: String, reason: String)
@@ -17,8 +17,8 @@ public enum ConvertError: Error, CustomStringConvertible, Sendable {
         case let .notONNX(path, reason): return "\(path): not a readable ONNX model (\(reason))"
         case let .unsupportedOpset(domain, version, supported):
             return "opset \(version) of domain '\(domain.isEmpty ? "ai.onnx" : domain)' is not supported (supported: \(supported.lowerBound)...\(supported.upperBound))"
-        case let .externalData(tensor):
-            return "initializer '\(tensor)' stores its data in an external file; re-export with the weights inline (torch.onnx.export(..., external_data=False)) or merge them with onnx.load(path, load_external_data=True) + onnx.save"
+        case let .externalData(tensor, reason):
+            return "initializer '\(tensor)': external data: \(reason)"
         case let .unsupportedOp(node, opType, opset):
             return "node '\(node)': operator \(opType) (opset \(opset)) is not supported"
         case let .invalidNode(node, opType, reason): return "node '\(node)' (\(opType)): \(reason)"

@@ -54,7 +54,7 @@ public enum Converter {
         }
         let onnx = try ONNXGraph.load(path: onnxPath)
         var g = try Lowering.lower(onnx)
-        Fusion.run(&g, allowLeakyRelu: options.mode != .static)
+        Fusion.run(&g)
         let weightBytesFP32 = g.tensors.filter(\.isConstant).reduce(0) { $0 + Int($1.shape.reduce(1, *)) * $1.dtype.byteSize }
 
         var floatOps: [FloatDecision] = []

@@ -3,10 +3,11 @@ import MinnowFormat
 // Folds element-wise ops into the preceding float Dense where the math allows:
 // Add/Sub of a per-channel constant -> bias; Mul/Div by a per-channel constant -> scaled weights
 // (this is how BatchNormalization after a linear layer disappears); Relu/Clip/LeakyRelu -> the
-// dense's fused activation.
+// dense's fused activation. (An int8 dense with a fused leaky relu keeps fp32 output: the
+// quantizer sees to it, since the int8 epilogue only clamps.)
 
 enum Fusion {
-    static func run(_ g: inout MGraph, allowLeakyRelu: Bool) {
+    static func run(_ g: inout MGraph) {
         var changed = true
         while changed {
             changed = false
@@ -41,7 +42,7 @@ enum Fusion {
                         options.actMax = hi
                         fused = true
                     }
-                case .leakyRelu where options.activation == .none && allowLeakyRelu:
+                case .leakyRelu where options.activation == .none:
                     if case let .leakyRelu(alpha) = next.options {
                         options.activation = .leakyRelu
                         options.actAlpha = alpha

@@ -103,6 +103,10 @@ struct Lowering {
     }
 
     private mutating func emit(_ n: ONNXNode, _ opcode: OpCode, _ inputs: [Int], shape: [Int64], _ options: OpOptions = .none) {
+        if opcode == .copy && shape == g.tensors[inputs[0]].shape {
+            values[n.outputs[0]] = .tensor(inputs[0])  // a reshape to the same shape is a no-op
+            return
+        }
         let y = output(n, shape: shape)
         g.ops.append(MOp(opcode: opcode, inputs: inputs, outputs: [y], options: options, name: n.name, sourceType: n.opType))
     }

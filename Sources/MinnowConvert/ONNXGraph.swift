@@ -100,7 +100,8 @@ struct ONNXGraph {
         guard let opset else { throw .notONNX(path: path, reason: "no ai.onnx opset import") }
         let g = proto.graph
         var inits = [String: ConstTensor]()
-        for t in g.initializer { inits[t.name] = try decodeTensor(t) }
+        let external = ExternalData(directory: URL(fileURLWithPath: path).deletingLastPathComponent())
+        for t in g.initializer { inits[t.name] = try decodeTensor(t, external: external) }
         let nodes = try g.node.map { n throws(ConvertError) -> ONNXNode in
             var attrs = [String: Attribute]()
             for a in n.attribute { attrs[a.name] = try decodeAttribute(a, node: n.name) }
@@ -133,12 +134,15 @@ struct ONNXGraph {
     }
 
     /// ONNX TensorProto -> ConstTensor. Data comes from raw_data (little-endian) or typed fields.
-    static func decodeTensor(_ t: MinnowOnnx_TensorProto) throws(ConvertError) -> ConstTensor {
-        if t.dataLocation == 1 || !t.externalData.isEmpty { throw .externalData(tensor: t.name) }
+    static func decodeTensor(_ t: MinnowOnnx_TensorProto, external: ExternalData? = nil) throws(ConvertError) -> ConstTensor {
         let shape = t.dims.map { Int($0) }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw .unsupportedTensor(name: t.name, reason: "negative dimension in \(t.dims)") }
         let count = shape.reduce(1, *)
-        let raw = [UInt8](t.rawData)
+        var raw = [UInt8](t.rawData)
+        if t.dataLocation == 1 || !t.externalData.isEmpty {
+            guard let external else { throw .externalData(tensor: t.name, reason: "external data is only supported for initializers") }
+            raw = try external.read(t)
+        }
         func fromRaw<T>(_: T.Type) throws(ConvertError) -> [T] {
             guard raw.count == count * MemoryLayout<T>.size else {
                 throw .unsupportedTensor(name: t.name, reason: "raw_data has \(raw.count) bytes, shape \(shape) needs \(count * MemoryLayout<T>.size)")
@@ -161,6 +165,52 @@ struct ONNXGraph {
         case 2, 9: return ConstTensor(shape: shape, ints: useRaw ? try fromRaw(UInt8.self).map { Int64($0) } : try checked(t.int32Data).map { Int64($0) })
         default:
             throw .unsupportedTensor(name: t.name, reason: "ONNX data type \(t.dataType) is not supported (float32, float64, int64, int32, int8, uint8, bool)")
+        }
+    }
+}
+
+/// Initializer bytes stored beside the model (what torch.onnx.export writes as MODEL.onnx.data).
+/// Locations are confined to the model's directory and every range is checked against the file.
+struct ExternalData {
+    let directory: URL
+
+    func read(_ t: MinnowOnnx_TensorProto) throws(ConvertError) -> [UInt8] {
+        var location: String?, offset = 0, length: Int?
+        for e in t.externalData {
+            switch e.key {
+            case "location": location = e.value
+            case "offset":
+                guard let v = Int(e.value), v >= 0 else { throw .externalData(tensor: t.name, reason: "bad offset '\(e.value)'") }
+                offset = v
+            case "length":
+                guard let v = Int(e.value), v >= 0 else { throw .externalData(tensor: t.name, reason: "bad length '\(e.value)'") }
+                length = v
+            default: break
+            }
+        }
+        guard let location, !location.isEmpty else { throw .externalData(tensor: t.name, reason: "no location given") }
+        guard !location.hasPrefix("/"), !location.split(separator: "/").contains("..") else {
+            throw .externalData(tensor: t.name, reason: "location '\(location)' leaves the model's directory")
+        }
+        let url = directory.appendingPathComponent(location)
+        guard let handle = try? FileHandle(forReadingFrom: url) else {
+            throw .externalData(tensor: t.name, reason: "cannot open '\(url.path)' (copy it beside the model)")
+        }
+        defer { try? handle.close() }
+        guard let size = try? handle.seekToEnd(), offset <= Int(size) else {
+            throw .externalData(tensor: t.name, reason: "offset \(offset) is past the end of '\(location)'")
+        }
+        let n = length ?? (Int(size) - offset)
+        guard n <= Int(size) - offset else {
+            throw .externalData(tensor: t.name, reason: "range [\(offset), +\(n)) overruns '\(location)' (\(size) bytes)")
+        }
+        do {
+            try handle.seek(toOffset: UInt64(offset))
+            let data = try handle.read(upToCount: n) ?? Data()
+            guard data.count == n else { throw ConvertError.externalData(tensor: t.name, reason: "short read from '\(location)'") }
+            return [UInt8](data)
+        } catch let e as ConvertError { throw e } catch {
+            throw .externalData(tensor: t.name, reason: "reading '\(location)': \(error)")
         }
     }
 }

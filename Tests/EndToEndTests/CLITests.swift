@@ -122,7 +122,7 @@ final class CLITests: XCTestCase {
         assertOneLineError(try minnow(["convert", fixture("digits_mlp", "reference.npz"), "-o", o, "--mode", "float"]), contains: "not a readable ONNX model")
         for (file, needle) in [("unsupported_op.onnx", "node 'topk': operator TopK (opset 17) is not supported"),
                                ("opset12.onnx", "opset 12"),
-                               ("external_data.onnx", "external file")] {
+                               ("external_data.onnx", "initializer 'w': external data: cannot open")] {
             assertOneLineError(try minnow(["convert", repoRoot.appendingPathComponent("fixtures/errors/\(file)").path, "-o", o, "--mode", "float"]),
                                contains: needle)
         }

@@ -69,3 +69,33 @@ def test_npz_written_compressed_reads_too(minnow, tmp_path):
     minnow("run", tmp_path / "m.minnow", "--input", tmp_path / "in.npz", "-o", tmp_path / "out.npz")
     with np.load(tmp_path / "out.npz") as z:
         assert z["outputs/y"].shape == (5, 4)
+
+
+def test_external_data_beside_the_model_is_read(minnow, tmp_path):
+    """torch.onnx.export (dynamo) writes weights to MODEL.onnx.data by default."""
+    import onnxruntime as ort
+    m = mlp([16, 32, 4], seed=2)
+    onnx.save(m, tmp_path / "m.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+              location="m.onnx.data", size_threshold=0)
+    assert os.path.exists(tmp_path / "m.onnx.data")
+    minnow("convert", tmp_path / "m.onnx", "-o", tmp_path / "m.minnow", "--mode", "float")
+    x = np.random.default_rng(1).standard_normal((9, 16)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", x=x)
+    minnow("run", tmp_path / "m.minnow", "--input", tmp_path / "in.npz", "-o", tmp_path / "out.npz")
+    want = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with np.load(tmp_path / "out.npz") as z:
+        np.testing.assert_allclose(z["outputs/y"], want, atol=1e-5)
+
+
+def test_external_data_outside_the_model_directory_is_refused(minnow, tmp_path):
+    m = mlp([4, 2])
+    onnx.save(m, tmp_path / "m.onnx", save_as_external_data=True, location="w.data", size_threshold=0)
+    m = onnx.load(tmp_path / "m.onnx", load_external_data=False)
+    for t in m.graph.initializer:
+        for e in t.external_data:
+            if e.key == "location":
+                e.value = "../../etc/passwd"
+    onnx.save(m, tmp_path / "evil.onnx")
+    p = minnow("convert", tmp_path / "evil.onnx", "-o", tmp_path / "e.minnow", "--mode", "float", check=False)
+    assert p.returncode == 1
+    assert "leaves the model's directory" in p.stderr
