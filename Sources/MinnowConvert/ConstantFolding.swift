@@ -49,6 +49,7 @@ enum ConstantFolder {
                 return i
             }
             let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *)
+            guard checkedProduct([outer, indices.count, inner], limit: foldLimit) != nil else { throw bad("folded result too large") }
             var order: [Int] = []
             for o in 0..<outer { for i in indices { for k in 0..<inner { order.append((o * dim + i) * inner + k) } } }
             let shape = Array(x.shape[..<axis]) + idx.shape + Array(x.shape[(axis + 1)...])
@@ -75,6 +76,10 @@ enum ConstantFolder {
             var axis = Int(n.int("axis", default: 0))
             if axis < 0 { axis += first.shape.count }
             guard axis >= 0, axis < max(first.shape.count, 1) else { throw bad("axis out of range") }
+            for p in parts where p.shape.count != first.shape.count
+                || p.shape.enumerated().contains(where: { $0.offset != axis && $0.element != first.shape[$0.offset] }) {
+                throw bad("inputs \(parts.map(\.shape)) do not concatenate along axis \(axis)")
+            }
             return [concat(parts, axis: axis)]
         case "Reshape":
             let x = try input(0)
@@ -84,6 +89,7 @@ enum ConstantFolder {
             let x = try input(0)
             var axis = Int(n.int("axis", default: 1))
             if axis < 0 { axis += x.shape.count }
+            guard axis >= 0, axis <= x.shape.count else { throw bad("axis \(axis) out of range") }
             return [reshaped(x, [x.shape[..<axis].reduce(1, *), x.shape[axis...].reduce(1, *)])]
         case "Transpose":
             let x = try input(0)
@@ -104,8 +110,10 @@ enum ConstantFolder {
             let x = try input(0)
             return [ConstTensor(shape: x.shape, floats: x.floats.map { max($0, 0) })]
         case "ConstantOfShape":
-            let shape = try input(0).ints.map { Int($0) }
-            guard shape.allSatisfy({ $0 >= 0 }) else { throw bad("shape \(shape) depends on the batch dimension") }
+            let dims = try input(0).ints
+            guard dims.allSatisfy({ $0 >= 0 }) else { throw bad("shape \(dims) depends on the batch dimension") }
+            guard checkedProduct(dims, limit: foldLimit) != nil else { throw bad("shape \(dims) is too large to fold") }
+            let shape = dims.map { Int($0) }
             var value = ConstTensor(shape: [1], floats: [0])
             if case let .tensor(t)? = n.attributes["value"] { value = t }
             let count = shape.reduce(1, *)
@@ -116,17 +124,24 @@ enum ConstantFolder {
             if start.isFloat {
                 let s = start.floats[0], l = limit.floats[0], d = delta.floats[0]
                 guard d != 0 else { throw bad("zero delta") }
-                let count = max(Int(((l - s) / d).rounded(.up)), 0)
+                let steps = ((l - s) / d).rounded(.up)
+                guard steps.isFinite, steps <= Float(foldLimit) else { throw bad("range too long to fold") }
+                let count = max(Int(steps), 0)
                 return [ConstTensor(shape: [count], floats: (0..<count).map { s + Float($0) * d })]
             }
             let s = start.ints[0], l = limit.ints[0], d = delta.ints[0]
             guard d != 0 else { throw bad("zero delta") }
-            let count = max(Int((Double(l - s) / Double(d)).rounded(.up)), 0)
+            let steps = (Double(l) - Double(s)) / Double(d)
+            guard steps.isFinite, steps.rounded(.up) <= Double(foldLimit) else { throw bad("range too long to fold") }
+            let count = max(Int(steps.rounded(.up)), 0)
             return [ConstTensor(shape: [count], ints: (0..<count).map { s + Int64($0) * d })]
         default:
             throw .unsupportedOp(node: n.name, opType: n.opType, opset: 0)
         }
     }
+
+    /// Largest constant the folder will materialize (elements).
+    static let foldLimit = 1 << 28
 
     static func clampIndex(_ i: Int, _ n: Int) -> Int { i < 0 ? max(i + n, 0) : min(i, n) }
 
@@ -161,13 +176,14 @@ enum ConstantFolder {
                 out.append(Int(t))
             }
         }
-        let total = input.reduce(1, *)
+        guard let total = checkedProduct(input, limit: Int.max), let known = checkedProduct(out, limit: Int.max) else {
+            throw bad("cannot reshape \(input) to \(target): sizes overflow")
+        }
         if let infer {
-            let known = out.reduce(1, *)
             guard known > 0, total % known == 0 else { throw bad("cannot reshape \(input) to \(target)") }
             out[infer] = total / known
         }
-        guard out.reduce(1, *) == total else { throw bad("cannot reshape \(input) (\(total) elements) to \(target)") }
+        guard checkedProduct(out, limit: Int.max) == total else { throw bad("cannot reshape \(input) (\(total) elements) to \(target)") }
         return out
     }
 
@@ -257,7 +273,7 @@ enum ConstantFolder {
             return st
         }
         let stA = strides(sa), stB = strides(sb)
-        let total = shape.reduce(1, *)
+        guard let total = checkedProduct(shape, limit: foldLimit) else { throw bad("folded result \(shape) too large") }
         var ia = [Int](), ib = [Int]()
         ia.reserveCapacity(total); ib.reserveCapacity(total)
         var idx = [Int](repeating: 0, count: rank)

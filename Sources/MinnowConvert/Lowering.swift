@@ -39,6 +39,9 @@ struct Lowering {
                 }
                 shape.append(d)
             }
+            guard checkedProduct(shape.dropFirst()) != nil, shape.count <= 8 else {
+                throw .unsupportedTensor(name: input.name, reason: "shape \(input.dims) is negative, above rank 8 or too large")
+            }
             if let b = input.dims[0] { exportedBatch = b }
             let t = g.add(MTensor(name: input.name, dtype: .float32, shape: shape))
             g.inputs.append(t)
@@ -133,6 +136,9 @@ struct Lowering {
         guard n.domain.isEmpty || n.domain == "ai.onnx" else {
             throw .unsupportedOp(node: n.name, opType: "\(n.domain).\(n.opType)", opset: onnx.opset)
         }
+        guard !n.outputs.isEmpty, !n.outputs.contains(where: \.isEmpty) || n.opType == "Dropout" else {
+            throw bad(n, "node has no (or an empty) output name")
+        }
         let present = n.inputs.filter { !$0.isEmpty }
         let allConstant = present.allSatisfy { if case .constant? = values[$0] { return true } else { return false } }
         if ConstantFolder.foldable.contains(n.opType) && allConstant {
@@ -206,10 +212,14 @@ struct Lowering {
             var axis = n.int("axis", default: 1)
             var ins: [Int] = []
             for i in n.inputs.indices { ins.append(try activation(n, i)) }
-            let rank = shape(ins[0]).count
+            guard let first = ins.first else { throw bad(n, "no inputs") }
+            let rank = shape(first).count
             if axis < 0 { axis += Int64(rank) }
             guard axis >= 1, axis < Int64(rank) else { throw bad(n, "concat along axis \(axis) (the batch axis or out of range)") }
-            var out = shape(ins[0])
+            for t in ins where shape(t).count != rank || shape(t).enumerated().contains(where: { $0.offset != Int(axis) && $0.element != shape(first)[$0.offset] }) {
+                throw bad(n, "input shapes \(ins.map(shape)) do not concatenate along axis \(axis)")
+            }
+            var out = shape(first)
             out[Int(axis)] = ins.map { shape($0)[Int(axis)] }.reduce(0, +)
             emit(n, .concat, ins, shape: out, .concat(axis: Int32(axis)))
         case "BatchNormalization":
@@ -233,7 +243,7 @@ struct Lowering {
         let isBatch = first == ConstantFolder.batchSentinel || (first == 0 && !allowZero) || (exportedBatch != nil && first == exportedBatch!)
         if isBatch && !rest.contains(ConstantFolder.batchSentinel) { return try resolveRest() }
         if first == -1 && !rest.contains(-1) && !rest.contains(ConstantFolder.batchSentinel) && !rest.contains(0) {
-            if Int64(perSample.reduce(1, *)) == rest.reduce(1, *) { return [-1] + rest }
+            if let r = checkedProduct(rest), checkedProduct(perSample) == r { return [-1] + rest }
         }
         throw bad(n, "Reshape to \(target.map { $0 == ConstantFolder.batchSentinel ? "batch" : String($0) }) would move the batch dimension")
     }

@@ -2,6 +2,19 @@ import Foundation
 import MinnowFormat
 import SwiftProtobuf
 
+/// Product of dimensions, or nil when one is negative or the product exceeds `limit`.
+/// Shapes come from untrusted files: every product of them goes through here first.
+func checkedProduct<S: Sequence>(_ dims: S, limit: Int = 1 << 31) -> Int? where S.Element: BinaryInteger {
+    var n = 1
+    for d in dims {
+        guard d >= 0, let v = Int(exactly: d) else { return nil }
+        let (p, o) = n.multipliedReportingOverflow(by: v)
+        guard !o, p <= limit else { return nil }
+        n = p
+    }
+    return n
+}
+
 /// A constant tensor during conversion: float or int64 values with a shape.
 /// (Other ONNX integer and bool types are widened to int64; float64 narrowed to float32.)
 struct ConstTensor: Equatable {
@@ -135,9 +148,10 @@ struct ONNXGraph {
 
     /// ONNX TensorProto -> ConstTensor. Data comes from raw_data (little-endian) or typed fields.
     static func decodeTensor(_ t: MinnowOnnx_TensorProto, external: ExternalData? = nil) throws(ConvertError) -> ConstTensor {
+        guard let count = checkedProduct(t.dims), t.dims.count <= 8 else {
+            throw .unsupportedTensor(name: t.name, reason: "shape \(t.dims) is negative, above rank 8 or too large")
+        }
         let shape = t.dims.map { Int($0) }
-        guard shape.allSatisfy({ $0 >= 0 }) else { throw .unsupportedTensor(name: t.name, reason: "negative dimension in \(t.dims)") }
-        let count = shape.reduce(1, *)
         var raw = [UInt8](t.rawData)
         if t.dataLocation == 1 || !t.externalData.isEmpty {
             guard let external else { throw .externalData(tensor: t.name, reason: "external data is only supported for initializers") }

@@ -7,12 +7,32 @@ public final class AlignedBytes: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutableRawPointer
 
-    /// Zero-filled memory of `count` bytes (at least one byte is allocated).
-    public init(count: Int) {
-        precondition(count >= 0, "negative byte count")
+    /// Zero-filled memory of `count` bytes, or nil when the allocation fails (never a trap:
+    /// sizes may come from untrusted files).
+    public init?(zeroedCount count: Int) {
+        guard let p = AlignedBytes.allocate(count) else { return nil }
+        memset(p, 0, max(count, 1))
         self.count = count
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: Self.alignment)
-        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
+        pointer = p
+    }
+
+    /// Memory the caller will overwrite completely (e.g. decompression), or nil on failure.
+    public init?(uninitializedCount count: Int) {
+        guard let p = AlignedBytes.allocate(count) else { return nil }
+        self.count = count
+        pointer = p
+    }
+
+    /// Zero-filled memory for sizes the program chose itself; traps if memory is exhausted.
+    public convenience init(count: Int) {
+        self.init(zeroedCount: count)!
+    }
+
+    private static func allocate(_ count: Int) -> UnsafeMutableRawPointer? {
+        guard count >= 0 else { return nil }
+        var p: UnsafeMutableRawPointer?
+        guard posix_memalign(&p, alignment, max(count, 1)) == 0 else { return nil }
+        return p
     }
 
     public convenience init(copying bytes: UnsafeRawBufferPointer) {
@@ -36,7 +56,7 @@ public final class AlignedBytes: @unchecked Sendable {
                                   count: count / MemoryLayout<T>.stride))
     }
 
-    deinit { pointer.deallocate() }
+    deinit { free(pointer) }
 }
 
 public extension AlignedBytes {

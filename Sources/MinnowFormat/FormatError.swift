@@ -10,6 +10,7 @@ public enum FormatError: Error, Equatable, CustomStringConvertible, Sendable {
     case segmentTooLarge(buffer: Int, size: UInt64, limit: UInt64)
     case checksumMismatch(buffer: Int, expected: UInt64, found: UInt64)
     case decompression(buffer: Int, reason: String)
+    case outOfMemory(buffer: Int, bytes: UInt64)
 
     public var description: String {
         switch self {
@@ -27,6 +28,7 @@ public enum FormatError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .checksumMismatch(buffer, expected, found):
             return "buffer \(buffer): checksum mismatch (expected \(hex(expected)), found \(hex(found)))"
         case let .decompression(buffer, reason): return "buffer \(buffer): zstd decompression failed: \(reason)"
+        case let .outOfMemory(buffer, bytes): return "buffer \(buffer): cannot allocate \(bytes) bytes"
         }
     }
 

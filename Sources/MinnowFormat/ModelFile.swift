@@ -64,7 +64,13 @@ public final class ModelFile: Sendable {
         let stored = UnsafeRawBufferPointer(rebasing: bytes.buffer[start..<(start + Int(b.storedSize))])
         let sum = Segments.checksum(stored)
         guard sum == b.checksum else { throw .checksumMismatch(buffer: index, expected: b.checksum, found: sum) }
-        let out = AlignedBytes(count: Int(b.size))
+        // A zstd frame must declare the size the header promises before anything is allocated.
+        if b.codec == .zstd && Segments.declaredSize(stored) != b.size {
+            throw .decompression(buffer: index, reason: "frame declares \(Segments.declaredSize(stored).map(String.init) ?? "no size"), header says \(b.size)")
+        }
+        guard let out = AlignedBytes(uninitializedCount: Int(b.size)) else {
+            throw .outOfMemory(buffer: index, bytes: b.size)
+        }
         let width = Int(b.shuffle)
         switch (b.codec, width > 1) {
         case (.none, false):
@@ -74,7 +80,9 @@ public final class ModelFile: Sendable {
         case (.zstd, false):
             try Segments.decompress(stored, into: out.mutableBuffer, buffer: index)
         case (.zstd, true):
-            let tmp = AlignedBytes(count: Int(b.size))
+            guard let tmp = AlignedBytes(uninitializedCount: Int(b.size)) else {
+                throw .outOfMemory(buffer: index, bytes: b.size)
+            }
             try Segments.decompress(stored, into: tmp.mutableBuffer, buffer: index)
             Segments.unshuffle(tmp.buffer, into: out.mutableBuffer, width: width)
         }

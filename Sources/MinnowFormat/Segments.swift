@@ -36,12 +36,19 @@ public enum Segments {
         return Array(out[0..<n])
     }
 
+    /// The content size a zstd frame declares, or nil when it declares none or is not a frame.
+    static func declaredSize(_ src: UnsafeRawBufferPointer) -> UInt64? {
+        let n = ZSTD_getFrameContentSize(src.baseAddress, src.count)
+        return n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN ? nil : n
+    }
+
     /// Decompresses one zstd frame that must expand to exactly `dst.count` bytes.
     static func decompress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
                            buffer: Int) throws(FormatError) {
         let declared = ZSTD_getFrameContentSize(src.baseAddress, src.count)
         if declared == ZSTD_CONTENTSIZE_ERROR { throw .decompression(buffer: buffer, reason: "not a zstd frame") }
-        if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != UInt64(dst.count) {
+        if declared == ZSTD_CONTENTSIZE_UNKNOWN { throw .decompression(buffer: buffer, reason: "frame does not declare its size") }
+        if declared != UInt64(dst.count) {
             throw .decompression(buffer: buffer, reason: "frame declares \(declared) bytes, header says \(dst.count)")
         }
         let n = ZSTD_decompress(dst.baseAddress, dst.count, src.baseAddress, src.count)

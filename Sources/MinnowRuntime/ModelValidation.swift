@@ -4,6 +4,9 @@ import MinnowFormat
 // runtime will later use without checking is proved valid here.
 
 extension Model {
+    /// The largest max batch a model may declare (the converter allows the same).
+    public static let maxBatchLimit: UInt32 = 65536
+
     /// Elements in a shape with the batch dimension (-1) taken as `batch`; nil on overflow or
     /// a negative dimension elsewhere.
     static func elementCount(_ shape: [Int64], batch: Int64 = 1) -> Int? {
@@ -20,7 +23,9 @@ extension Model {
 
     static func validateTensors(_ d: ModelDescription) throws(ModelError) {
         let arena = d.memoryPlan.arenaBytesPerSample
-        guard d.memoryPlan.maxBatch >= 1 else { throw .invalid("memory plan max batch is 0") }
+        guard d.memoryPlan.maxBatch >= 1, d.memoryPlan.maxBatch <= Model.maxBatchLimit else {
+            throw .invalid("memory plan max batch \(d.memoryPlan.maxBatch) is outside 1...\(Model.maxBatchLimit)")
+        }
         guard arena <= UInt64(Int32.max) else { throw .invalid("arena of \(arena) bytes per sample is too large") }
         for (i, t) in d.tensors.enumerated() {
             let label = "tensor \(i) '\(t.name)'"

@@ -8,6 +8,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
     case invalid(String)
     case unsupported(String)
     case batchTooLarge(requested: Int, max: Int)
+    case arenaTooLarge(bytes: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -16,6 +17,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .unsupported(what): return "unsupported: \(what)"
         case let .batchTooLarge(requested, max):
             return "session max batch \(requested) exceeds the model's planned max batch \(max)"
+        case let .arenaTooLarge(bytes, limit):
+            return "session arena of \(bytes) bytes exceeds the limit of \(limit) (lower maxBatch or raise arenaLimit)"
         }
     }
 }

@@ -15,14 +15,23 @@ public final class Session {
     private let concatParts: [ConcatPart]
     private let kernels: mn_kernel_table
 
+    /// Default cap on one session's arena (activations for its max batch).
+    public static let defaultArenaLimit = 4 << 30
+
     /// Makes a session for batches up to `maxBatch` (default: the model's planned maximum).
-    public init(model: Model, maxBatch: Int? = nil) throws(ModelError) {
+    /// The arena must fit in `arenaLimit` bytes.
+    public init(model: Model, maxBatch: Int? = nil, arenaLimit: Int = Session.defaultArenaLimit) throws(ModelError) {
         let batch = maxBatch ?? model.maxBatch
         guard batch >= 1, batch <= model.maxBatch else { throw .batchTooLarge(requested: batch, max: model.maxBatch) }
         self.model = model
         self.maxBatch = batch
         let d = model.description
-        arena = AlignedBytes(count: Int(d.memoryPlan.arenaBytesPerSample) * batch)
+        // Both factors are bounded at load (Int32 and 65536), so the product cannot overflow.
+        let arenaBytes = Int(d.memoryPlan.arenaBytesPerSample) * batch
+        guard arenaBytes <= arenaLimit, let arena = AlignedBytes(zeroedCount: arenaBytes) else {
+            throw .arenaTooLarge(bytes: arenaBytes, limit: arenaLimit)
+        }
+        self.arena = arena
 
         var scratchBytes = 0
         for op in model.prepared { if case let .denseDynamic(dense, _, _, _) = op { scratchBytes = max(scratchBytes, dense.k) } }

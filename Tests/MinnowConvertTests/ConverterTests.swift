@@ -90,3 +90,45 @@ final class ConverterTests: XCTestCase {
         }
     }
 }
+
+/// Corrupt ONNX files (truncations and bit flips of real exports) give a ConvertError or a
+/// model; the converter never crashes or hangs on them.
+final class CorruptONNXTests: XCTestCase {
+    func testMutatedExportsNeverCrashTheConverter() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("minnow-onnx-fuzz-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var rng = SystemRandomNumberGenerator()
+        var refused = 0, converted = 0
+        for name in ["digits_mlp", "ctr_mlp", "regression_mlp"] {
+            let original = try Data(contentsOf: URL(fileURLWithPath: fixture(name, "model.onnx")))
+            for i in 0..<120 {
+                var bytes = original
+                if i % 3 == 0 {
+                    bytes = bytes.prefix(Int.random(in: 0..<bytes.count, using: &rng))
+                } else {
+                    // Flips concentrated in the graph structure (the first KB and the tail) where
+                    // lengths, tags and dims live, plus a few anywhere.
+                    for _ in 0..<Int.random(in: 1...6, using: &rng) {
+                        let region = Bool.random(using: &rng) ? 0..<min(1024, bytes.count) : max(0, bytes.count - 1024)..<bytes.count
+                        let at = Int.random(in: region, using: &rng)
+                        bytes[at] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
+                    }
+                }
+                let path = dir.appendingPathComponent("m.onnx").path
+                try bytes.write(to: URL(fileURLWithPath: path))
+                var options = ConvertOptions()
+                options.mode = [QuantizationMode.float, .dynamic, .static][i % 3]
+                options.calibrationPath = fixture(name, "calibration.npz")
+                do {
+                    _ = try Converter.convert(onnxPath: path, options: options)
+                    converted += 1
+                } catch {
+                    refused += 1
+                    XCTAssertFalse("\(error)".isEmpty)
+                }
+            }
+        }
+        XCTAssertGreaterThan(refused, 50)
+        XCTAssertEqual(refused + converted, 360)
+    }
+}
