@@ -196,6 +196,22 @@ extension Session {
         try result.get()
     }
 
+    /// Copies samples into the input called `name`.
+    public func setInput(_ name: String, floats: [Float]) throws(IOError) {
+        guard let i = model.inputs.firstIndex(where: { $0.name == name }) else {
+            throw .unknownInput(name, known: model.inputs.map(\.name))
+        }
+        try setInput(i, floats: floats)
+    }
+
+    /// The first `batch` samples of the output called `name`, copied out.
+    public func outputFloats(_ name: String, batch: Int) throws(IOError) -> [Float] {
+        guard let i = model.outputs.firstIndex(where: { $0.name == name }) else {
+            throw .unknownOutput(name, known: model.outputs.map(\.name))
+        }
+        return outputFloats(i, batch: batch)
+    }
+
     public func outputFloats(_ index: Int, batch: Int) -> [Float] {
         Array(outputBuffer(index, batch: batch).bindMemory(to: Float.self))
     }

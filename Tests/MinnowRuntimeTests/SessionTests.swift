@@ -70,6 +70,17 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(minnow_alloc_count(), 0)
     }
 
+    func testInputsAndOutputsByName() throws {
+        let session = try Session(model: try Model(bytes: AlignedBytes(handModel())), maxBatch: 2)
+        try session.setInput("x", floats: [1, 2, 3])
+        try session.run(batch: 1)
+        XCTAssertEqual(try session.outputFloats("y", batch: 1), session.outputFloats(0, batch: 1))
+        XCTAssertThrowsError(try session.setInput("pixels", floats: [1, 2, 3])) { e in
+            XCTAssertEqual("\(e)", "unknown input 'pixels' (model inputs: x)")
+        }
+        XCTAssertThrowsError(try session.outputFloats("probs", batch: 1))
+    }
+
     func testBatchBoundsAreEnforced() throws {
         let model = try Model(bytes: AlignedBytes(handModel(maxBatch: 4)))
         XCTAssertThrowsError(try Session(model: model, maxBatch: 5)) { e in
