@@ -51,7 +51,9 @@ enum Calibrator {
             throw .model("float graph does not load: \(error)")
         }
         let total = min(arrays[0].shape[0], maxSamples)
-        let floats = arrays.map { $0.floats() }
+        let floats = zip(arrays, g.inputs).map { a, t in
+            Array(a.floats().prefix(total * Int(g.tensors[t].shape.dropFirst().reduce(1, *))))
+        }
         let activations = g.tensors.indices.filter { !g.tensors[$0].isConstant }
         var ranges = [Int: ActivationRange]()
         for t in activations { ranges[t] = ActivationRange(min: .infinity, max: -.infinity) }
@@ -59,18 +61,7 @@ enum Calibrator {
         for f in floats { hash ^= f.withUnsafeBytes { Segments.checksum($0) } }
 
         func forEachBatch(_ body: (Int) -> Void) throws(ConvertError) {
-            var start = 0
-            while start < total {
-                let b = min(batch, total - start)
-                for (i, t) in g.inputs.enumerated() {
-                    let per = g.tensors[t].shape.dropFirst().reduce(1, *)
-                    let slice = Array(floats[i][(start * Int(per))..<((start + b) * Int(per))])
-                    do { try session.setInput(i, floats: slice) } catch { throw .calibration("\(error)") }
-                }
-                do { try session.run(batch: b) } catch { throw .calibration("\(error)") }
-                body(b)
-                start += b
-            }
+            do { try session.runBatches(inputs: floats, samples: total) { body($0) } } catch { throw .calibration("\(error)") }
         }
         try forEachBatch { b in
             for t in activations {

@@ -73,20 +73,8 @@ public enum Parity {
         guard maxBatch >= 1 else { throw .run("batch must be at least 1") }
         let session: Session
         do { session = try Session(model: model, maxBatch: maxBatch) } catch { throw .run(error.description) }
-        var outs = [[Float]](repeating: [], count: model.outputs.count)
-        var start = 0
-        while start < total {
-            let b = min(maxBatch, total - start)
-            for (i, spec) in model.inputs.enumerated() {
-                let per = spec.elementsPerSample
-                do { try session.setInput(i, floats: Array(inputs[i][(start * per)..<((start + b) * per)])) } catch {
-                    throw .run(error.description)
-                }
-            }
-            do { try session.run(batch: b) } catch { throw .run(error.description) }
-            for i in model.outputs.indices { outs[i] += session.outputFloats(i, batch: b) }
-            start += b
-        }
+        let outs: [[Float]]
+        do { outs = try session.predict(inputs: inputs, samples: total) } catch { throw .run("\(error)") }
 
         // Task
         var task = spec?.task

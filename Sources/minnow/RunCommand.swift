@@ -23,18 +23,7 @@ struct RunCommand: ParsableCommand {
             let maxBatch = min(batch ?? model.maxBatch, model.maxBatch)
             guard maxBatch >= 1 else { throw CLIFailure("--batch must be at least 1") }
             let session = try Session(model: model, maxBatch: maxBatch)
-            var outs = [[Float]](repeating: [], count: model.outputs.count)
-            var start = 0
-            while start < total {
-                let b = min(maxBatch, total - start)
-                for (i, spec) in model.inputs.enumerated() {
-                    let per = spec.elementsPerSample
-                    try session.setInput(i, floats: Array(data.values[i][(start * per)..<((start + b) * per)]))
-                }
-                try session.run(batch: b)
-                for i in model.outputs.indices { outs[i] += session.outputFloats(i, batch: b) }
-                start += b
-            }
+            let outs = try session.predict(inputs: data.values, samples: total)
             let named = model.outputs.enumerated().map { i, spec in
                 (name: "outputs/\(spec.name)", array: NpyArray(floats: outs[i], shape: [total] + spec.shape.dropFirst()))
             }
