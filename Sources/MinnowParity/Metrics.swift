@@ -107,4 +107,76 @@ public enum Metrics {
             return acc + (pl.1 == 1 ? log(p) : log(1 - p))
         } / Double(labels.count)
     }
+
+    /// 1-based rank of `label` in a row of scores (ties count against us).
+    public static func rank(of label: Int, in row: ArraySlice<Float>) -> Int {
+        let target = row[row.startIndex + label]
+        return 1 + row.filter { $0 > target }.count
+    }
+
+    /// Fraction of samples whose label is among the top-k scores (one relevant item per sample).
+    public static func recallAtK(scores: [Float], width: Int, labels: [Int], k: Int) -> Double {
+        guard !labels.isEmpty else { return 0 }
+        var hits = 0
+        for (s, l) in labels.enumerated() where l >= 0 && l < width && rank(of: l, in: scores[(s * width)..<((s + 1) * width)]) <= k { hits += 1 }
+        return Double(hits) / Double(labels.count)
+    }
+
+    /// NDCG@k with one relevant item per sample: 1 / log2(rank + 1) when rank <= k, else 0.
+    public static func ndcgAtK(scores: [Float], width: Int, labels: [Int], k: Int) -> Double {
+        guard !labels.isEmpty else { return 0 }
+        var total = 0.0
+        for (s, l) in labels.enumerated() where l >= 0 && l < width {
+            let r = rank(of: l, in: scores[(s * width)..<((s + 1) * width)])
+            if r <= k { total += 1 / log2(Double(r) + 1) }
+        }
+        return total / Double(labels.count)
+    }
+
+    /// Precision, recall and F1 of the positive class (binary), or macro-averaged over classes.
+    public static func precisionRecallF1(predicted: [Int], labels: [Int], classes: [Int]) -> (precision: Double, recall: Double, f1: Double) {
+        var ps: [Double] = [], rs: [Double] = [], fs: [Double] = []
+        for c in classes {
+            var tp = 0, fp = 0, fn = 0
+            for (p, l) in zip(predicted, labels) {
+                if p == c && l == c { tp += 1 } else if p == c { fp += 1 } else if l == c { fn += 1 }
+            }
+            let precision = tp + fp == 0 ? 0 : Double(tp) / Double(tp + fp)
+            let recall = tp + fn == 0 ? 0 : Double(tp) / Double(tp + fn)
+            ps.append(precision)
+            rs.append(recall)
+            fs.append(precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall))
+        }
+        let n = Double(max(classes.count, 1))
+        return (ps.reduce(0, +) / n, rs.reduce(0, +) / n, fs.reduce(0, +) / n)
+    }
+
+    /// Multiclass log loss of probability rows against integer labels.
+    public static func logLoss(probabilities: [Float], width: Int, labels: [Int]) -> Double {
+        guard !labels.isEmpty else { return 0 }
+        var total = 0.0
+        for (s, l) in labels.enumerated() where l >= 0 && l < width {
+            total -= log(min(max(Double(probabilities[s * width + l]), 1e-7), 1))
+        }
+        return total / Double(labels.count)
+    }
+
+    /// ROC curve points (false positive rate, true positive rate), from the highest threshold down.
+    public static func rocCurve(scores: [Float], labels: [Int]) -> [(fpr: Double, tpr: Double)] {
+        let pos = Double(labels.filter { $0 == 1 }.count), neg = Double(labels.count) - pos
+        guard pos > 0, neg > 0 else { return [] }
+        let order = scores.indices.sorted { scores[$0] > scores[$1] }
+        var points: [(Double, Double)] = [(0, 0)]
+        var tp = 0.0, fp = 0.0
+        var i = 0
+        while i < order.count {
+            let s = scores[order[i]]
+            while i < order.count && scores[order[i]] == s {
+                if labels[order[i]] == 1 { tp += 1 } else { fp += 1 }
+                i += 1
+            }
+            points.append((fp / neg, tp / pos))
+        }
+        return points
+    }
 }

@@ -2,62 +2,22 @@ import Foundation
 import MinnowNumpy
 import MinnowRuntime
 
-/// One figure of the report: ours (and the trainer's, for label metrics) with its threshold.
-public struct ParityRow: Sendable {
-    public var output: String
-    public var metric: String
-    public var trainer: Double?
-    public var ours: Double
-    public var threshold: Threshold?
-    public var passed: Bool? { threshold.map { $0.holds(ours: ours, trainer: trainer) } }
-}
-
-public struct ParityReport: Sendable {
-    public var task: Task?
-    /// Where the task came from: "spec", "model metadata", "inferred from output shape and labels".
-    public var taskSource: String
+/// Reference data recorded by the trainer: inputs, its outputs, optional labels.
+public struct ReferenceSet: Sendable {
+    public var inputs: [[Float]]
     public var samples: Int
-    public var rows: [ParityRow]
-    /// Our outputs per output name, row-major (for callers that want to save them).
     public var outputs: [String: [Float]]
-    public var thresholdsSource: String
+    public var labels: [String: [Float]]
 
-    public var passed: Bool { rows.allSatisfy { $0.passed != false } }
-
-    /// A terminal table, failing rows first.
-    public func table(color: Bool = false) -> String {
-        let sorted = rows.filter { $0.passed == false } + rows.filter { $0.passed != false }
-        var lines = [["output", "metric", "trainer", "minnow", "threshold", "status"]]
-        for r in sorted {
-            let status = r.passed.map { $0 ? "ok" : "FAIL" } ?? ""
-            lines.append([r.output, r.metric, r.trainer.map(fmt) ?? "-", fmt(r.ours), r.threshold?.description ?? "", status])
-        }
-        let widths = (0..<6).map { c in lines.map { $0[c].count }.max() ?? 0 }
-        var out = lines.map { row in
-            let text = row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ")
-            return color && row[5] == "FAIL" ? "\u{1B}[31m\(text)\u{1B}[0m" : text
-        }
-        out.insert("task: \(task?.rawValue ?? "unknown") (\(taskSource)); \(samples) samples; thresholds: \(thresholdsSource)", at: 0)
-        out.append(passed ? "PASS: every threshold holds" : "FAIL: \(rows.filter { $0.passed == false }.count) threshold(s) violated")
-        return out.joined(separator: "\n")
-    }
-}
-
-public enum Parity {
-    /// Runs `model` on every input of the reference set and compares with the trainer's outputs.
-    public static func evaluate(model: Model, referencePath: String, spec: ParitySpec?, batch: Int? = nil) throws(ParityError) -> ParityReport {
+    /// Reads `inputs/<name>` for each model input, `outputs/<name>` and `labels/<name>`.
+    public static func load(path: String, model: Model) throws(ParityError) -> ReferenceSet {
         let arrays: [(name: String, array: NpyArray)]
-        do { arrays = try Npz.read(path: referencePath) } catch { throw .reference(error.description) }
-        func find(_ prefix: String, _ name: String) -> NpyArray? {
-            arrays.first { $0.name == "\(prefix)/\(name)" }?.array
-        }
-        // Inputs
+        do { arrays = try Npz.read(path: path) } catch { throw .reference(error.description) }
         var inputs: [[Float]] = []
         var samples: Int?
         for spec in model.inputs {
-            guard let a = find("inputs", spec.name) ?? arrays.first(where: { $0.name == spec.name })?.array else {
-                throw .reference("\(referencePath) has no array 'inputs/\(spec.name)'")
+            guard let a = arrays.first(where: { $0.name == "inputs/\(spec.name)" })?.array ?? arrays.first(where: { $0.name == spec.name })?.array else {
+                throw .reference("\(path) has no array 'inputs/\(spec.name)' (found: \(arrays.map(\.name).joined(separator: ", ")))")
             }
             guard let n = a.shape.first, a.count == n * spec.elementsPerSample else {
                 throw .reference("'inputs/\(spec.name)' has shape \(a.shape), expected [N, \(spec.shape.dropFirst().map(String.init).joined(separator: ", "))]")
@@ -66,111 +26,171 @@ public enum Parity {
             samples = n
             inputs.append(a.floats())
         }
-        guard let total = samples, total > 0 else { throw .reference("no samples") }
+        guard let total = samples, total > 0 else { throw .reference("\(path): no samples") }
+        var outputs = [String: [Float]](), labels = [String: [Float]]()
+        for (name, a) in arrays {
+            if name.hasPrefix("outputs/") { outputs[String(name.dropFirst(8))] = a.floats() }
+            if name.hasPrefix("labels/") {
+                guard a.shape.first == total else { throw .reference("'\(name)' has \(a.shape.first ?? 0) rows, inputs have \(total)") }
+                labels[String(name.dropFirst(7))] = a.floats()
+            }
+        }
+        return ReferenceSet(inputs: inputs, samples: total, outputs: outputs, labels: labels)
+    }
+}
 
-        // Run in batches on one allocation-free session.
+public enum Parity {
+    /// Runs `model` on every reference input (batched, one session) and compares.
+    public static func evaluate(model: Model, referencePath: String, spec: ParitySpec?, batch: Int? = nil) throws(ParityError) -> ParityReport {
+        let reference = try ReferenceSet.load(path: referencePath, model: model)
+        let outs = try run(model, reference, batch: batch)
+        return try compare(model: model, reference: reference, ours: outs, spec: spec)
+    }
+
+    /// Our outputs on the reference inputs, one array per model output.
+    public static func run(_ model: Model, _ reference: ReferenceSet, batch: Int? = nil) throws(ParityError) -> [[Float]] {
         let maxBatch = min(batch ?? 64, model.maxBatch)
         guard maxBatch >= 1 else { throw .run("batch must be at least 1") }
-        let session: Session
-        do { session = try Session(model: model, maxBatch: maxBatch) } catch { throw .run(error.description) }
-        let outs: [[Float]]
-        do { outs = try session.predict(inputs: inputs, samples: total) } catch { throw .run("\(error)") }
+        do {
+            let session = try Session(model: model, maxBatch: maxBatch)
+            return try session.predict(inputs: reference.inputs, samples: reference.samples)
+        } catch {
+            throw .run("\(error)")
+        }
+    }
 
-        // Task
+    public static func compare(model: Model, reference: ReferenceSet, ours outs: [[Float]], spec: ParitySpec?) throws(ParityError) -> ParityReport {
         var task = spec?.task
         var taskSource = "spec"
         if task == nil, let t = model.description.metadataValue("task").flatMap(Task.init(rawValue:)) {
             task = t
             taskSource = "model metadata"
         }
+        let k = spec?.k ?? 5
         var rows: [ParityRow] = []
-        var ourOutputs: [String: [Float]] = [:]
-        for (i, spec) in model.outputs.enumerated() {
-            let name = spec.name
-            ourOutputs[name] = outs[i]
-            guard let refArray = find("outputs", name) else { continue }
-            let ref = refArray.floats()
+        var series: [OutputSeries] = []
+        for (i, out) in model.outputs.enumerated() {
+            let name = out.name, width = out.elementsPerSample
+            guard let ref = reference.outputs[name] else { continue }
             guard ref.count == outs[i].count else {
                 throw .reference("'outputs/\(name)' has \(ref.count) values, the model produced \(outs[i].count)")
             }
-            let width = spec.elementsPerSample
-            let cos = Metrics.cosines(ref, outs[i], width: width)
+            let ours = outs[i]
+            let labels = reference.labels[name]
+            series.append(OutputSeries(name: name, width: width, reference: ref, ours: ours, labels: labels))
+            let cos = Metrics.cosines(ref, ours, width: width)
+            func row(_ metric: String, _ v: Double) -> ParityRow { ParityRow(output: name, metric: metric, against: .trainer, ours: v) }
             rows += [
-                ParityRow(output: name, metric: "max_abs_error", ours: Metrics.maxAbsError(ref, outs[i])),
-                ParityRow(output: name, metric: "mean_abs_error", ours: Metrics.meanAbsError(ref, outs[i])),
-                ParityRow(output: name, metric: "rmse", ours: Metrics.rmse(ref, outs[i])),
-                ParityRow(output: name, metric: "cosine_mean", ours: cos.reduce(0, +) / Double(max(cos.count, 1))),
-                ParityRow(output: name, metric: "cosine_min", ours: cos.min() ?? 1),
-                ParityRow(output: name, metric: "snr_db", ours: Metrics.snrDB(reference: ref, ours: outs[i])),
+                row("max_abs_error", Metrics.maxAbsError(ref, ours)),
+                row("mean_abs_error", Metrics.meanAbsError(ref, ours)),
+                row("rmse", Metrics.rmse(ref, ours)),
+                row("cosine_mean", cos.reduce(0, +) / Double(max(cos.count, 1))),
+                row("cosine_min", cos.min() ?? 1),
+                row("snr_db", Metrics.snrDB(reference: ref, ours: ours)),
             ]
             if width > 1 {
-                rows.append(ParityRow(output: name, metric: "top1_agreement", ours: Metrics.top1Agreement(ref, outs[i], width: width)))
-                if width > 5 { rows.append(ParityRow(output: name, metric: "top5_overlap", ours: Metrics.topKOverlap(ref, outs[i], width: width, k: 5))) }
+                rows.append(row("top1_agreement", Metrics.top1Agreement(ref, ours, width: width)))
+                rows.append(row("topk_overlap", Metrics.topKOverlap(ref, ours, width: width, k: min(k, width))))
             }
-            if let labelArray = find("labels", name) {
-                let labels = labelArray.floats()
-                if task == nil {
-                    let integral = labels.allSatisfy { $0 == $0.rounded() && $0 >= 0 }
-                    if width > 1 && integral && labels.count == total { task = .classification }
-                    else if width == 1 && labels.allSatisfy({ $0 == 0 || $0 == 1 }) { task = .binaryClassification }
-                    else { task = .regression }
-                    taskSource = "inferred from output shape and labels"
-                }
-                rows += taskRows(name, task: task!, ref: ref, ours: outs[i], width: width, labels: labels)
+            guard let labels else { continue }
+            if task == nil {
+                let integral = labels.allSatisfy { $0 == $0.rounded() && $0 >= 0 }
+                if width > 1 && integral && labels.count == reference.samples { task = .multiclass }
+                else if width == 1 && labels.allSatisfy({ $0 == 0 || $0 == 1 }) { task = .binary }
+                else { task = .regression }
+                taskSource = "inferred from output shape and labels"
+            }
+            rows += labelRows(name, task: task!, ref: ref, ours: ours, width: width, labels: labels, k: k)
+        }
+        guard !series.isEmpty else {
+            throw .reference("no 'outputs/<name>' array matches a model output (\(model.outputs.map(\.name).joined(separator: ", ")))")
+        }
+
+        let thresholdsSource: String
+        let applied: ParitySpec
+        if let spec {
+            applied = spec
+            thresholdsSource = "spec"
+        } else {
+            applied = ParitySpec.defaults(for: task, outputs: series.map(\.name))
+            let listed = applied.outputs.map { "\($0.metric) \($0.threshold)" } + applied.labels.map { "\($0.metric) \($0.threshold)" }
+            thresholdsSource = "defaults for \(task?.rawValue ?? "an unknown task") (\(listed.joined(separator: "; "))); pass --spec to set your own"
+        }
+        func attach(_ output: String, _ metric: String, _ against: ParityRow.Against, _ th: Threshold) throws(ParityError) {
+            guard let i = rows.firstIndex(where: { $0.output == output && $0.metric == metric && $0.against == against }) else {
+                throw .reference("metric '\(metric)' of output '\(output)' cannot be computed (missing outputs/labels, or not defined for the \(task?.rawValue ?? "unknown") task)")
+            }
+            if rows[i].threshold == nil { rows[i].threshold = th } else {
+                var r = rows[i]
+                r.threshold = th
+                rows.append(r)
             }
         }
-        // Thresholds: the spec's, or defaults per task.
-        var thresholdsSource = "spec"
-        var thresholds = spec?.thresholds ?? []
-        if spec == nil {
-            thresholdsSource = "defaults for the task (pass --spec to set your own)"
-            for o in model.outputs.map(\.name) {
-                switch task {
-                case .classification?: thresholds.append((o, "top1_agreement", .min(0.99)))
-                case .binaryClassification?: thresholds.append((o, "roc_auc", .maxDrop(0.01)))
-                case .regression?: thresholds.append((o, "label_rmse", .maxRisePct(5)))
-                case nil: thresholds.append((o, "cosine_min", .min(0.99)))
-                }
+        for (output, metric, th) in applied.outputs {
+            guard model.output(named: output) != nil else {
+                throw .reference("spec names output '\(output)'; the model's outputs are \(model.outputs.map(\.name).joined(separator: ", "))")
             }
+            try attach(output, metric, .trainer, th)
         }
-        for (output, metric, th) in thresholds {
-            guard model.output(named: output) != nil else { throw .reference("spec names output '\(output)', the model has \(model.outputs.map(\.name))") }
-            guard let i = rows.firstIndex(where: { $0.output == output && $0.metric == metric && $0.threshold == nil }) else {
-                // A second threshold on the same metric, or a metric this output lacks (e.g. labels missing).
-                if let j = rows.firstIndex(where: { $0.output == output && $0.metric == metric }) {
-                    var r = rows[j]
-                    r.threshold = th
-                    rows.append(r)
-                    continue
-                }
-                throw .reference("metric '\(metric)' of output '\(output)' cannot be computed (labels or reference outputs missing?)")
-            }
-            rows[i].threshold = th
+        let labelled = series.filter { $0.labels != nil }.map(\.name)
+        if !applied.labels.isEmpty && labelled.isEmpty && spec != nil {
+            throw .reference("the spec has label thresholds but the reference set has no labels/<output> arrays")
         }
-        return ParityReport(task: task, taskSource: task == nil ? "unknown: no labels" : taskSource, samples: total,
-                            rows: rows, outputs: ourOutputs, thresholdsSource: thresholdsSource)
+        for output in labelled { for (metric, th) in applied.labels { try attach(output, metric, .labels, th) } }
+        return ParityReport(task: task, taskSource: task == nil ? "unknown: no labels" : taskSource, k: k,
+                            samples: reference.samples, rows: rows, series: series, thresholdsSource: thresholdsSource)
     }
 
-    static func taskRows(_ name: String, task: Task, ref: [Float], ours: [Float], width: Int, labels: [Float]) -> [ParityRow] {
+    static func labelRows(_ name: String, task: Task, ref: [Float], ours: [Float], width: Int, labels: [Float], k: Int) -> [ParityRow] {
+        func row(_ metric: String, _ f: ([Float]) -> Double) -> ParityRow {
+            ParityRow(output: name, metric: metric, against: .labels, trainer: f(ref), ours: f(ours))
+        }
         let ints = labels.map { Int($0) }
+        let samples = labels.count
         switch task {
-        case .classification:
-            guard width > 1 else { return [] }
-            return [ParityRow(output: name, metric: "accuracy", trainer: Metrics.accuracy(scores: ref, width: width, labels: ints),
-                              ours: Metrics.accuracy(scores: ours, width: width, labels: ints))]
-        case .binaryClassification:
-            guard width == 1 else { return [] }
-            return [
-                ParityRow(output: name, metric: "roc_auc", trainer: Metrics.rocAUC(scores: ref, labels: ints), ours: Metrics.rocAUC(scores: ours, labels: ints)),
-                ParityRow(output: name, metric: "accuracy", trainer: Metrics.binaryAccuracy(scores: ref, labels: ints), ours: Metrics.binaryAccuracy(scores: ours, labels: ints)),
-                ParityRow(output: name, metric: "log_loss", trainer: Metrics.logLoss(probabilities: ref, labels: ints), ours: Metrics.logLoss(probabilities: ours, labels: ints)),
+        case .multiclass, .ranking:
+            guard width > 1, samples * width == ref.count else { return [] }
+            let kk = min(k, width)
+            var out = [
+                row("recall_at_k") { Metrics.recallAtK(scores: $0, width: width, labels: ints, k: kk) },
+                row("ndcg_at_k") { Metrics.ndcgAtK(scores: $0, width: width, labels: ints, k: kk) },
             ]
+            if task == .multiclass {
+                func predicted(_ s: [Float]) -> [Int] { (0..<samples).map { Metrics.argmax(s[($0 * width)..<(($0 + 1) * width)]) } }
+                let classes = Array(0..<width)
+                out += [
+                    row("accuracy") { Metrics.accuracy(scores: $0, width: width, labels: ints) },
+                    row("precision") { Metrics.precisionRecallF1(predicted: predicted($0), labels: ints, classes: classes).precision },
+                    row("recall") { Metrics.precisionRecallF1(predicted: predicted($0), labels: ints, classes: classes).recall },
+                    row("f1") { Metrics.precisionRecallF1(predicted: predicted($0), labels: ints, classes: classes).f1 },
+                ]
+                if looksLikeProbabilities(ref, width: width) {
+                    out.append(row("log_loss") { Metrics.logLoss(probabilities: $0, width: width, labels: ints) })
+                }
+            }
+            return out
+        case .binary:
+            guard width == 1, samples == ref.count else { return [] }
+            let probabilities = ref.allSatisfy { $0 >= 0 && $0 <= 1 }
+            let cut: Float = probabilities ? 0.5 : 0  // logits decide at 0
+            func predicted(_ s: [Float]) -> [Int] { s.map { $0 >= cut ? 1 : 0 } }
+            var out = [
+                row("roc_auc") { Metrics.rocAUC(scores: $0, labels: ints) },
+                row("accuracy") { s in Double(zip(predicted(s), ints).filter { $0 == $1 }.count) / Double(max(samples, 1)) },
+                row("precision") { Metrics.precisionRecallF1(predicted: predicted($0), labels: ints, classes: [1]).precision },
+                row("recall") { Metrics.precisionRecallF1(predicted: predicted($0), labels: ints, classes: [1]).recall },
+                row("f1") { Metrics.precisionRecallF1(predicted: predicted($0), labels: ints, classes: [1]).f1 },
+            ]
+            if probabilities { out.append(row("log_loss") { Metrics.logLoss(probabilities: $0, labels: ints) }) }
+            return out
         case .regression:
             guard labels.count == ref.count else { return [] }
-            return [
-                ParityRow(output: name, metric: "label_mae", trainer: Metrics.meanAbsError(ref, labels), ours: Metrics.meanAbsError(ours, labels)),
-                ParityRow(output: name, metric: "label_rmse", trainer: Metrics.rmse(ref, labels), ours: Metrics.rmse(ours, labels)),
-            ]
+            return [row("mae") { Metrics.meanAbsError($0, labels) }, row("rmse") { Metrics.rmse($0, labels) }]
         }
+    }
+
+    static func looksLikeProbabilities(_ v: [Float], width: Int) -> Bool {
+        guard v.allSatisfy({ $0 >= 0 && $0 <= 1 }) else { return false }
+        return stride(from: 0, to: v.count, by: width).allSatisfy { s in abs(v[s..<(s + width)].reduce(0, +) - 1) < 1e-3 }
     }
 }

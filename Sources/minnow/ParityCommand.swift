@@ -11,7 +11,8 @@ struct ParityCommand: ParsableCommand {
 
     @Argument(help: "A .minnow file.") var file: String
     @Option(help: "Reference set (.npz): inputs/<name>, outputs/<name>, optional labels/<name>.") var reference: String
-    @Option(help: "Parity spec (JSON) with thresholds per output and metric.") var spec: String?
+    @Option(help: "Parity spec (JSON) with thresholds per output and metric (see docs/parity.md).") var spec: String?
+    @Option(help: "Directory for parity.json, junit.xml and parity.html.") var report: String?
     @Option(help: "Samples per run.") var batch: Int?
 
     func run() {
@@ -20,12 +21,13 @@ struct ParityCommand: ParsableCommand {
             do { model = try Model(path: file) } catch { throw CLIFailure("\(file): \(error)", code: 2) }
             let parsed: ParitySpec?
             do { parsed = try spec.map { try ParitySpec.load(path: $0) } } catch { throw CLIFailure("\(error)", code: 2) }
-            let report: ParityReport
-            do { report = try Parity.evaluate(model: model, referencePath: reference, spec: parsed, batch: batch) } catch {
+            let result: ParityReport
+            do { result = try Parity.evaluate(model: model, referencePath: reference, spec: parsed, batch: batch) } catch {
                 throw CLIFailure("\(error)", code: 2)
             }
-            print(report.table(color: isatty(1) != 0))
-            if !report.passed { throw ExitCode(1) }
+            print(result.table(color: isatty(1) != 0))
+            if let report { try ParityCommand.write(result, to: report, title: file) }
+            if !result.passed { throw ExitCode(1) }
         } catch let f as CLIFailure {
             printErr("error: \(f.message)")
             Foundation.exit(f.code)
@@ -35,5 +37,18 @@ struct ParityCommand: ParsableCommand {
             printErr("error: \(error)")
             Foundation.exit(2)
         }
+    }
+
+    static func write(_ r: ParityReport, to dir: String, title: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let url = URL(fileURLWithPath: dir)
+            try r.json().write(to: url.appendingPathComponent("parity.json"))
+            try Data(r.junitXML().utf8).write(to: url.appendingPathComponent("junit.xml"))
+            try Data(r.html(title: (title as NSString).lastPathComponent).utf8).write(to: url.appendingPathComponent("parity.html"))
+        } catch {
+            throw CLIFailure("--report \(dir): \(error.localizedDescription)", code: 2)
+        }
+        printErr("reports: \(dir)/parity.json, junit.xml, parity.html")
     }
 }

@@ -30,6 +30,21 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(Metrics.topKOverlap([3, 2, 1, 0], [0, 2, 3, 1], width: 4, k: 2), 0.5)
     }
 
+    func testRankingMetrics() {
+        // Two samples, four items; labels 2 and 0.
+        let scores: [Float] = [0.1, 0.5, 0.4, 0.0, 0.9, 0.8, 0.7, 0.6]
+        XCTAssertEqual(Metrics.recallAtK(scores: scores, width: 4, labels: [2, 0], k: 1), 0.5)
+        XCTAssertEqual(Metrics.recallAtK(scores: scores, width: 4, labels: [2, 0], k: 2), 1)
+        XCTAssertEqual(Metrics.ndcgAtK(scores: scores, width: 4, labels: [2, 0], k: 2), (1 / log2(3.0) + 1) / 2, accuracy: 1e-12)
+        let prf = Metrics.precisionRecallF1(predicted: [1, 1, 0, 0], labels: [1, 0, 1, 0], classes: [1])
+        XCTAssertEqual(prf.precision, 0.5)
+        XCTAssertEqual(prf.recall, 0.5)
+        XCTAssertEqual(prf.f1, 0.5)
+        let roc = Metrics.rocCurve(scores: [0.9, 0.8, 0.3, 0.1], labels: [1, 0, 1, 0])
+        XCTAssertEqual(roc.map(\.fpr), [0, 0, 0.5, 0.5, 1])
+        XCTAssertEqual(roc.map(\.tpr), [0, 0.5, 0.5, 1, 1])
+    }
+
     func testThresholds() {
         XCTAssertTrue(Threshold.min(0.99).holds(ours: 0.995, trainer: nil))
         XCTAssertFalse(Threshold.max(0.01).holds(ours: 0.02, trainer: nil))
@@ -48,10 +63,14 @@ final class MetricsTests: XCTestCase {
             try! Data(json.utf8).write(to: p)
             do { _ = try ParitySpec.load(path: p.path); return "ok" } catch { return "\(error)" }
         }
-        XCTAssertEqual(parse(#"{"outputs": {"y": {"roc_auc": {"max_drop": 0.005}}}}"#), "ok")
-        XCTAssertTrue(parse(#"{"outputs": {"y": {"auc": {"min": 1}}}}"#).contains("unknown metric 'auc'"))
-        XCTAssertTrue(parse(#"{"outputs": {"y": {"roc_auc": {"atleast": 1}}}}"#).contains("unknown threshold 'atleast'"))
-        XCTAssertTrue(parse(#"{"task": "ranking", "outputs": {}}"#).contains("task must be"))
+        XCTAssertEqual(parse(#"{"task": "multiclass", "outputs": {"y": {"cosine_min": {"min": 0.99}}}, "labels": {"accuracy": {"max_drop": 0.005}}, "k": 10}"#), "ok")
+        XCTAssertEqual(parse("{}"), "ok")
+        XCTAssertTrue(parse(#"{"outputs": {"y": {"roc_auc": {"min": 1}}}}"#).contains("unknown metric 'roc_auc' in outputs.y"))
+        XCTAssertTrue(parse(#"{"labels": {"auc": {"min": 1}}}"#).contains("unknown metric 'auc' in labels"))
+        XCTAssertTrue(parse(#"{"labels": {"roc_auc": {"atleast": 1}}}"#).contains("unknown threshold 'atleast'"))
+        XCTAssertTrue(parse(#"{"task": "classification"}"#).contains("task must be one of multiclass, binary, regression, ranking"))
+        XCTAssertTrue(parse(#"{"k": 0}"#).contains("k must be a positive integer"))
+        XCTAssertTrue(parse(#"{"thresholds": {}}"#).contains("unknown key 'thresholds'"))
         XCTAssertTrue(parse("not json").contains("not a JSON object"))
     }
 }

@@ -87,7 +87,7 @@ def digits_mlp(out_dir):
     model = DigitsMLP()
     nll = nn.NLLLoss()
     train(model, torch.tensor(x_tr), torch.tensor(y_tr), lambda p, t: nll(torch.log(p + 1e-9), t), epochs=60, lr=3e-3)
-    parity = {"task": "classification", "outputs": {"probs": {"top1_agreement": {"min": 0.99}, "accuracy": {"max_drop": 0.01}}}}
+    parity = {"task": "multiclass", "outputs": {"probs": {"top1_agreement": {"min": 0.99}}}, "labels": {"accuracy": {"max_drop": 0.01}}}
     write(out_dir, "digits_mlp", model, x_tr, x_te, y_te, "x", "probs", parity,
           "Handwritten digits (scikit-learn `load_digits`, 8x8 images scaled to [0, 1]): 64 -> 128 ReLU -> 10 softmax.")
 
@@ -113,7 +113,7 @@ def ctr_mlp(out_dir):
     model = CtrMLP(x_tr.mean(0).astype(np.float32), (x_tr.std(0) + 1e-6).astype(np.float32))
     bce = nn.BCELoss()
     train(model, torch.tensor(x_tr), torch.tensor(y_tr), bce, epochs=40, lr=1e-3)
-    parity = {"task": "binary_classification", "outputs": {"ctr": {"roc_auc": {"max_drop": 0.005}, "max_abs_error": {"max": 0.05}}}}
+    parity = {"task": "binary", "outputs": {"ctr": {"max_abs_error": {"max": 0.05}}}, "labels": {"roc_auc": {"max_drop": 0.005}}}
     write(out_dir, "ctr_mlp", model, x_tr, x_te, y_te, "x", "ctr", parity,
           "Binary classifier standing in for a CTR model (scikit-learn breast cancer, standardization in the graph): "
           "30 -> 64 ReLU -> 32 ReLU -> 1 sigmoid.")
@@ -138,7 +138,7 @@ def regression_mlp(out_dir):
     model = RegressionMLP(y_tr.mean(), y_tr.std())
     mse = nn.MSELoss()
     train(model, torch.tensor(x_tr), torch.tensor(y_tr), lambda p, t: mse(p, t) / float(y_tr.var()), epochs=12, lr=1e-3, batch=32)  # early stop: the data set is small
-    parity = {"task": "regression", "outputs": {"y": {"label_rmse": {"max_rise_pct": 3.0}}}}
+    parity = {"task": "regression", "labels": {"rmse": {"max_rise_pct": 3.0}}}
     write(out_dir, "regression_mlp", model, x_tr, x_te, y_te, "x", "y", parity,
           "Regression (scikit-learn diabetes, target de-standardized in the graph): 10 -> 64 ReLU -> 64 ReLU -> 1.")
 
