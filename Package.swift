@@ -29,7 +29,7 @@ let package = Package(
             "MinnowFormat", "MinnowRuntime", "MinnowNumpy",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
-        .target(name: "MinnowParity", dependencies: ["MinnowRuntime", "MinnowNumpy"]),
+        .target(name: "MinnowParity", dependencies: ["MinnowRuntime", "MinnowConvert", "MinnowNumpy"]),
         .executableTarget(name: "minnow", dependencies: [
             "MinnowFormat", "MinnowRuntime", "MinnowConvert", "MinnowParity", "MinnowNumpy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "MinnowFormatTests", dependencies: ["MinnowFormat"]),
         .testTarget(name: "MinnowRuntimeTests", dependencies: ["MinnowRuntime", "MinnowFormat", "MinnowKernels", "CAllocCounter"]),
         .testTarget(name: "MinnowConvertTests", dependencies: ["MinnowConvert", "MinnowRuntime", "MinnowNumpy", "MinnowFormat"]),
-        .testTarget(name: "MinnowParityTests", dependencies: ["MinnowParity"]),
+        .testTarget(name: "MinnowParityTests", dependencies: ["MinnowParity", "MinnowConvert", "MinnowRuntime", "MinnowFormat"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "minnow", "MinnowConvert", "MinnowRuntime", "MinnowNumpy", "MinnowParity", "CAllocCounter",
         ]),

@@ -26,6 +26,9 @@ public struct ConvertOptions: Sendable {
     public var zstdLevel: Int32 = 3
     /// Upper bound on calibration samples read (they run in batches of `maxBatch`).
     public var maxCalibrationSamples: Int = 2048
+    /// Let activations share arena memory (false keeps every intermediate readable after a run,
+    /// for per-layer attribution and debugging).
+    public var reuseMemory = true
 
     public init() {}
 }

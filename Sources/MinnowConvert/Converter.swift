@@ -86,7 +86,7 @@ public enum Converter {
                          KeyValue("calibration_hash", result.dataHash)]
         }
         g.compact()
-        let plan = MemoryPlanner.plan(g)
+        let plan = MemoryPlanner.plan(g, reuse: options.reuseMemory)
         let bytes = Emitter.bytes(g, plan: plan, maxBatch: options.maxBatch, metadata: metadata, producer: version,
                                   sourceHash: onnx.sourceHash, codec: .zstd, zstdLevel: options.zstdLevel)
         // The file we write must load: a converter bug surfaces here, not on the edge box.
@@ -106,5 +106,27 @@ public enum Converter {
             weightBytesFP32: weightBytesFP32, weightBytesStored: stored, fileBytes: bytes.count,
             calibrationSamples: samples, arenaBytesPerSample: Int(plan.arenaBytesPerSample))
         return ConversionResult(bytes: bytes, summary: summary)
+    }
+}
+
+extension Converter {
+    /// A loaded model re-planned so that no two activations share memory: after a run every
+    /// intermediate tensor can be read (per-layer attribution, debugging). Weights are unchanged.
+    public static func withoutMemoryReuse(_ file: ModelFile) throws(ConvertError) -> [UInt8] {
+        var d = file.description
+        var offset: UInt64 = 0
+        for i in d.tensors.indices where !d.tensors[i].isConstant {
+            d.tensors[i].arenaOffsetPerSample = offset
+            let bytes = UInt64(d.tensors[i].shape.dropFirst().reduce(1, *)) * UInt64(d.tensors[i].dtype.byteSize)
+            offset += (max(bytes, 1) + 63) / 64 * 64
+        }
+        d.memoryPlan.arenaBytesPerSample = offset
+        var segments: [SegmentPayload] = []
+        for i in d.buffers.indices {
+            do { segments.append(SegmentPayload(bytes: try file.segment(i + 1).elements(as: UInt8.self))) } catch {
+                throw .model("\(error)")
+            }
+        }
+        return ModelFileWriter.write(d, segments: segments, codec: .none)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MinnowConvert
+import MinnowParity
 
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,6 +16,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Largest batch a session may run; the memory plan is made for it.") var maxBatch: Int = 64
     @Option(help: "Comma-separated node names, output names or ONNX op types to keep in fp32.") var keepFloat: String = ""
     @Option(help: "zstd level for weight segments (1-22).") var zstdLevel: Int = 3
+    @Option(help: "Reference set (.npz): with --spec, keep the most sensitive layers in float until parity holds.")
+    var reference: String?
+    @Option(help: "Parity spec (JSON) the converted model must meet (with --reference).") var spec: String?
 
     func run() {
         reportingErrors {
@@ -34,12 +38,35 @@ struct ConvertCommand: ParsableCommand {
             } else {
                 throw CLIFailure("--calibration-method must be minmax or percentile:P (got '\(calibrationMethod)')")
             }
-            let result = try Converter.convert(onnxPath: model, options: options)
-            guard FileManager.default.createFile(atPath: output, contents: Data(result.bytes)) else {
-                throw CLIFailure("\(output): cannot write")
+            if spec != nil && reference == nil { throw CLIFailure("--spec needs --reference REF.npz") }
+            guard let reference else {
+                let result = try Converter.convert(onnxPath: model, options: options)
+                try write(result)
+                return
             }
-            print("wrote \(output)")
-            for line in result.summary.lines { print("  " + line) }
+            let parsed = try spec.map { try ParitySpec.load(path: $0) }
+            let search = try MixedPrecision.search(onnxPath: model, options: options, referencePath: reference, spec: parsed) {
+                printErr("mixed precision: \($0)")
+            }
+            guard search.report.passed else {
+                print(search.report.table(color: isatty(1) != 0))
+                throw CLIFailure(search.achievable
+                    ? "no mix of int8 and float layers meets the spec"
+                    : "even the all-float model does not meet the spec: the thresholds ask for more than the source model gives")
+            }
+            try write(search.result)
+            let cost = search.result.bytes.count - search.allInt8Bytes
+            print("  parity: passes \(spec.map { "spec \($0)" } ?? "default thresholds") on \(search.report.samples) samples")
+            print(search.keptFloat.isEmpty ? "  kept in float for accuracy: none"
+                  : "  kept in float for accuracy: \(search.keptFloat.joined(separator: ", ")) (+\(cost) bytes over all-int8, \(String(format: "%.1f", 100 * Double(cost) / Double(search.allInt8Bytes)))%)")
         }
+    }
+
+    private func write(_ result: ConversionResult) throws {
+        guard FileManager.default.createFile(atPath: output, contents: Data(result.bytes)) else {
+            throw CLIFailure("\(output): cannot write")
+        }
+        print("wrote \(output)")
+        for line in result.summary.lines { print("  " + line) }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MinnowFormat
 import MinnowParity
 import MinnowRuntime
 
@@ -14,6 +15,8 @@ struct ParityCommand: ParsableCommand {
     @Option(help: "Parity spec (JSON) with thresholds per output and metric (see docs/parity.md).") var spec: String?
     @Option(help: "Directory for parity.json, junit.xml and parity.html.") var report: String?
     @Option(help: "Samples per run.") var batch: Int?
+    @Option(help: "The source ONNX model, for --per-layer.") var source: String?
+    @Flag(help: "Attribute the quantization error to layers (needs --source).") var perLayer = false
 
     func run() {
         do {
@@ -21,8 +24,15 @@ struct ParityCommand: ParsableCommand {
             do { model = try Model(path: file) } catch { throw CLIFailure("\(file): \(error)", code: 2) }
             let parsed: ParitySpec?
             do { parsed = try spec.map { try ParitySpec.load(path: $0) } } catch { throw CLIFailure("\(error)", code: 2) }
-            let result: ParityReport
-            do { result = try Parity.evaluate(model: model, referencePath: reference, spec: parsed, batch: batch) } catch {
+            if perLayer && source == nil { throw CLIFailure("--per-layer needs --source MODEL.onnx", code: 2) }
+            var result: ParityReport
+            do {
+                result = try Parity.evaluate(model: model, referencePath: reference, spec: parsed, batch: batch)
+                if perLayer, let source {
+                    let refs = try ReferenceSet.load(path: reference, model: model)
+                    result.layers = try LayerAttribution.compute(quantized: try ModelFile(path: file), sourceONNX: source, reference: refs)
+                }
+            } catch {
                 throw CLIFailure("\(error)", code: 2)
             }
             print(result.table(color: isatty(1) != 0))
