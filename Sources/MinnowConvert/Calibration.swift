@@ -42,8 +42,8 @@ enum Calibrator {
         return out
     }
 
-    static func calibrate(_ g: MGraph, arrays: [NpyArray], method: CalibrationMethod, maxSamples: Int,
-                          batch: Int) throws(ConvertError) -> CalibrationResult {
+    static func calibrate(_ g: MGraph, arrays: [NpyArray], method: CalibrationMethod, maxSamples: Int, batch: Int,
+                          progress: (@Sendable (String, Double) -> Void)? = nil) throws(ConvertError) -> CalibrationResult {
         let plan = MemoryPlanner.plan(g, reuse: false)
         let bytes = Emitter.bytes(g, plan: plan, maxBatch: batch, codec: .none)
         let session: Session
@@ -60,8 +60,18 @@ enum Calibrator {
         var hash: UInt64 = 0
         for f in floats { hash ^= f.withUnsafeBytes { Segments.checksum($0) } }
 
+        let passes = method == .minMax ? 1.0 : 2.0
+        var pass = 0.0
         func forEachBatch(_ body: (Int) -> Void) throws(ConvertError) {
-            do { try session.runBatches(inputs: floats, samples: total) { body($0) } } catch { throw .calibration("\(error)") }
+            var done = 0
+            do {
+                try session.runBatches(inputs: floats, samples: total) { b in
+                    body(b)
+                    done += b
+                    progress?("calibration", (pass + Double(done) / Double(total)) / passes)
+                }
+            } catch { throw .calibration("\(error)") }
+            pass += 1
         }
         try forEachBatch { b in
             for t in activations {

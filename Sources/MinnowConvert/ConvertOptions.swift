@@ -29,6 +29,8 @@ public struct ConvertOptions: Sendable {
     /// Let activations share arena memory (false keeps every intermediate readable after a run,
     /// for per-layer attribution and debugging).
     public var reuseMemory = true
+    /// Called during long steps (calibration) with a stage name and the fraction done.
+    public var progress: (@Sendable (_ stage: String, _ fraction: Double) -> Void)?
 
     public init() {}
 }

@@ -74,7 +74,8 @@ public enum Converter {
             do { arrays = try Npz.readAny(path: path) } catch { throw .calibration(error.description) }
             let inputs = try Calibrator.inputArrays(g, arrays, file: path)
             let result = try Calibrator.calibrate(g, arrays: inputs, method: options.calibration,
-                                                  maxSamples: options.maxCalibrationSamples, batch: min(options.maxBatch, 64))
+                                                  maxSamples: options.maxCalibrationSamples, batch: min(options.maxBatch, 64),
+                                                  progress: options.progress)
             samples = result.samples
             floatOps = Quantizer.applyStatic(&g, ranges: result.ranges, keep: options.keepFloat)
             let method: String

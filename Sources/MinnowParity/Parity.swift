@@ -41,19 +41,28 @@ public struct ReferenceSet: Sendable {
 
 public enum Parity {
     /// Runs `model` on every reference input (batched, one session) and compares.
-    public static func evaluate(model: Model, referencePath: String, spec: ParitySpec?, batch: Int? = nil) throws(ParityError) -> ParityReport {
+    public static func evaluate(model: Model, referencePath: String, spec: ParitySpec?, batch: Int? = nil,
+                                progress: ((Double) -> Void)? = nil) throws(ParityError) -> ParityReport {
         let reference = try ReferenceSet.load(path: referencePath, model: model)
-        let outs = try run(model, reference, batch: batch)
+        let outs = try run(model, reference, batch: batch, progress: progress)
         return try compare(model: model, reference: reference, ours: outs, spec: spec)
     }
 
     /// Our outputs on the reference inputs, one array per model output.
-    public static func run(_ model: Model, _ reference: ReferenceSet, batch: Int? = nil) throws(ParityError) -> [[Float]] {
+    public static func run(_ model: Model, _ reference: ReferenceSet, batch: Int? = nil,
+                           progress: ((Double) -> Void)? = nil) throws(ParityError) -> [[Float]] {
         let maxBatch = min(batch ?? 64, model.maxBatch)
         guard maxBatch >= 1 else { throw .run("batch must be at least 1") }
         do {
             let session = try Session(model: model, maxBatch: maxBatch)
-            return try session.predict(inputs: reference.inputs, samples: reference.samples)
+            var outs = [[Float]](repeating: [], count: model.outputs.count)
+            var done = 0
+            try session.runBatches(inputs: reference.inputs, samples: reference.samples) { b in
+                for i in model.outputs.indices { outs[i] += session.outputFloats(i, batch: b) }
+                done += b
+                progress?(Double(done) / Double(reference.samples))
+            }
+            return outs
         } catch {
             throw .run("\(error)")
         }

@@ -38,14 +38,19 @@ struct ConvertCommand: ParsableCommand {
             } else {
                 throw CLIFailure("--calibration-method must be minmax or percentile:P (got '\(calibrationMethod)')")
             }
+            let bar = ProgressBar()
+            options.progress = { stage, fraction in bar.update(stage, fraction) }
+            defer { bar.finish() }
             if spec != nil && reference == nil { throw CLIFailure("--spec needs --reference REF.npz") }
             guard let reference else {
                 let result = try Converter.convert(onnxPath: model, options: options)
+                bar.finish()
                 try write(result)
                 return
             }
             let parsed = try spec.map { try ParitySpec.load(path: $0) }
             let search = try MixedPrecision.search(onnxPath: model, options: options, referencePath: reference, spec: parsed) {
+                bar.finish()
                 printErr("mixed precision: \($0)")
             }
             guard search.report.passed else {

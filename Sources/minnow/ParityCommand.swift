@@ -27,7 +27,9 @@ struct ParityCommand: ParsableCommand {
             if perLayer && source == nil { throw CLIFailure("--per-layer needs --source MODEL.onnx", code: 2) }
             var result: ParityReport
             do {
-                result = try Parity.evaluate(model: model, referencePath: reference, spec: parsed, batch: batch)
+                let bar = ProgressBar()
+                result = try Parity.evaluate(model: model, referencePath: reference, spec: parsed, batch: batch) { bar.update("parity", $0) }
+                bar.finish()
                 if perLayer, let source {
                     let refs = try ReferenceSet.load(path: reference, model: model)
                     result.layers = try LayerAttribution.compute(quantized: try ModelFile(path: file), sourceONNX: source, reference: refs)

@@ -6,6 +6,8 @@ outputs and labels), parity.json (thresholds) and README.md (one line on what th
     python3 tools/reference/make_fixtures.py [--out fixtures] [--only NAME ...]
 
 Data ships with scikit-learn (no network). Seeds are fixed: same torch version, same files.
+The export and reference files are written by minnow_reference.export_for_minnow, the module a
+user calls at the end of their own training script.
 """
 import argparse
 import json
@@ -17,17 +19,9 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 from sklearn.model_selection import train_test_split
 from torch import nn
 
+from minnow_reference import export_for_minnow
+
 SEED = 0
-
-
-def export(model, example, path, input_name, output_name):
-    """Exports with a dynamic batch dimension, as a user of torch.onnx.export would."""
-    model.eval()
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    torch.onnx.export(
-        model, (example,), path, input_names=[input_name], output_names=[output_name],
-        dynamic_shapes={"x": {0: batch}}, dynamo=True, external_data=False, optimize=True,
-    )
 
 
 def train(model, x, y, loss_fn, epochs, lr=1e-2, batch=64):
@@ -49,20 +43,8 @@ def train(model, x, y, loss_fn, epochs, lr=1e-2, batch=64):
 
 def write(out_dir, name, model, x_train, x_test, y_test, input_name, output_name, parity, description):
     d = os.path.join(out_dir, name)
-    os.makedirs(d, exist_ok=True)
-    xt = torch.tensor(x_train[:1]).float()
-    export(model, xt, os.path.join(d, "model.onnx"), input_name, output_name)
-    with torch.no_grad():
-        ref = model(torch.tensor(x_test).float()).numpy().astype(np.float32)
-    np.savez_compressed(os.path.join(d, "calibration.npz"), **{f"inputs/{input_name}": x_train.astype(np.float32)})
-    np.savez(os.path.join(d, "reference.npz"), **{
-        f"inputs/{input_name}": x_test.astype(np.float32),
-        f"outputs/{output_name}": ref,
-        f"labels/{output_name}": y_test,
-    })
-    with open(os.path.join(d, "parity.json"), "w") as f:
-        json.dump(parity, f, indent=2, sort_keys=True)
-        f.write("\n")
+    export_for_minnow(model, d, inputs={input_name: x_test}, calibration={input_name: x_train},
+                      labels={output_name: y_test}, parity=parity, output_names=[output_name])
     with open(os.path.join(d, "README.md"), "w") as f:
         f.write(f"# {name}\n\n{description}\n\nRegenerate: `python3 tools/reference/make_fixtures.py --only {name}`\n")
     print(f"{name}: wrote {d}")
