@@ -99,3 +99,28 @@ def test_external_data_outside_the_model_directory_is_refused(minnow, tmp_path):
     p = minnow("convert", tmp_path / "evil.onnx", "-o", tmp_path / "e.minnow", "--mode", "float", check=False)
     assert p.returncode == 1
     assert "leaves the model's directory" in p.stderr
+
+
+def test_sklearn_user_records_reference_and_gates_on_parity(minnow, tmp_path):
+    """The scikit-learn path of docs/parity.md: the user's own predictions become the reference."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
+    from minnow_reference import write_reference
+
+    data = load_digits()
+    x = (data.data / 16).astype(np.float32)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, data.target, test_size=0.3, random_state=2)
+    clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=200, random_state=2).fit(x_tr, y_tr)
+    export_sklearn_mlp(clf, tmp_path / "model.onnx")
+    write_reference(tmp_path, inputs={"x": x_te}, outputs={"probabilities": clf.predict_proba(x_te)},
+                    labels={"probabilities": y_te}, calibration={"x": x_tr},
+                    parity={"task": "multiclass", "outputs": {"probabilities": {"top1_agreement": {"min": 0.99}}},
+                            "labels": {"accuracy": {"max_drop": 0.01}}})
+    minnow("convert", tmp_path / "model.onnx", "-o", tmp_path / "m.minnow", "--calibration", tmp_path / "calibration.npz")
+    p = minnow("parity", tmp_path / "m.minnow", "--reference", tmp_path / "reference.npz", "--spec", tmp_path / "parity.json",
+               "--report", tmp_path / "report")
+    assert "PASS" in p.stdout
+    import json
+    report = json.load(open(tmp_path / "report" / "parity.json"))
+    assert report["verdict"] == "pass"
+    assert report["task"]["trainer"]["accuracy"] > 0.9
