@@ -49,6 +49,9 @@ struct KeyValueBuilder;
 struct MemoryPlan;
 struct MemoryPlanBuilder;
 
+struct GoldenSamples;
+struct GoldenSamplesBuilder;
+
 struct Model;
 struct ModelBuilder;
 
@@ -1113,6 +1116,95 @@ inline flatbuffers::Offset<MemoryPlan> CreateMemoryPlan(
   return builder_.Finish();
 }
 
+struct GoldenSamples FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef GoldenSamplesBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_COUNT = 4,
+    VT_INPUTS = 6,
+    VT_OUTPUTS = 8,
+    VT_TOLERANCE = 10
+  };
+  uint32_t count() const {
+    return GetField<uint32_t>(VT_COUNT, 0);
+  }
+  const flatbuffers::Vector<uint32_t> *inputs() const {
+    return GetPointer<const flatbuffers::Vector<uint32_t> *>(VT_INPUTS);
+  }
+  const flatbuffers::Vector<uint32_t> *outputs() const {
+    return GetPointer<const flatbuffers::Vector<uint32_t> *>(VT_OUTPUTS);
+  }
+  float tolerance() const {
+    return GetField<float>(VT_TOLERANCE, 0.0f);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<uint32_t>(verifier, VT_COUNT, 4) &&
+           VerifyOffset(verifier, VT_INPUTS) &&
+           verifier.VerifyVector(inputs()) &&
+           VerifyOffset(verifier, VT_OUTPUTS) &&
+           verifier.VerifyVector(outputs()) &&
+           VerifyField<float>(verifier, VT_TOLERANCE, 4) &&
+           verifier.EndTable();
+  }
+};
+
+struct GoldenSamplesBuilder {
+  typedef GoldenSamples Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_count(uint32_t count) {
+    fbb_.AddElement<uint32_t>(GoldenSamples::VT_COUNT, count, 0);
+  }
+  void add_inputs(flatbuffers::Offset<flatbuffers::Vector<uint32_t>> inputs) {
+    fbb_.AddOffset(GoldenSamples::VT_INPUTS, inputs);
+  }
+  void add_outputs(flatbuffers::Offset<flatbuffers::Vector<uint32_t>> outputs) {
+    fbb_.AddOffset(GoldenSamples::VT_OUTPUTS, outputs);
+  }
+  void add_tolerance(float tolerance) {
+    fbb_.AddElement<float>(GoldenSamples::VT_TOLERANCE, tolerance, 0.0f);
+  }
+  explicit GoldenSamplesBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<GoldenSamples> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<GoldenSamples>(end);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<GoldenSamples> CreateGoldenSamples(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    uint32_t count = 0,
+    flatbuffers::Offset<flatbuffers::Vector<uint32_t>> inputs = 0,
+    flatbuffers::Offset<flatbuffers::Vector<uint32_t>> outputs = 0,
+    float tolerance = 0.0f) {
+  GoldenSamplesBuilder builder_(_fbb);
+  builder_.add_tolerance(tolerance);
+  builder_.add_outputs(outputs);
+  builder_.add_inputs(inputs);
+  builder_.add_count(count);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<GoldenSamples> CreateGoldenSamplesDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    uint32_t count = 0,
+    const std::vector<uint32_t> *inputs = nullptr,
+    const std::vector<uint32_t> *outputs = nullptr,
+    float tolerance = 0.0f) {
+  auto inputs__ = inputs ? _fbb.CreateVector<uint32_t>(*inputs) : 0;
+  auto outputs__ = outputs ? _fbb.CreateVector<uint32_t>(*outputs) : 0;
+  return minnow::fb::CreateGoldenSamples(
+      _fbb,
+      count,
+      inputs__,
+      outputs__,
+      tolerance);
+}
+
 struct Model FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef ModelBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -1127,7 +1219,8 @@ struct Model FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_OUTPUTS = 20,
     VT_BUFFERS = 22,
     VT_MEMORY_PLAN = 24,
-    VT_SEGMENT_BASE = 26
+    VT_SEGMENT_BASE = 26,
+    VT_GOLDEN = 28
   };
   uint16_t format_major() const {
     return GetField<uint16_t>(VT_FORMAT_MAJOR, 0);
@@ -1165,6 +1258,9 @@ struct Model FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   uint64_t segment_base() const {
     return GetField<uint64_t>(VT_SEGMENT_BASE, 0);
   }
+  const minnow::fb::GoldenSamples *golden() const {
+    return GetPointer<const minnow::fb::GoldenSamples *>(VT_GOLDEN);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyField<uint16_t>(verifier, VT_FORMAT_MAJOR, 2) &&
@@ -1192,6 +1288,8 @@ struct Model FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            VerifyOffset(verifier, VT_MEMORY_PLAN) &&
            verifier.VerifyTable(memory_plan()) &&
            VerifyField<uint64_t>(verifier, VT_SEGMENT_BASE, 8) &&
+           VerifyOffset(verifier, VT_GOLDEN) &&
+           verifier.VerifyTable(golden()) &&
            verifier.EndTable();
   }
 };
@@ -1236,6 +1334,9 @@ struct ModelBuilder {
   void add_segment_base(uint64_t segment_base) {
     fbb_.AddElement<uint64_t>(Model::VT_SEGMENT_BASE, segment_base, 0);
   }
+  void add_golden(flatbuffers::Offset<minnow::fb::GoldenSamples> golden) {
+    fbb_.AddOffset(Model::VT_GOLDEN, golden);
+  }
   explicit ModelBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -1260,9 +1361,11 @@ inline flatbuffers::Offset<Model> CreateModel(
     flatbuffers::Offset<flatbuffers::Vector<int32_t>> outputs = 0,
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<minnow::fb::Buffer>>> buffers = 0,
     flatbuffers::Offset<minnow::fb::MemoryPlan> memory_plan = 0,
-    uint64_t segment_base = 0) {
+    uint64_t segment_base = 0,
+    flatbuffers::Offset<minnow::fb::GoldenSamples> golden = 0) {
   ModelBuilder builder_(_fbb);
   builder_.add_segment_base(segment_base);
+  builder_.add_golden(golden);
   builder_.add_memory_plan(memory_plan);
   builder_.add_buffers(buffers);
   builder_.add_outputs(outputs);
@@ -1290,7 +1393,8 @@ inline flatbuffers::Offset<Model> CreateModelDirect(
     const std::vector<int32_t> *outputs = nullptr,
     const std::vector<flatbuffers::Offset<minnow::fb::Buffer>> *buffers = nullptr,
     flatbuffers::Offset<minnow::fb::MemoryPlan> memory_plan = 0,
-    uint64_t segment_base = 0) {
+    uint64_t segment_base = 0,
+    flatbuffers::Offset<minnow::fb::GoldenSamples> golden = 0) {
   auto producer__ = producer ? _fbb.CreateString(producer) : 0;
   auto source_hash__ = source_hash ? _fbb.CreateString(source_hash) : 0;
   auto metadata__ = metadata ? _fbb.CreateVector<flatbuffers::Offset<minnow::fb::KeyValue>>(*metadata) : 0;
@@ -1312,7 +1416,8 @@ inline flatbuffers::Offset<Model> CreateModelDirect(
       outputs__,
       buffers__,
       memory_plan,
-      segment_base);
+      segment_base,
+      golden);
 }
 
 inline bool VerifyOpOptions(flatbuffers::Verifier &verifier, const void *obj, OpOptions type) {

@@ -131,3 +131,44 @@ extension Converter {
         return ModelFileWriter.write(d, segments: segments, codec: .none)
     }
 }
+
+extension Converter {
+    /// Adds golden samples to a converted model: the first `count` rows of `inputs` (one fp32
+    /// array per model input) and the outputs this model computes for them, here and now.
+    /// Integer-only graphs are checked bit-exactly on the edge box; graphs with float ops
+    /// (whose libm or summation order may differ by CPU) within a stated tolerance.
+    public static func bundleGoldenSamples(_ bytes: [UInt8], inputs: [[Float]], count: Int,
+                                           zstdLevel: Int32 = 3) throws(ConvertError) -> [UInt8] {
+        do {
+            let file = try ModelFile(bytes: AlignedBytes(bytes))
+            let model = try Model(file: file)
+            guard count >= 1, inputs.count == model.inputs.count else {
+                throw ConvertError.options("--bundle-count must be at least 1 and the reference must hold every input")
+            }
+            let rows = zip(inputs, model.inputs).map { Array($0.0.prefix(count * $0.1.elementsPerSample)) }
+            let n = rows[0].count / max(model.inputs[0].elementsPerSample, 1)
+            let outputs = try Session(model: model, maxBatch: min(n, model.maxBatch)).predict(inputs: rows, samples: n)
+            var d = file.description
+            var segments = try d.buffers.indices.map { SegmentPayload(bytes: try file.segment($0 + 1).elements(as: UInt8.self)) }
+            func add(_ values: [Float]) -> UInt32 {
+                segments.append(SegmentPayload(bytes: values.withUnsafeBytes { Array($0) }, shuffleWidth: 4))
+                return UInt32(segments.count)
+            }
+            let integerOnly = d.operators.allSatisfy { op in
+                switch op.opcode {
+                case .quantize, .dequantize, .copy, .concat: return true
+                case .dense: return d.tensors[Int(op.inputs[0])].dtype == .int8
+                default: return false
+                }
+            }
+            let scale = outputs.flatMap { $0 }.reduce(Float(1)) { max($0, abs($1)) }
+            d.golden = GoldenSamples(count: UInt32(n), inputs: rows.map(add), outputs: outputs.map(add),
+                                     tolerance: integerOnly ? 0 : 1e-5 * scale)
+            return ModelFileWriter.write(d, segments: segments, codec: .zstd, zstdLevel: zstdLevel)
+        } catch let e as ConvertError {
+            throw e
+        } catch {
+            throw .model("bundling golden samples: \(error)")
+        }
+    }
+}

@@ -9,9 +9,10 @@ enum Slot {
     enum Op { static let opcode = 0, inputs = 1, outputs = 2, optionsType = 3, options = 4, name = 5 }
     enum KV { static let key = 0, value = 1 }
     enum Plan { static let arenaBytes = 0, alignment = 1, maxBatch = 2 }
+    enum Golden { static let count = 0, inputs = 1, outputs = 2, tolerance = 3 }
     enum Model {
         static let formatMajor = 0, formatMinor = 1, producer = 2, sourceHash = 3, metadata = 4, tensors = 5,
-                   operators = 6, inputs = 7, outputs = 8, buffers = 9, memoryPlan = 10, segmentBase = 11
+                   operators = 6, inputs = 7, outputs = 8, buffers = 9, memoryPlan = 10, segmentBase = 11, golden = 12
     }
 }
 
@@ -45,6 +46,11 @@ enum ModelCoding {
             .add(Slot.Plan.alignment, m.memoryPlan.alignment)
             .add(Slot.Plan.maxBatch, m.memoryPlan.maxBatch)))
         root.add(Slot.Model.segmentBase, m.segmentBase)
+        if let g = m.golden {
+            root.add(Slot.Model.golden, FBObject.table(FBTableBuilder()
+                .add(Slot.Golden.count, g.count).add(Slot.Golden.inputs, FBObject.vector(g.inputs))
+                .add(Slot.Golden.outputs, FBObject.vector(g.outputs)).add(Slot.Golden.tolerance, g.tolerance)))
+        }
         return root
     }
 
@@ -132,6 +138,12 @@ enum ModelCoding {
             m.memoryPlan = MemoryPlanInfo(arenaBytesPerSample: 0, maxBatch: 1)
         }
         m.segmentBase = try root.scalar(Slot.Model.segmentBase, default: 0)
+        if let g = try root.table(Slot.Model.golden) {
+            m.golden = GoldenSamples(count: try g.scalar(Slot.Golden.count, default: 0),
+                                     inputs: try g.scalars(Slot.Golden.inputs, as: UInt32.self),
+                                     outputs: try g.scalars(Slot.Golden.outputs, as: UInt32.self),
+                                     tolerance: try g.float(Slot.Golden.tolerance, default: 0))
+        }
         return m
     }
 

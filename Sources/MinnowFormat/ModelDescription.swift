@@ -171,7 +171,7 @@ public struct MemoryPlanInfo: Equatable, Sendable {
 
 public struct ModelDescription: Equatable, Sendable {
     public static let formatMajor: UInt16 = 1
-    public static let formatMinor: UInt16 = 0
+    public static let formatMinor: UInt16 = 1
 
     public var formatMajor: UInt16 = ModelDescription.formatMajor
     public var formatMinor: UInt16 = ModelDescription.formatMinor
@@ -185,6 +185,7 @@ public struct ModelDescription: Equatable, Sendable {
     public var buffers: [BufferInfo] = []
     public var memoryPlan = MemoryPlanInfo(arenaBytesPerSample: 0, maxBatch: 1)
     public var segmentBase: UInt64 = 0
+    public var golden: GoldenSamples?
 
     public init() {}
 
@@ -197,5 +198,21 @@ public struct KeyValue: Equatable, Sendable {
     public init(_ key: String, _ value: String) {
         self.key = key
         self.value = value
+    }
+}
+
+/// Reference inputs and the outputs the converter computed for them (format 1.1).
+public struct GoldenSamples: Equatable, Sendable {
+    public var count: UInt32
+    /// 1-based buffer index per model input / output, each float32 [count, ...].
+    public var inputs: [UInt32]
+    public var outputs: [UInt32]
+    /// Largest allowed absolute difference; 0 means bit-exact.
+    public var tolerance: Float
+    public init(count: UInt32, inputs: [UInt32], outputs: [UInt32], tolerance: Float) {
+        self.count = count
+        self.inputs = inputs
+        self.outputs = outputs
+        self.tolerance = tolerance
     }
 }

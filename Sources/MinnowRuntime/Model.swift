@@ -12,6 +12,16 @@ public final class Model: @unchecked Sendable {
     public let maxBatch: Int
     /// Name of the kernel table chosen for this CPU.
     public let kernelName: String
+    /// Golden samples bundled by the converter (see `selfTest()`), decoded at load.
+    public let golden: Golden?
+
+    public struct Golden: Sendable {
+        public let count: Int
+        /// Row-major fp32 per model input / output.
+        public let inputs: [[Float]]
+        public let outputs: [[Float]]
+        public let tolerance: Float
+    }
 
     /// Decompressed constant data per tensor index (nil for activations).
     let constants: [AlignedBytes?]
@@ -59,6 +69,7 @@ public final class Model: @unchecked Sendable {
         inputs = d.inputs.map(spec)
         outputs = d.outputs.map(spec)
         maxBatch = Int(d.memoryPlan.maxBatch)
+        golden = try Model.decodeGolden(d, file: file, inputs: inputs, outputs: outputs)
         kernels = mn_kernels()
         kernelName = String(cString: kernels.pointee.name)
         description = d

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import MinnowConvert
+import MinnowFormat
+import MinnowNumpy
+import MinnowRuntime
 import MinnowParity
 
 struct ConvertCommand: ParsableCommand {
@@ -19,6 +22,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Reference set (.npz): with --spec, keep the most sensitive layers in float until parity holds.")
     var reference: String?
     @Option(help: "Parity spec (JSON) the converted model must meet (with --reference).") var spec: String?
+    @Option(help: "Bundle golden samples from this reference set (.npz) for `minnow verify --self-test`.")
+    var bundleReference: String?
+    @Option(help: "How many golden samples to bundle.") var bundleCount: Int = 16
 
     func run() {
         reportingErrors {
@@ -68,10 +74,23 @@ struct ConvertCommand: ParsableCommand {
     }
 
     private func write(_ result: ConversionResult) throws {
-        guard FileManager.default.createFile(atPath: output, contents: Data(result.bytes)) else {
+        var bytes = result.bytes
+        if let bundleReference {
+            let model = try Model(bytes: AlignedBytes(bytes))
+            let arrays: [(name: String, array: NpyArray)]
+            do { arrays = try Npz.readAny(path: bundleReference) } catch { throw CLIFailure("\(bundleReference): \(error)") }
+            let data = try RunCommand.matchInputs(model, arrays, file: bundleReference)
+            bytes = try Converter.bundleGoldenSamples(bytes, inputs: data.values, count: bundleCount,
+                                                      zstdLevel: Int32(clamping: zstdLevel))
+        }
+        guard FileManager.default.createFile(atPath: output, contents: Data(bytes)) else {
             throw CLIFailure("\(output): cannot write")
         }
         print("wrote \(output)")
         for line in result.summary.lines { print("  " + line) }
+        if bundleReference != nil {
+            let g = try Model(bytes: AlignedBytes(bytes)).golden!
+            print("  golden samples: \(g.count) bundled (\(g.tolerance == 0 ? "integer path: checked bit-exactly" : "checked within \(g.tolerance)")), file now \(bytes.count) bytes")
+        }
     }
 }

@@ -10,6 +10,6 @@ struct Minnow: ParsableCommand {
         minnow run MODEL.minnow --input IN.npz -o OUT.npz
         minnow parity MODEL.minnow --reference REF.npz --spec parity.json
         """,
-        subcommands: [ConvertCommand.self, RunCommand.self, InspectCommand.self, ParityCommand.self]
+        subcommands: [ConvertCommand.self, RunCommand.self, InspectCommand.self, ParityCommand.self, VerifyCommand.self]
     )
 }

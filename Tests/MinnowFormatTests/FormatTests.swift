@@ -25,6 +25,7 @@ func sampleDescription() -> ModelDescription {
     d.inputs = [0]
     d.outputs = [4]
     d.memoryPlan = MemoryPlanInfo(arenaBytesPerSample: 192, maxBatch: 8)
+    d.golden = GoldenSamples(count: 1, inputs: [2], outputs: [2], tolerance: 0.5)
     return d
 }
 
@@ -157,6 +158,8 @@ final class FormatTests: XCTestCase {
         XCTAssertEqual(ops[0]["options_type"] as? String, "DenseOptions")
         XCTAssertEqual((ops[0]["options"] as! [String: Any])["activation"] as? String, "clip")
         XCTAssertEqual((json["memory_plan"] as! [String: Any])["max_batch"] as? Int, 8)
+        XCTAssertEqual((json["golden"] as! [String: Any])["tolerance"] as? Double, 0.5)
+        XCTAssertEqual(json["format_minor"] as? Int, 1)
     }
 
     func testWeReadAFileThatFlatcBuiltFromJSON() throws {
