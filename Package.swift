@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "MinnowParityTests", dependencies: ["MinnowParity", "MinnowConvert", "MinnowRuntime", "MinnowFormat"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "minnow", "MinnowConvert", "MinnowRuntime", "MinnowNumpy", "MinnowParity", "CAllocCounter",
-        ]),
+        ], exclude: ["Snapshots"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -19,7 +19,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Largest batch a session may run; the memory plan is made for it.") var maxBatch: Int = 64
     @Option(help: "Comma-separated node names, output names or ONNX op types to keep in fp32.") var keepFloat: String = ""
     @Option(help: "zstd level for weight segments (1-22).") var zstdLevel: Int = 3
-    @Option(help: "Reference set (.npz): with --spec, keep the most sensitive layers in float until parity holds.")
+    @Option(help: "Reference set (.npz): keep the most sensitive layers in float until parity holds (the --spec thresholds, or the task defaults).")
     var reference: String?
     @Option(help: "Parity spec (JSON) the converted model must meet (with --reference).") var spec: String?
     @Option(help: "Bundle golden samples from this reference set (.npz) for `minnow verify --self-test`.")

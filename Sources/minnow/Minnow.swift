@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Minnow: ParsableCommand {
@@ -12,4 +13,18 @@ struct Minnow: ParsableCommand {
         """,
         subcommands: [ConvertCommand.self, RunCommand.self, InspectCommand.self, ParityCommand.self, VerifyCommand.self]
     )
+
+    /// Usage errors exit 2 (as `minnow parity` documents), not ArgumentParser's 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

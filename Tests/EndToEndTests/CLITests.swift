@@ -128,3 +128,23 @@ final class CLITests: XCTestCase {
         }
     }
 }
+
+/// Help text is part of the interface: a change must be deliberate (update the snapshot files:
+/// `for c in "" convert run inspect parity verify; do minnow $c --help > Tests/EndToEndTests/Snapshots/help-${c:-root}.txt; done`).
+final class HelpSnapshotTests: XCTestCase {
+    func testHelpMatchesSnapshots() throws {
+        for command in ["", "convert", "run", "inspect", "parity", "verify"] {
+            let r = try minnow(command.isEmpty ? ["--help"] : [command, "--help"])
+            XCTAssertEqual(r.code, 0)
+            let snapshot = repoRoot.appendingPathComponent("Tests/EndToEndTests/Snapshots/help-\(command.isEmpty ? "root" : command).txt")
+            XCTAssertEqual(r.stdout, try String(contentsOf: snapshot, encoding: .utf8), "minnow \(command) --help changed")
+        }
+    }
+
+    func testUsageErrorsExitTwo() throws {
+        let r = try minnow(["parity", "model.minnow"])
+        XCTAssertEqual(r.code, 2)
+        XCTAssertTrue(r.stderr.contains("Missing expected argument '--reference <reference>'"), r.stderr)
+        XCTAssertEqual(try minnow(["convert", "--max-batch", "many", "m.onnx", "-o", "x"]).code, 2)
+    }
+}
