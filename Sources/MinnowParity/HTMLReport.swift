@@ -140,7 +140,8 @@ struct Chart {
     }
 
     private func tick(_ v: Double) -> String {
-        abs(v) >= 1000 || (abs(v) < 0.01 && v != 0) ? String(format: "%.1e", v) : String(format: "%.3g", v)
+        if abs(v) < 1e-9 * max(abs(x.1 - x.0), abs(y.1 - y.0), 1e-30) { return "0" }
+        return abs(v) >= 1000 || (abs(v) < 0.01 && v != 0) ? String(format: "%.1e", v) : String(format: "%.3g", v)
     }
 }
 
