@@ -21,7 +21,8 @@ let package = Package(
         // flatc-generated C++ verifier behind a C interface, plus XXH64 for segment checksums.
         .target(name: "CMinnowFormat"),
         // Inner loops only: portable reference kernels (SIMD paths go beside them).
-        .target(name: "MinnowKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // -ffp-contract=off: no implicit FMA, so SIMD epilogues round exactly like the reference.
+        .target(name: "MinnowKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         .target(name: "MinnowFormat", dependencies: ["CZstd", "CMinnowFormat"]),
         .target(name: "MinnowRuntime", dependencies: ["MinnowFormat", "MinnowKernels"]),
         .target(name: "MinnowNumpy", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),

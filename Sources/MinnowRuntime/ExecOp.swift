@@ -19,9 +19,9 @@ struct ConcatPart {
 
 enum ExecOp {
     case denseF32(DenseArgs, bias: UnsafePointer<Float>?)
-    case denseS8(DenseArgs, bias: UnsafePointer<Int32>, mult: UnsafePointer<Int32>, shift: UnsafePointer<Int32>,
-                 outZP: Int32, qmin: Int32, qmax: Int32)
-    case denseS8F32(DenseArgs, bias: UnsafePointer<Int32>, scale: UnsafePointer<Float>)
+    case denseS8(DenseArgs, bias: UnsafePointer<Int32>, wsum: UnsafePointer<Int32>, mult: UnsafePointer<Int32>,
+                 shift: UnsafePointer<Int32>, outZP: Int32, qmin: Int32, qmax: Int32)
+    case denseS8F32(DenseArgs, bias: UnsafePointer<Int32>, wsum: UnsafePointer<Int32>, scale: UnsafePointer<Float>)
     case denseDynamic(DenseArgs, bias: UnsafePointer<Float>?, wsum: UnsafePointer<Int32>, wscale: UnsafePointer<Float>)
     /// `args` indexes the session's binary-shape table (dims and strides do not fit in a small case).
     case binary(op: Int32, a: UnsafePointer<Float>, b: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, shape: Int)

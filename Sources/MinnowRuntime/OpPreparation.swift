@@ -160,7 +160,7 @@ struct OpPreparer {
             }
             if y.dtype == .float32 {
                 let scales = (0..<n).map { xq.scales[0] * wq.scales[$0] }
-                return .denseS8F32(dense, bias: PinnedBuffer(folded), scale: PinnedBuffer(scales))
+                return .denseS8F32(dense, bias: PinnedBuffer(folded), wsum: PinnedBuffer(sums), scale: PinnedBuffer(scales))
             }
             guard let yq = y.quant, yq.axis == -1 else { throw .invalid("\(what): int8 output needs per-tensor quantization") }
             var mult = [Int32](repeating: 0, count: n), shift = [Int32](repeating: 0, count: n)
@@ -169,7 +169,7 @@ struct OpPreparer {
                 mn_quantize_multiplier(real, &mult[c], &shift[c])
             }
             let (qmin, qmax) = try clampRange(options, yq, what)
-            return .denseS8(dense, bias: PinnedBuffer(folded), mult: PinnedBuffer(mult), shift: PinnedBuffer(shift),
+            return .denseS8(dense, bias: PinnedBuffer(folded), wsum: PinnedBuffer(sums), mult: PinnedBuffer(mult), shift: PinnedBuffer(shift),
                             outZP: yq.zeroPoints[0], qmin: qmin, qmax: qmax)
         default:
             throw .unsupported("\(what): dense with \(x.dtype) input, \(w.dtype) weight, \(y.dtype) output")

@@ -7,10 +7,10 @@ import MinnowKernels
 enum PreparedOp: @unchecked Sendable {
     case denseF32(Dense, bias: Int?)
     /// Static int8 in and out.
-    case denseS8(Dense, bias: PinnedBuffer<Int32>, mult: PinnedBuffer<Int32>, shift: PinnedBuffer<Int32>,
-                 outZP: Int32, qmin: Int32, qmax: Int32)
+    case denseS8(Dense, bias: PinnedBuffer<Int32>, wsum: PinnedBuffer<Int32>, mult: PinnedBuffer<Int32>,
+                 shift: PinnedBuffer<Int32>, outZP: Int32, qmin: Int32, qmax: Int32)
     /// Static int8 in, fp32 out.
-    case denseS8F32(Dense, bias: PinnedBuffer<Int32>, scale: PinnedBuffer<Float>)
+    case denseS8F32(Dense, bias: PinnedBuffer<Int32>, wsum: PinnedBuffer<Int32>, scale: PinnedBuffer<Float>)
     /// Dynamic: fp32 in and out, int8 weights.
     case denseDynamic(Dense, bias: Int?, wsum: PinnedBuffer<Int32>, wscale: PinnedBuffer<Float>)
     case binary(op: Int32, a: Int, b: Int, y: Int, dims: [Int64], aStrides: [Int64], bStrides: [Int64], batchAxis: Int)

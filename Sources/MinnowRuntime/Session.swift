@@ -66,11 +66,12 @@ public final class Session {
         switch op {
         case let .denseF32(d, bias):
             return .denseF32(args(d), bias: bias.map { UnsafePointer(f($0)) })
-        case let .denseS8(d, bias, mult, shift, zp, lo, hi):
-            return .denseS8(args(d), bias: UnsafePointer(bias.pointer), mult: UnsafePointer(mult.pointer),
-                            shift: UnsafePointer(shift.pointer), outZP: zp, qmin: lo, qmax: hi)
-        case let .denseS8F32(d, bias, scale):
-            return .denseS8F32(args(d), bias: UnsafePointer(bias.pointer), scale: UnsafePointer(scale.pointer))
+        case let .denseS8(d, bias, wsum, mult, shift, zp, lo, hi):
+            return .denseS8(args(d), bias: UnsafePointer(bias.pointer), wsum: UnsafePointer(wsum.pointer),
+                            mult: UnsafePointer(mult.pointer), shift: UnsafePointer(shift.pointer), outZP: zp, qmin: lo, qmax: hi)
+        case let .denseS8F32(d, bias, wsum, scale):
+            return .denseS8F32(args(d), bias: UnsafePointer(bias.pointer), wsum: UnsafePointer(wsum.pointer),
+                               scale: UnsafePointer(scale.pointer))
         case let .denseDynamic(d, bias, wsum, wscale):
             return .denseDynamic(args(d), bias: bias.map { UnsafePointer(f($0)) }, wsum: UnsafePointer(wsum.pointer),
                                  wscale: UnsafePointer(wscale.pointer))
@@ -109,12 +110,12 @@ public final class Session {
                 case let .denseF32(d, bias):
                     kernels.dense_f32(d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Float.self), bias,
                                       d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
-                case let .denseS8(d, bias, mult, shift, zp, lo, hi):
-                    kernels.dense_s8(d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self), bias, mult,
-                                     shift, zp, lo, hi, d.y.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n)
-                case let .denseS8F32(d, bias, scale):
+                case let .denseS8(d, bias, wsum, mult, shift, zp, lo, hi):
+                    kernels.dense_s8(d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self), bias, wsum,
+                                     mult, shift, zp, lo, hi, d.y.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n)
+                case let .denseS8F32(d, bias, wsum, scale):
                     kernels.dense_s8_f32(d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self), bias,
-                                         scale, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
+                                         wsum, scale, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
                 case let .denseDynamic(d, bias, wsum, wscale):
                     kernels.dense_dyn(d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Int8.self), wsum,
                                       wscale, bias, d.y.assumingMemoryBound(to: Float.self),

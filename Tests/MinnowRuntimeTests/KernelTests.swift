@@ -44,7 +44,8 @@ final class KernelTests: XCTestCase {
             let reals = (0..<n).map { _ in Double.random(in: 0.0005..<0.01, using: &rng) }
             for c in 0..<n { mn_quantize_multiplier(reals[c], &mult[c], &shift[c]) }
             var y = [Int8](repeating: 0, count: m * n)
-            kernels.dense_s8(x, w, bias, mult, shift, 3, -128, 127, &y, Int32(m), Int32(k), Int32(n))
+            let wsum = (0..<n).map { c in (0..<k).reduce(Int32(0)) { $0 + Int32(w[c * k + $1]) } }
+            kernels.dense_s8(x, w, bias, wsum, mult, shift, 3, -128, 127, &y, Int32(m), Int32(k), Int32(n))
             for r in 0..<m {
                 for c in 0..<n {
                     var acc = bias[c]

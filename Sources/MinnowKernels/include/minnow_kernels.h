@@ -30,12 +30,13 @@ typedef void (*mn_dense_f32_fn)(const float *x, const float *w, const float *bia
 
 /// Static int8: acc = bias[n] + sum_k x*w, where bias already holds b_q - zx * sum_k w[n,k]
 /// (folded at load). y = clamp(zy + requant(acc, mult[n], shift[n]), qmin, qmax).
-typedef void (*mn_dense_s8_fn)(const int8_t *x, const int8_t *w, const int32_t *bias,
+/// wsum[n] = sum_k w[n,k]: u8 x s8 paths (VNNI) shift x by 128 and subtract 128 * wsum[n].
+typedef void (*mn_dense_s8_fn)(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                                const int32_t *mult, const int32_t *shift, int32_t out_zp,
                                int32_t qmin, int32_t qmax, int8_t *y, int32_t M, int32_t K, int32_t N);
 
 /// int8 in, fp32 out (the final layer of a static model): y = act(acc * scale[n]).
-typedef void (*mn_dense_s8_f32_fn)(const int8_t *x, const int8_t *w, const int32_t *bias,
+typedef void (*mn_dense_s8_f32_fn)(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                                    const float *scale, float *y, int32_t M, int32_t K, int32_t N,
                                    mn_activation act);
 
@@ -56,7 +57,11 @@ typedef struct {
 
 /// The portable reference kernels (correct on any CPU).
 const mn_kernel_table *mn_reference_kernels(void);
-/// The best kernels for this CPU, detected once.
+/// x86-64 tables, or NULL when this CPU (or build) lacks the instructions.
+const mn_kernel_table *mn_avx2_kernels(void);
+const mn_kernel_table *mn_avx512vnni_kernels(void);
+/// The best kernels for this CPU, detected once. MINNOW_KERNELS=reference|avx2|avx512vnni
+/// forces a table (falling back to the reference when the CPU lacks it).
 const mn_kernel_table *mn_kernels(void);
 
 // ---- Element-wise and row ops (fp32 unless stated) ----

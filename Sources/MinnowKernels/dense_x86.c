@@ -1,0 +1,240 @@
+// x86-64 SIMD dense kernels. Each function carries its own target attribute, so the binary runs
+// on any x86-64 and these are only called after CPU detection (dispatch.c). Integer results are
+// bit-identical to dense_reference.c: the dot products are exact in int32 and the epilogues are
+// the shared scalar ones from kernels_internal.h. fp32 paths differ from the reference only in
+// summation order.
+#include "minnow_kernels.h"
+#include "kernels_internal.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+// ---------------------------------------------------------------- AVX2 --------------------------
+
+AVX2 static inline int32_t hsum256(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+AVX2 static inline float hsum256f(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
+    return _mm_cvtss_f32(s);
+}
+
+/// Exact int8 dot products of up to 4 rows of x with one weight row: sign-extend to 16 bits and
+/// multiply-add pairs into int32 (madd cannot saturate for int8 inputs, unlike maddubs).
+AVX2 static void dot4_s8_avx2(const int8_t *const *x, int rows, const int8_t *w, int32_t K, int32_t *out) {
+    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    int32_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        const __m256i vw = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + k)));
+        for (int r = 0; r < rows; r++) {
+            const __m256i vx = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x[r] + k)));
+            acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(vx, vw));
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        int32_t s = hsum256(acc[r]);
+        for (int32_t t = k; t < K; t++) s += (int32_t)x[r][t] * (int32_t)w[t];
+        out[r] = s;
+    }
+}
+
+AVX2 static void dense_s8_avx2(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
+                               const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax,
+                               int8_t *y, int32_t M, int32_t K, int32_t N) {
+    (void)wsum;
+    for (int32_t m = 0; m < M; m += 4) {
+        const int rows = M - m < 4 ? (int)(M - m) : 4;
+        const int8_t *xr[4];
+        for (int r = 0; r < rows; r++) xr[r] = x + (int64_t)(m + r) * K;
+        for (int32_t n = 0; n < N; n++) {
+            int32_t d[4];
+            dot4_s8_avx2(xr, rows, w + (int64_t)n * K, K, d);
+            for (int r = 0; r < rows; r++)
+                y[(int64_t)(m + r) * N + n] = requantize(bias[n] + d[r], mult[n], shift[n], out_zp, qmin, qmax);
+        }
+    }
+}
+
+AVX2 static void dense_s8_f32_avx2(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
+                                   const float *scale, float *y, int32_t M, int32_t K, int32_t N, mn_activation act) {
+    (void)wsum;
+    for (int32_t m = 0; m < M; m += 4) {
+        const int rows = M - m < 4 ? (int)(M - m) : 4;
+        const int8_t *xr[4];
+        for (int r = 0; r < rows; r++) xr[r] = x + (int64_t)(m + r) * K;
+        for (int32_t n = 0; n < N; n++) {
+            int32_t d[4];
+            dot4_s8_avx2(xr, rows, w + (int64_t)n * K, K, d);
+            for (int r = 0; r < rows; r++) y[(int64_t)(m + r) * N + n] = apply_act((float)(bias[n] + d[r]) * scale[n], act);
+        }
+    }
+}
+
+AVX2 static void dense_dyn_avx2(const float *x, const int8_t *w, const int32_t *wsum, const float *wscale,
+                                const float *bias, float *y, int8_t *xq, int32_t M, int32_t K, int32_t N,
+                                mn_activation act) {
+    for (int32_t m = 0; m < M; m++) {
+        int32_t zp = 0;
+        const float s = quantize_row(x + (int64_t)m * K, xq, K, &zp);
+        const int8_t *xr[1] = {xq};
+        for (int32_t n = 0; n < N; n++) {
+            int32_t d;
+            dot4_s8_avx2(xr, 1, w + (int64_t)n * K, K, &d);
+            y[(int64_t)m * N + n] = dynamic_epilogue(d, zp, wsum[n], s, wscale[n], bias ? bias[n] : 0.f, act);
+        }
+    }
+}
+
+AVX2 static void dense_f32_avx2(const float *x, const float *w, const float *bias, float *y,
+                                int32_t M, int32_t K, int32_t N, mn_activation act) {
+    for (int32_t m = 0; m < M; m += 4) {
+        const int rows = M - m < 4 ? (int)(M - m) : 4;
+        for (int32_t n = 0; n < N; n++) {
+            const float *wr = w + (int64_t)n * K;
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            int32_t k = 0;
+            for (; k + 8 <= K; k += 8) {
+                const __m256 vw = _mm256_loadu_ps(wr + k);
+                for (int r = 0; r < rows; r++)
+                    acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + (int64_t)(m + r) * K + k), vw, acc[r]);
+            }
+            for (int r = 0; r < rows; r++) {
+                const float *xr = x + (int64_t)(m + r) * K;
+                float s = hsum256f(acc[r]);
+                for (int32_t t = k; t < K; t++) s += xr[t] * wr[t];
+                if (bias) s += bias[n];
+                y[(int64_t)(m + r) * N + n] = apply_act(s, act);
+            }
+        }
+    }
+}
+
+static const mn_kernel_table avx2_table = {
+    .name = "avx2",
+    .dense_f32 = dense_f32_avx2,
+    .dense_s8 = dense_s8_avx2,
+    .dense_s8_f32 = dense_s8_f32_avx2,
+    .dense_dyn = dense_dyn_avx2,
+};
+
+// ------------------------------------------------------- AVX-512 VNNI ---------------------------
+
+/// Exact dot products of up to 4 int8 rows with one weight row via vpdpbusd (u8 x s8 -> s32):
+/// x is shifted to u8 by flipping its sign bit (x + 128), so the caller subtracts 128 * sum(w).
+/// The K tail uses masked loads; masked lanes load w = 0 and contribute nothing.
+AVX512 static void dot4_u8s8_vnni(const int8_t *const *x, int rows, const int8_t *w, int32_t K, int32_t *out) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int32_t k = 0; k < K; k += 64) {
+        const __mmask64 mask = K - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (K - k)) - 1);
+        const __m512i vw = _mm512_maskz_loadu_epi8(mask, w + k);
+        for (int r = 0; r < rows; r++) {
+            const __m512i vx = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, x[r] + k), flip);
+            acc[r] = _mm512_dpbusd_epi32(acc[r], vx, vw);
+        }
+    }
+    for (int r = 0; r < rows; r++) out[r] = _mm512_reduce_add_epi32(acc[r]);
+}
+
+AVX512 static void dense_s8_vnni(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
+                                 const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax,
+                                 int8_t *y, int32_t M, int32_t K, int32_t N) {
+    for (int32_t m = 0; m < M; m += 4) {
+        const int rows = M - m < 4 ? (int)(M - m) : 4;
+        const int8_t *xr[4];
+        for (int r = 0; r < rows; r++) xr[r] = x + (int64_t)(m + r) * K;
+        for (int32_t n = 0; n < N; n++) {
+            int32_t d[4];
+            dot4_u8s8_vnni(xr, rows, w + (int64_t)n * K, K, d);
+            for (int r = 0; r < rows; r++)
+                y[(int64_t)(m + r) * N + n] = requantize(bias[n] + (d[r] - 128 * wsum[n]), mult[n], shift[n], out_zp, qmin, qmax);
+        }
+    }
+}
+
+AVX512 static void dense_s8_f32_vnni(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
+                                     const float *scale, float *y, int32_t M, int32_t K, int32_t N, mn_activation act) {
+    for (int32_t m = 0; m < M; m += 4) {
+        const int rows = M - m < 4 ? (int)(M - m) : 4;
+        const int8_t *xr[4];
+        for (int r = 0; r < rows; r++) xr[r] = x + (int64_t)(m + r) * K;
+        for (int32_t n = 0; n < N; n++) {
+            int32_t d[4];
+            dot4_u8s8_vnni(xr, rows, w + (int64_t)n * K, K, d);
+            for (int r = 0; r < rows; r++)
+                y[(int64_t)(m + r) * N + n] = apply_act((float)(bias[n] + (d[r] - 128 * wsum[n])) * scale[n], act);
+        }
+    }
+}
+
+AVX512 static void dense_dyn_vnni(const float *x, const int8_t *w, const int32_t *wsum, const float *wscale,
+                                  const float *bias, float *y, int8_t *xq, int32_t M, int32_t K, int32_t N,
+                                  mn_activation act) {
+    for (int32_t m = 0; m < M; m++) {
+        int32_t zp = 0;
+        const float s = quantize_row(x + (int64_t)m * K, xq, K, &zp);
+        const int8_t *xr[1] = {xq};
+        for (int32_t n = 0; n < N; n++) {
+            int32_t d;
+            dot4_u8s8_vnni(xr, 1, w + (int64_t)n * K, K, &d);
+            y[(int64_t)m * N + n] = dynamic_epilogue(d - 128 * wsum[n], zp, wsum[n], s, wscale[n], bias ? bias[n] : 0.f, act);
+        }
+    }
+}
+
+AVX512 static void dense_f32_avx512(const float *x, const float *w, const float *bias, float *y,
+                                    int32_t M, int32_t K, int32_t N, mn_activation act) {
+    for (int32_t m = 0; m < M; m += 4) {
+        const int rows = M - m < 4 ? (int)(M - m) : 4;
+        for (int32_t n = 0; n < N; n++) {
+            const float *wr = w + (int64_t)n * K;
+            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+            for (int32_t k = 0; k < K; k += 16) {
+                const __mmask16 mask = K - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (K - k)) - 1);
+                const __m512 vw = _mm512_maskz_loadu_ps(mask, wr + k);
+                for (int r = 0; r < rows; r++)
+                    acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + (int64_t)(m + r) * K + k), vw, acc[r]);
+            }
+            for (int r = 0; r < rows; r++) {
+                float s = _mm512_reduce_add_ps(acc[r]);
+                if (bias) s += bias[n];
+                y[(int64_t)(m + r) * N + n] = apply_act(s, act);
+            }
+        }
+    }
+}
+
+static const mn_kernel_table avx512vnni_table = {
+    .name = "avx512vnni",
+    .dense_f32 = dense_f32_avx512,
+    .dense_s8 = dense_s8_vnni,
+    .dense_s8_f32 = dense_s8_f32_vnni,
+    .dense_dyn = dense_dyn_vnni,
+};
+
+const mn_kernel_table *mn_avx2_kernels(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &avx2_table : 0;
+}
+
+const mn_kernel_table *mn_avx512vnni_kernels(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") ? &avx512vnni_table : 0;
+}
+
+#else  // not x86-64: only the reference exists
+
+const mn_kernel_table *mn_avx2_kernels(void) { return 0; }
+const mn_kernel_table *mn_avx512vnni_kernels(void) { return 0; }
+
+#endif

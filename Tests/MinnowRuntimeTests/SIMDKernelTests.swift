@@ -1,0 +1,89 @@
+import MinnowKernels
+import XCTest
+
+/// Every SIMD table against the portable reference at awkward sizes in every dimension
+/// (DESIGN §9, after ggml's test-quantize-fns): integer paths byte-for-byte, fp32 within a
+/// summation-order tolerance.
+final class SIMDKernelTests: XCTestCase {
+    let ms = [1, 2, 3, 4, 5, 7, 9]
+    let ks = [1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 255]
+    let ns = [1, 2, 3, 5, 7, 17, 33]
+
+    var tables: [mn_kernel_table] {
+        [mn_avx2_kernels(), mn_avx512vnni_kernels()].compactMap { $0?.pointee }
+    }
+
+    func testSomeSIMDTableIsAvailableOnX86() {
+        #if arch(x86_64)
+        XCTAssertFalse(tables.isEmpty, "x86-64 CPUs since 2013 have AVX2")
+        #endif
+        XCTAssertNotNil(mn_kernels())
+    }
+
+    func testInt8DenseIsBitExact() {
+        let ref = mn_reference_kernels()!.pointee
+        var rng = SystemRandomNumberGenerator()
+        for table in tables {
+            let name = String(cString: table.name)
+            for m in ms { for k in ks { for n in ns {
+                let x = (0..<(m * k)).map { _ in Int8.random(in: -128...127, using: &rng) }
+                let w = (0..<(n * k)).map { _ in Int8.random(in: -127...127, using: &rng) }
+                let wsum = (0..<n).map { c in (0..<k).reduce(Int32(0)) { $0 + Int32(w[c * k + $1]) } }
+                let bias = (0..<n).map { _ in Int32.random(in: -20000...20000, using: &rng) }
+                var mult = [Int32](repeating: 0, count: n), shift = [Int32](repeating: 0, count: n)
+                for c in 0..<n { mn_quantize_multiplier(Double.random(in: 1e-4..<0.02, using: &rng), &mult[c], &shift[c]) }
+                var a = [Int8](repeating: 0, count: m * n), b = a
+                ref.dense_s8(x, w, bias, wsum, mult, shift, -5, -100, 120, &a, Int32(m), Int32(k), Int32(n))
+                table.dense_s8(x, w, bias, wsum, mult, shift, -5, -100, 120, &b, Int32(m), Int32(k), Int32(n))
+                XCTAssertEqual(a, b, "\(name) dense_s8 M=\(m) K=\(k) N=\(n)")
+
+                let scale = (0..<n).map { _ in Float.random(in: 1e-4..<1e-2, using: &rng) }
+                var fa = [Float](repeating: 0, count: m * n), fb = fa
+                let act = mn_activation(kind: 3, lo: 0, hi: 0, alpha: 0.1)
+                ref.dense_s8_f32(x, w, bias, wsum, scale, &fa, Int32(m), Int32(k), Int32(n), act)
+                table.dense_s8_f32(x, w, bias, wsum, scale, &fb, Int32(m), Int32(k), Int32(n), act)
+                XCTAssertEqual(fa, fb, "\(name) dense_s8_f32 M=\(m) K=\(k) N=\(n)")
+            } } }
+        }
+    }
+
+    func testDynamicDenseIsBitExact() {
+        let ref = mn_reference_kernels()!.pointee
+        var rng = SystemRandomNumberGenerator()
+        for table in tables {
+            for m in [1, 3, 5] { for k in ks { for n in [1, 3, 17] {
+                let x = (0..<(m * k)).map { _ in Float.random(in: -4...3, using: &rng) }
+                let w = (0..<(n * k)).map { _ in Int8.random(in: -127...127, using: &rng) }
+                let wsum = (0..<n).map { c in (0..<k).reduce(Int32(0)) { $0 + Int32(w[c * k + $1]) } }
+                let wscale = (0..<n).map { _ in Float.random(in: 1e-3..<1e-2, using: &rng) }
+                let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+                var a = [Float](repeating: 0, count: m * n), b = a
+                var qa = [Int8](repeating: 0, count: k), qb = qa
+                let act = mn_activation(kind: 1, lo: 0, hi: 0, alpha: 0)
+                ref.dense_dyn(x, w, wsum, wscale, bias, &a, &qa, Int32(m), Int32(k), Int32(n), act)
+                table.dense_dyn(x, w, wsum, wscale, bias, &b, &qb, Int32(m), Int32(k), Int32(n), act)
+                XCTAssertEqual(a, b, "\(String(cString: table.name)) dense_dyn M=\(m) K=\(k) N=\(n)")
+            } } }
+        }
+    }
+
+    func testFloatDenseMatchesWithinSummationOrder() {
+        let ref = mn_reference_kernels()!.pointee
+        var rng = SystemRandomNumberGenerator()
+        for table in tables {
+            for m in ms { for k in ks { for n in [1, 5, 17] {
+                let x = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let w = (0..<(n * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+                var a = [Float](repeating: 0, count: m * n), b = a
+                let act = mn_activation(kind: 0, lo: 0, hi: 0, alpha: 0)
+                ref.dense_f32(x, w, bias, &a, Int32(m), Int32(k), Int32(n), act)
+                table.dense_f32(x, w, bias, &b, Int32(m), Int32(k), Int32(n), act)
+                for i in a.indices {
+                    XCTAssertEqual(a[i], b[i], accuracy: 1e-5 * Float(k).squareRoot() * 4,
+                                   "\(String(cString: table.name)) dense_f32 M=\(m) K=\(k) N=\(n)")
+                }
+            } } }
+        }
+    }
+}
