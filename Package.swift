@@ -33,9 +33,10 @@ let package = Package(
         .target(name: "MinnowParity", dependencies: ["MinnowRuntime", "MinnowConvert", "MinnowNumpy"]),
         .executableTarget(name: "minnow", dependencies: [
             "MinnowFormat", "MinnowRuntime", "MinnowConvert", "MinnowParity", "MinnowNumpy",
+            "CAllocCounter",  // `minnow bench` reports heap allocations per run
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // Test-only malloc counter (interposes malloc & co. and counts per thread).
+        // malloc counter (interposes malloc & co. and counts per thread): tests and `minnow bench`.
         .target(name: "CAllocCounter"),
         .testTarget(name: "MinnowFormatTests", dependencies: ["MinnowFormat"]),
         .testTarget(name: "MinnowRuntimeTests", dependencies: ["MinnowRuntime", "MinnowFormat", "MinnowKernels", "CAllocCounter"]),

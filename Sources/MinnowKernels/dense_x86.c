@@ -5,6 +5,7 @@
 // summation order.
 #include "minnow_kernels.h"
 #include "kernels_internal.h"
+#include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -127,51 +128,93 @@ static const mn_kernel_table avx2_table = {
 };
 
 // ------------------------------------------------------- AVX-512 VNNI ---------------------------
+//
+// Weights are packed at load into 16-column panels: for column block nb and k-group g (4 values),
+// 64 bytes hold w[nb*16 + j][g*4 + t] at j*4 + t (zero where j or k runs past N or K). One
+// vpdpbusd then multiplies 4 consecutive u8 inputs, broadcast to every lane, with 4 weights of
+// 16 columns: the accumulators hold 16 outputs each and need no horizontal sums.
 
-/// Exact dot products of up to 4 int8 rows with one weight row via vpdpbusd (u8 x s8 -> s32):
-/// x is shifted to u8 by flipping its sign bit (x + 128), so the caller subtracts 128 * sum(w).
-/// The K tail uses masked loads; masked lanes load w = 0 and contribute nothing.
-AVX512 static void dot4_u8s8_vnni(const int8_t *const *x, int rows, const int8_t *w, int32_t K, int32_t *out) {
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-    for (int32_t k = 0; k < K; k += 64) {
-        const __mmask64 mask = K - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (K - k)) - 1);
-        const __m512i vw = _mm512_maskz_loadu_epi8(mask, w + k);
-        for (int r = 0; r < rows; r++) {
-            const __m512i vx = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, x[r] + k), flip);
-            acc[r] = _mm512_dpbusd_epi32(acc[r], vx, vw);
-        }
+static inline int32_t vnni_kgroups(int32_t K) { return (K + 3) / 4; }
+static inline int32_t vnni_nblocks(int32_t N) { return (N + 15) / 16; }
+
+static size_t packed_size_vnni(int32_t K, int32_t N) {
+    return (size_t)vnni_nblocks(N) * (size_t)vnni_kgroups(K) * 64;
+}
+
+static void pack_vnni(const int8_t *w, int8_t *packed, int32_t K, int32_t N) {
+    const int32_t groups = vnni_kgroups(K);
+    for (int32_t nb = 0; nb < vnni_nblocks(N); nb++)
+        for (int32_t g = 0; g < groups; g++)
+            for (int32_t j = 0; j < 16; j++)
+                for (int32_t t = 0; t < 4; t++) {
+                    const int32_t n = nb * 16 + j, k = g * 4 + t;
+                    packed[((int64_t)nb * groups + g) * 64 + j * 4 + t] = (n < N && k < K) ? w[(int64_t)n * K + k] : 0;
+                }
+}
+
+/// Four consecutive inputs of row x from k, shifted to u8 (x + 128 == x ^ 0x80), as one int32;
+/// bytes past K read as 0 before the shift (they meet zero weights).
+static inline int32_t u8_quad(const int8_t *x, int32_t k, int32_t K) {
+    uint32_t v = 0;
+    if (k + 4 <= K) {
+        memcpy(&v, x + k, 4);
+    } else {
+        for (int32_t t = 0; k + t < K; t++) v |= (uint32_t)(uint8_t)x[k + t] << (8 * t);
     }
-    for (int r = 0; r < rows; r++) out[r] = _mm512_reduce_add_epi32(acc[r]);
+    return (int32_t)(v ^ 0x80808080u);
+}
+
+/// Σ_k (x[r][k] + 128) · w[n][k] for up to 8 rows and the 16 columns of block nb, into out[r][16].
+AVX512 static void gemm_block_vnni(const int8_t *const *x, int rows, const int8_t *panel, int32_t K, int32_t out[8][16]) {
+    __m512i acc[8];
+    for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_si512();
+    const int32_t groups = vnni_kgroups(K);
+    for (int32_t g = 0; g < groups; g++) {
+        const __m512i vw = _mm512_loadu_si512((const void *)(panel + (int64_t)g * 64));
+        for (int r = 0; r < rows; r++)
+            acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(u8_quad(x[r], g * 4, K)), vw);
+    }
+    for (int r = 0; r < rows; r++) _mm512_storeu_si512((void *)out[r], acc[r]);
 }
 
 AVX512 static void dense_s8_vnni(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                                  const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax,
                                  int8_t *y, int32_t M, int32_t K, int32_t N) {
-    for (int32_t m = 0; m < M; m += 4) {
-        const int rows = M - m < 4 ? (int)(M - m) : 4;
-        const int8_t *xr[4];
+    const int64_t panel = (int64_t)vnni_kgroups(K) * 64;
+    int32_t acc[8][16];
+    for (int32_t m = 0; m < M; m += 8) {
+        const int rows = M - m < 8 ? (int)(M - m) : 8;
+        const int8_t *xr[8];
         for (int r = 0; r < rows; r++) xr[r] = x + (int64_t)(m + r) * K;
-        for (int32_t n = 0; n < N; n++) {
-            int32_t d[4];
-            dot4_u8s8_vnni(xr, rows, w + (int64_t)n * K, K, d);
+        for (int32_t nb = 0; nb < vnni_nblocks(N); nb++) {
+            gemm_block_vnni(xr, rows, w + nb * panel, K, acc);
+            const int32_t n0 = nb * 16, cols = N - n0 < 16 ? N - n0 : 16;
             for (int r = 0; r < rows; r++)
-                y[(int64_t)(m + r) * N + n] = requantize(bias[n] + (d[r] - 128 * wsum[n]), mult[n], shift[n], out_zp, qmin, qmax);
+                for (int32_t j = 0; j < cols; j++) {
+                    const int32_t n = n0 + j;
+                    y[(int64_t)(m + r) * N + n] =
+                        requantize(bias[n] + (acc[r][j] - 128 * wsum[n]), mult[n], shift[n], out_zp, qmin, qmax);
+                }
         }
     }
 }
 
 AVX512 static void dense_s8_f32_vnni(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                                      const float *scale, float *y, int32_t M, int32_t K, int32_t N, mn_activation act) {
-    for (int32_t m = 0; m < M; m += 4) {
-        const int rows = M - m < 4 ? (int)(M - m) : 4;
-        const int8_t *xr[4];
+    const int64_t panel = (int64_t)vnni_kgroups(K) * 64;
+    int32_t acc[8][16];
+    for (int32_t m = 0; m < M; m += 8) {
+        const int rows = M - m < 8 ? (int)(M - m) : 8;
+        const int8_t *xr[8];
         for (int r = 0; r < rows; r++) xr[r] = x + (int64_t)(m + r) * K;
-        for (int32_t n = 0; n < N; n++) {
-            int32_t d[4];
-            dot4_u8s8_vnni(xr, rows, w + (int64_t)n * K, K, d);
+        for (int32_t nb = 0; nb < vnni_nblocks(N); nb++) {
+            gemm_block_vnni(xr, rows, w + nb * panel, K, acc);
+            const int32_t n0 = nb * 16, cols = N - n0 < 16 ? N - n0 : 16;
             for (int r = 0; r < rows; r++)
-                y[(int64_t)(m + r) * N + n] = apply_act((float)(bias[n] + (d[r] - 128 * wsum[n])) * scale[n], act);
+                for (int32_t j = 0; j < cols; j++) {
+                    const int32_t n = n0 + j;
+                    y[(int64_t)(m + r) * N + n] = apply_act((float)(bias[n] + (acc[r][j] - 128 * wsum[n])) * scale[n], act);
+                }
         }
     }
 }
@@ -179,14 +222,19 @@ AVX512 static void dense_s8_f32_vnni(const int8_t *x, const int8_t *w, const int
 AVX512 static void dense_dyn_vnni(const float *x, const int8_t *w, const int32_t *wsum, const float *wscale,
                                   const float *bias, float *y, int8_t *xq, int32_t M, int32_t K, int32_t N,
                                   mn_activation act) {
+    const int64_t panel = (int64_t)vnni_kgroups(K) * 64;
+    int32_t acc[8][16];
     for (int32_t m = 0; m < M; m++) {
         int32_t zp = 0;
         const float s = quantize_row(x + (int64_t)m * K, xq, K, &zp);
         const int8_t *xr[1] = {xq};
-        for (int32_t n = 0; n < N; n++) {
-            int32_t d;
-            dot4_u8s8_vnni(xr, 1, w + (int64_t)n * K, K, &d);
-            y[(int64_t)m * N + n] = dynamic_epilogue(d - 128 * wsum[n], zp, wsum[n], s, wscale[n], bias ? bias[n] : 0.f, act);
+        for (int32_t nb = 0; nb < vnni_nblocks(N); nb++) {
+            gemm_block_vnni(xr, 1, w + nb * panel, K, acc);
+            const int32_t n0 = nb * 16, cols = N - n0 < 16 ? N - n0 : 16;
+            for (int32_t j = 0; j < cols; j++) {
+                const int32_t n = n0 + j;
+                y[(int64_t)m * N + n] = dynamic_epilogue(acc[0][j] - 128 * wsum[n], zp, wsum[n], s, wscale[n], bias ? bias[n] : 0.f, act);
+            }
         }
     }
 }
@@ -219,6 +267,8 @@ static const mn_kernel_table avx512vnni_table = {
     .dense_s8 = dense_s8_vnni,
     .dense_s8_f32 = dense_s8_f32_vnni,
     .dense_dyn = dense_dyn_vnni,
+    .packed_s8_size = packed_size_vnni,
+    .pack_s8 = pack_vnni,
 };
 
 const mn_kernel_table *mn_avx2_kernels(void) {

@@ -57,7 +57,8 @@ public final class Model: @unchecked Sendable {
         }
         self.constants = constants
 
-        let preparer = OpPreparer(d: d, constants: constants)
+        kernels = mn_kernels()
+        let preparer = OpPreparer(d: d, constants: constants, kernels: kernels.pointee)
         var prepared: [PreparedOp] = []
         for (i, op) in d.operators.enumerated() { prepared.append(try preparer.prepare(op, index: i)) }
         self.prepared = prepared
@@ -70,7 +71,6 @@ public final class Model: @unchecked Sendable {
         outputs = d.outputs.map(spec)
         maxBatch = Int(d.memoryPlan.maxBatch)
         golden = try Model.decodeGolden(d, file: file, inputs: inputs, outputs: outputs)
-        kernels = mn_kernels()
         kernelName = String(cString: kernels.pointee.name)
         description = d
     }

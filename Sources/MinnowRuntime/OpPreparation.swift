@@ -7,6 +7,15 @@ import MinnowKernels
 struct OpPreparer {
     let d: ModelDescription
     let constants: [AlignedBytes?]
+    let kernels: mn_kernel_table
+
+    /// The weight repacked once for kernels that want their own layout.
+    func packed(_ weights: UnsafePointer<Int8>, k: Int, n: Int) -> AlignedBytes? {
+        guard let pack = kernels.pack_s8, let size = kernels.packed_s8_size else { return nil }
+        let out = AlignedBytes(count: size(Int32(k), Int32(n)))
+        pack(weights, out.pointer.assumingMemoryBound(to: Int8.self), Int32(k), Int32(n))
+        return out
+    }
 
     func tensor(_ i: Int32) -> TensorInfo { d.tensors[Int(i)] }
 
@@ -120,8 +129,11 @@ struct OpPreparer {
         guard y.shape == Array(x.shape.dropLast()) + [Int64(n)] else {
             throw .invalid("\(what): output shape \(y.shape), expected \(Array(x.shape.dropLast()) + [Int64(n)])")
         }
-        let dense = PreparedOp.Dense(x: Int(op.inputs[0]), w: Int(op.inputs[1]), y: Int(op.outputs[0]), k: k, n: n,
+        var dense = PreparedOp.Dense(x: Int(op.inputs[0]), w: Int(op.inputs[1]), y: Int(op.outputs[0]), k: k, n: n,
                                      rowsPerSample: perSample(x) / k, act: activation(options))
+        if w.dtype == .int8 {
+            dense.packed = packed(UnsafePointer(constants[dense.w]!.pointer.assumingMemoryBound(to: Int8.self)), k: k, n: n)
+        }
         let bias = biasIndex.map { d.tensors[$0] }
         if let bias, bias.shape != [Int64(n)] || !bias.isConstant {
             throw .invalid("\(what): bias must be a constant of shape [\(n)], found \(bias.shape)")

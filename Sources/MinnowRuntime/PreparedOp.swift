@@ -25,5 +25,7 @@ enum PreparedOp: @unchecked Sendable {
         var x: Int, w: Int, y: Int
         var k: Int, n: Int, rowsPerSample: Int
         var act: mn_activation
+        /// int8 weights repacked for the chosen kernel table (nil: kernels read [N, K] as stored).
+        var packed: AlignedBytes?
     }
 }

@@ -60,7 +60,7 @@ public final class Session {
                                 _ parts: inout [ConcatPart]) -> ExecOp {
         func f(_ i: Int) -> UnsafeMutablePointer<Float> { a[i].assumingMemoryBound(to: Float.self) }
         func args(_ d: PreparedOp.Dense) -> DenseArgs {
-            DenseArgs(x: UnsafeRawPointer(a[d.x]), w: UnsafeRawPointer(a[d.w]), y: a[d.y], k: Int32(d.k), n: Int32(d.n),
+            DenseArgs(x: UnsafeRawPointer(a[d.x]), w: UnsafeRawPointer(d.packed?.pointer ?? a[d.w]), y: a[d.y], k: Int32(d.k), n: Int32(d.n),
                       rowsPerSample: Int32(d.rowsPerSample), act: d.act)
         }
         switch op {

@@ -11,7 +11,8 @@ struct Minnow: ParsableCommand {
         minnow run MODEL.minnow --input IN.npz -o OUT.npz
         minnow parity MODEL.minnow --reference REF.npz --spec parity.json
         """,
-        subcommands: [ConvertCommand.self, RunCommand.self, InspectCommand.self, ParityCommand.self, VerifyCommand.self]
+        subcommands: [ConvertCommand.self, RunCommand.self, InspectCommand.self, ParityCommand.self, VerifyCommand.self,
+                      BenchCommand.self]
     )
 
     /// Usage errors exit 2 (as `minnow parity` documents), not ArgumentParser's 64.

@@ -130,10 +130,10 @@ final class CLITests: XCTestCase {
 }
 
 /// Help text is part of the interface: a change must be deliberate (update the snapshot files:
-/// `for c in "" convert run inspect parity verify; do minnow $c --help > Tests/EndToEndTests/Snapshots/help-${c:-root}.txt; done`).
+/// `for c in "" convert run inspect parity verify bench; do minnow $c --help > Tests/EndToEndTests/Snapshots/help-${c:-root}.txt; done`).
 final class HelpSnapshotTests: XCTestCase {
     func testHelpMatchesSnapshots() throws {
-        for command in ["", "convert", "run", "inspect", "parity", "verify"] {
+        for command in ["", "convert", "run", "inspect", "parity", "verify", "bench"] {
             let r = try minnow(command.isEmpty ? ["--help"] : [command, "--help"])
             XCTAssertEqual(r.code, 0)
             let snapshot = repoRoot.appendingPathComponent("Tests/EndToEndTests/Snapshots/help-\(command.isEmpty ? "root" : command).txt")
@@ -146,5 +146,29 @@ final class HelpSnapshotTests: XCTestCase {
         XCTAssertEqual(r.code, 2)
         XCTAssertTrue(r.stderr.contains("Missing expected argument '--reference <reference>'"), r.stderr)
         XCTAssertEqual(try minnow(["convert", "--max-batch", "many", "m.onnx", "-o", "x"]).code, 2)
+    }
+}
+
+/// `minnow bench --json`: the keys scripts rely on, and zero allocations per run (no timing asserts).
+final class BenchTests: XCTestCase {
+    func testBenchJSONContract() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("m.minnow").path
+        XCTAssertEqual(try minnow(["convert", fixture("ctr_mlp", "model.onnx"), "-o", out, "--calibration", fixture("ctr_mlp", "calibration.npz")]).code, 0)
+        for batch in ["1", "64"] {
+            let r = try minnow(["bench", out, "--batch", batch, "--seconds", "0.2", "--json"])
+            XCTAssertEqual(r.code, 0, r.stderr)
+            let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+            for key in ["load_ms", "first_run_ms", "latency_ms", "throughput_per_s", "allocations_per_run", "peak_rss_bytes", "batch", "threads"] {
+                XCTAssertNotNil(j[key], "missing \(key)")
+            }
+            let latency = j["latency_ms"] as! [String: Double]
+            XCTAssertEqual(Set(latency.keys), ["p50", "p90", "p99"])
+            XCTAssertLessThanOrEqual(latency["p50"]!, latency["p99"]!)
+            XCTAssertEqual(j["allocations_per_run"] as? Double, 0)
+            XCTAssertEqual(j["batch"] as? Int, Int(batch))
+            XCTAssertGreaterThan(j["peak_rss_bytes"] as! Int, 0)
+        }
+        XCTAssertEqual(try minnow(["bench", out, "--batch", "65", "--seconds", "0.1"]).code, 1)
     }
 }

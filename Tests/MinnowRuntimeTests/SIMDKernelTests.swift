@@ -5,12 +5,20 @@ import XCTest
 /// (DESIGN §9, after ggml's test-quantize-fns): integer paths byte-for-byte, fp32 within a
 /// summation-order tolerance.
 final class SIMDKernelTests: XCTestCase {
-    let ms = [1, 2, 3, 4, 5, 7, 9]
+    let ms = [1, 2, 3, 4, 5, 7, 8, 9, 17]
     let ks = [1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 255]
     let ns = [1, 2, 3, 5, 7, 17, 33]
 
     var tables: [mn_kernel_table] {
         [mn_avx2_kernels(), mn_avx512vnni_kernels()].compactMap { $0?.pointee }
+    }
+
+    /// Weights in the layout `table` reads (packed once, as Model load does).
+    func layout(_ w: [Int8], _ table: mn_kernel_table, k: Int, n: Int) -> [Int8] {
+        guard let pack = table.pack_s8, let size = table.packed_s8_size else { return w }
+        var out = [Int8](repeating: 0, count: size(Int32(k), Int32(n)))
+        pack(w, &out, Int32(k), Int32(n))
+        return out
     }
 
     func testSomeSIMDTableIsAvailableOnX86() {
@@ -34,14 +42,15 @@ final class SIMDKernelTests: XCTestCase {
                 for c in 0..<n { mn_quantize_multiplier(Double.random(in: 1e-4..<0.02, using: &rng), &mult[c], &shift[c]) }
                 var a = [Int8](repeating: 0, count: m * n), b = a
                 ref.dense_s8(x, w, bias, wsum, mult, shift, -5, -100, 120, &a, Int32(m), Int32(k), Int32(n))
-                table.dense_s8(x, w, bias, wsum, mult, shift, -5, -100, 120, &b, Int32(m), Int32(k), Int32(n))
+                let wt = layout(w, table, k: k, n: n)
+                table.dense_s8(x, wt, bias, wsum, mult, shift, -5, -100, 120, &b, Int32(m), Int32(k), Int32(n))
                 XCTAssertEqual(a, b, "\(name) dense_s8 M=\(m) K=\(k) N=\(n)")
 
                 let scale = (0..<n).map { _ in Float.random(in: 1e-4..<1e-2, using: &rng) }
                 var fa = [Float](repeating: 0, count: m * n), fb = fa
                 let act = mn_activation(kind: 3, lo: 0, hi: 0, alpha: 0.1)
                 ref.dense_s8_f32(x, w, bias, wsum, scale, &fa, Int32(m), Int32(k), Int32(n), act)
-                table.dense_s8_f32(x, w, bias, wsum, scale, &fb, Int32(m), Int32(k), Int32(n), act)
+                table.dense_s8_f32(x, wt, bias, wsum, scale, &fb, Int32(m), Int32(k), Int32(n), act)
                 XCTAssertEqual(fa, fb, "\(name) dense_s8_f32 M=\(m) K=\(k) N=\(n)")
             } } }
         }
@@ -61,7 +70,7 @@ final class SIMDKernelTests: XCTestCase {
                 var qa = [Int8](repeating: 0, count: k), qb = qa
                 let act = mn_activation(kind: 1, lo: 0, hi: 0, alpha: 0)
                 ref.dense_dyn(x, w, wsum, wscale, bias, &a, &qa, Int32(m), Int32(k), Int32(n), act)
-                table.dense_dyn(x, w, wsum, wscale, bias, &b, &qb, Int32(m), Int32(k), Int32(n), act)
+                table.dense_dyn(x, layout(w, table, k: k, n: n), wsum, wscale, bias, &b, &qb, Int32(m), Int32(k), Int32(n), act)
                 XCTAssertEqual(a, b, "\(String(cString: table.name)) dense_dyn M=\(m) K=\(k) N=\(n)")
             } } }
         }

@@ -47,12 +47,16 @@ typedef void (*mn_dense_dyn_fn)(const float *x, const int8_t *w, const int32_t *
                                 int32_t M, int32_t K, int32_t N, mn_activation act);
 
 /// The kernel table: one per ISA, chosen once by `mn_kernels()`.
+/// When `pack_s8` is set, int8 weights [N, K] are repacked once at load into
+/// `packed_s8_size(K, N)` bytes (64-byte aligned) and the int8 kernels receive the packed form.
 typedef struct {
     const char *name;
     mn_dense_f32_fn dense_f32;
     mn_dense_s8_fn dense_s8;
     mn_dense_s8_f32_fn dense_s8_f32;
     mn_dense_dyn_fn dense_dyn;
+    size_t (*packed_s8_size)(int32_t K, int32_t N);
+    void (*pack_s8)(const int8_t *w, int8_t *packed, int32_t K, int32_t N);
 } mn_kernel_table;
 
 /// The portable reference kernels (correct on any CPU).

@@ -1,0 +1,89 @@
+import ArgumentParser
+import CAllocCounter
+import Foundation
+import MinnowRuntime
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure load time, first-inference time, latency percentiles, throughput, allocations per run and peak RSS.",
+        discussion: "Numbers from one machine are only comparable side by side: see tools/compare for peers in the same run.")
+
+    @Argument(help: "A .minnow file.") var file: String
+    @Option(help: "Samples per run.") var batch: Int = 1
+    @Option(help: "Worker threads (only 1 today: the runtime is single-threaded).") var threads: Int = 1
+    @Option(help: "Seconds of timed runs after warm-up.") var seconds: Double = 3
+    @Flag(help: "Print JSON (keys: load_ms, first_run_ms, latency_ms{p50,p90,p99}, throughput_per_s, allocations_per_run, peak_rss_bytes, batch, threads, kernels).")
+    var json = false
+
+    func run() {
+        reportingErrors {
+            guard batch >= 1 else { throw CLIFailure("--batch must be at least 1") }
+            guard threads == 1 else { throw CLIFailure("--threads: only 1 is supported so far") }
+            guard seconds > 0, seconds <= 3600 else { throw CLIFailure("--seconds must be in (0, 3600]") }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let model: Model
+            do { model = try Model(path: file) } catch { throw CLIFailure("\(file): \(error)") }
+            let loadMs = ms(DispatchTime.now().uptimeNanoseconds - t0)
+            guard batch <= model.maxBatch else { throw CLIFailure("--batch \(batch) exceeds the model's max batch \(model.maxBatch)") }
+
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            let session = try Session(model: model, maxBatch: batch)
+            // Deterministic inputs in [-1, 1) (a fixed LCG): every run sees the same data.
+            var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+            for i in model.inputs.indices {
+                let buffer = session.inputBuffer(i).bindMemory(to: Float.self)
+                for j in buffer.indices {
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    buffer[j] = Float(Int64(bitPattern: state >> 11) % 2_000_000) / 1_000_000 - 1
+                }
+            }
+            try session.run(batch: batch)
+            let firstMs = ms(DispatchTime.now().uptimeNanoseconds - t1)
+
+            // Warm-up, then count allocations over a fixed number of runs.
+            for _ in 0..<20 { try session.run(batch: batch) }
+            minnow_alloc_reset()
+            for _ in 0..<100 { try session.run(batch: batch) }
+            let allocs = Double(minnow_alloc_count()) / 100
+
+            var latencies: [UInt64] = []
+            latencies.reserveCapacity(1 << 20)
+            let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+            let start = DispatchTime.now().uptimeNanoseconds
+            var now = start
+            while now < deadline && latencies.count < (1 << 20) {
+                try session.run(batch: batch)
+                let t = DispatchTime.now().uptimeNanoseconds
+                latencies.append(t - now)
+                now = t
+            }
+            let elapsed = Double(now - start) / 1e9
+            latencies.sort()
+            func pct(_ p: Double) -> Double { ms(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) }
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            let rss = Int(usage.ru_maxrss) * 1024
+            let throughput = Double(latencies.count * batch) / elapsed
+            if json {
+                let object: [String: Any] = [
+                    "load_ms": loadMs, "first_run_ms": firstMs,
+                    "latency_ms": ["p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99)],
+                    "throughput_per_s": throughput, "allocations_per_run": allocs, "peak_rss_bytes": rss,
+                    "batch": batch, "threads": threads, "kernels": model.kernelName, "runs": latencies.count,
+                ]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print("\(file): batch \(batch), threads \(threads), kernels \(model.kernelName), \(latencies.count) runs in \(String(format: "%.1f", elapsed)) s")
+                print(String(format: "  load %.3f ms, first inference %.3f ms", loadMs, firstMs))
+                print(String(format: "  latency p50 %.4f ms, p90 %.4f ms, p99 %.4f ms", pct(0.5), pct(0.9), pct(0.99)))
+                print(String(format: "  throughput %.0f samples/s", throughput))
+                print("  allocations per run: \(allocs)")
+                print("  peak RSS: \(rss / 1024) KiB")
+            }
+        }
+    }
+
+    private func ms(_ ns: UInt64) -> Double { Double(ns) / 1e6 }
+}

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Side-by-side: Minnow against ONNX Runtime (fp32, int8 static QDQ per-channel, int8 dynamic) on
+the same fixtures, the same inputs, the same thread count, in interleaved rounds after warm-up.
+Reports medians and Minnow/peer ratios, and writes docs/benchmarks.md.
+
+    python3 tools/compare/compare.py [--fixtures digits_mlp ctr_mlp regression_mlp] [--rounds 5]
+                                     [--seconds 1] [--threads 1] [--write docs/benchmarks.md]
+
+ONNX Runtime runs in this process; Minnow runs as `minnow bench --json` in a child process (the C
+API that would put both in one process is issue 5's next step), in alternating rounds so machine
+noise hits both alike.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+MINNOW = os.environ.get("MINNOW_BIN", os.path.join(ROOT, ".build", "release", "minnow"))
+
+
+class Reader(CalibrationDataReader):
+    def __init__(self, name, x, batch=64):
+        self.items = iter([{name: x[i:i + batch]} for i in range(0, len(x), batch)])
+
+    def get_next(self):
+        return next(self.items, None)
+
+
+def ort_variants(fixture, tmp):
+    d = os.path.join(ROOT, "fixtures", fixture)
+    src = os.path.join(d, "model.onnx")
+    name = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    with np.load(os.path.join(d, "calibration.npz")) as z:
+        calib = z[z.files[0]].astype(np.float32)
+    out = {"ort-fp32": src}
+    st = os.path.join(tmp, f"{fixture}.static.onnx")
+    quantize_static(src, st, Reader(name, calib), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    out["ort-int8-static"] = st
+    dy = os.path.join(tmp, f"{fixture}.dynamic.onnx")
+    quantize_dynamic(src, dy, per_channel=True, weight_type=QuantType.QInt8)
+    out["ort-int8-dynamic"] = dy
+    return name, out
+
+
+def time_ort(path, name, x, seconds, threads):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    feed = {name: x}
+    for _ in range(50):
+        s.run(None, feed)
+    lat = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        s.run(None, feed)
+        lat.append(time.perf_counter() - t)
+    return statistics.median(lat) * 1e3, len(x) * len(lat) / sum(lat)
+
+
+def time_minnow(model, batch, seconds, threads):
+    p = subprocess.run([MINNOW, "bench", model, "--batch", str(batch), "--seconds", str(seconds), "--threads", str(threads), "--json"],
+                       capture_output=True, text=True, check=True)
+    r = json.loads(p.stdout)
+    return r["latency_ms"]["p50"], r["throughput_per_s"], r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fixtures", nargs="*", default=["digits_mlp", "ctr_mlp", "regression_mlp"])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--write", default=None, help="write a markdown report here")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for fx in args.fixtures:
+            d = os.path.join(ROOT, "fixtures", fx)
+            mn = os.path.join(tmp, f"{fx}.minnow")
+            subprocess.run([MINNOW, "convert", os.path.join(d, "model.onnx"), "-o", mn, "--calibration",
+                            os.path.join(d, "calibration.npz")], check=True, capture_output=True)
+            name, variants = ort_variants(fx, tmp)
+            with np.load(os.path.join(d, "reference.npz")) as z:
+                pool = z[f"inputs/{name}"].astype(np.float32)
+            for batch in (1, 64):
+                x = np.resize(pool, (batch, pool.shape[1]))
+                samples = {k: ([], []) for k in list(variants) + ["minnow"]}
+                extra = None
+                for _ in range(args.rounds):  # interleaved rounds
+                    for k, path in variants.items():
+                        lat, thr = time_ort(path, name, x, args.seconds, args.threads)
+                        samples[k][0].append(lat)
+                        samples[k][1].append(thr)
+                    lat, thr, extra = time_minnow(mn, batch, args.seconds, args.threads)
+                    samples["minnow"][0].append(lat)
+                    samples["minnow"][1].append(thr)
+                med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in samples.items()}
+                best_lat = min(v[0] for k, v in med.items() if k != "minnow")
+                best_thr = max(v[1] for k, v in med.items() if k != "minnow")
+                rows.append((fx, batch, med, med["minnow"][0] / best_lat, med["minnow"][1] / best_thr, extra))
+    lines = [f"| fixture | batch | " + " | ".join(f"{k} p50 ms" for k in ["ort-fp32", "ort-int8-static", "ort-int8-dynamic", "minnow"])
+             + " | minnow / fastest peer latency | minnow / best peer throughput | minnow allocs/run |",
+             "|---" * 9 + "|"]
+    for fx, batch, med, rl, rt, extra in rows:
+        lines.append(f"| {fx} | {batch} | " + " | ".join(f"{med[k][0]:.4f}" for k in ["ort-fp32", "ort-int8-static", "ort-int8-dynamic", "minnow"])
+                     + f" | {rl:.2f}x | {rt:.2f}x | {extra['allocations_per_run']:.0f} |")
+    table = "\n".join(lines)
+    print(table)
+    if args.write:
+        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+        cmd = "python3 tools/compare/compare.py " + " ".join(sys.argv[1:])
+        with open(args.write, "w") as f:
+            f.write(f"""# Benchmarks
+
+Produced by `{cmd}` on {time.strftime('%Y-%m-%d')}.
+
+Machine: {cpu}, {os.cpu_count()} cores (shared and noisy: compare within a row, not across runs).
+Threads: {args.threads}. Rounds: {args.rounds} interleaved rounds of {args.seconds} s per engine; medians shown.
+Versions: onnxruntime {ort.__version__}, numpy {np.__version__}, Python {platform.python_version()}, Minnow kernels `{rows[0][5]['kernels']}`.
+
+Peers: ONNX Runtime fp32; int8 static QDQ (per-channel s8 weights, u8 activations, calibrated on the
+fixture's calibration.npz); int8 dynamic (per-channel). Minnow: static int8 (`minnow convert` defaults),
+timed by `minnow bench --json` in a child process (ONNX Runtime runs in-process, so its Python call
+overhead, a few microseconds, is included in its numbers: see the notes).
+
+Latency = p50 of single runs; throughput = samples per second at that batch. Ratios below 1.0 in
+the latency column and above 1.0 in the throughput column mean Minnow is ahead.
+
+{table}
+
+Notes:
+- ONNX Runtime's timings include the Python binding's per-call overhead; Minnow's do not (it is
+  timed inside its own process). For tiny MLPs this overhead is a large part of ONNX Runtime's
+  batch-1 latency, so the batch-1 ratios overstate Minnow's lead. The C API and a Python binding
+  (issue 5) will put both engines behind the same kind of call.
+- Minnow is single-threaded today; these runs use {args.threads} thread(s) for every engine.
+""")
+
+
+if __name__ == "__main__":
+    main()
