@@ -125,6 +125,7 @@ static const mn_kernel_table avx2_table = {
     .dense_s8 = dense_s8_avx2,
     .dense_s8_f32 = dense_s8_f32_avx2,
     .dense_dyn = dense_dyn_avx2,
+    .quantize_s8 = mn_quantize_s8,
 };
 
 // ------------------------------------------------------- AVX-512 VNNI ---------------------------
@@ -177,6 +178,48 @@ AVX512 static void gemm_block_vnni(const int8_t *const *x, int rows, const int8_
     for (int r = 0; r < rows; r++) _mm512_storeu_si512((void *)out[r], acc[r]);
 }
 
+/// Sixteen lanes of TFLite's MultiplyByQuantizedMultiplier for multipliers below 1 (shift <= 0),
+/// bit-identical to the scalar code: 64-bit products, the +/-2^30 nudge, division by 2^31
+/// truncating toward zero, then a rounding right shift (ties away from zero).
+AVX512 static inline __m512i requant16(__m512i x, __m512i mult, __m512i shift) {
+    const __m512i nudge_pos = _mm512_set1_epi64(1LL << 30), nudge_neg = _mm512_set1_epi64(1 - (1LL << 30));
+    const __m512i low31 = _mm512_set1_epi64((1LL << 31) - 1);
+    // Even lanes (mul_epi32 reads the low 32 bits of each 64-bit lane, sign-extended) ...
+    __m512i pe = _mm512_mul_epi32(x, mult);
+    // ... and odd lanes, moved down first.
+    __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(mult, 32));
+    pe = _mm512_add_epi64(pe, _mm512_mask_blend_epi64(_mm512_cmplt_epi64_mask(pe, _mm512_setzero_si512()), nudge_pos, nudge_neg));
+    po = _mm512_add_epi64(po, _mm512_mask_blend_epi64(_mm512_cmplt_epi64_mask(po, _mm512_setzero_si512()), nudge_pos, nudge_neg));
+    // Truncating division by 2^31: add 2^31 - 1 to negatives before the arithmetic shift.
+    pe = _mm512_srai_epi64(_mm512_add_epi64(pe, _mm512_and_si512(_mm512_srai_epi64(pe, 63), low31)), 31);
+    po = _mm512_srai_epi64(_mm512_add_epi64(po, _mm512_and_si512(_mm512_srai_epi64(po, 63), low31)), 31);
+    const __m512i high = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
+    // Rounding divide by 2^e, e = -shift.
+    const __m512i e = _mm512_sub_epi32(_mm512_setzero_si512(), shift);
+    const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), e), _mm512_set1_epi32(1));
+    const __m512i rem = _mm512_and_si512(high, mask);
+    const __m512i neg = _mm512_srli_epi32(high, 31);  // 1 where high < 0
+    const __m512i threshold = _mm512_add_epi32(_mm512_srai_epi32(mask, 1), neg);
+    const __m512i up = _mm512_maskz_set1_epi32(_mm512_cmpgt_epi32_mask(rem, threshold), 1);
+    return _mm512_add_epi32(_mm512_srav_epi32(high, e), up);
+}
+
+AVX512 static void quantize_s8_avx512(const float *x, int8_t *q, int64_t n, float scale, int32_t zp) {
+    const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps((float)zp);
+    const __m512 lo = _mm512_set1_ps(-128.f), hi = _mm512_set1_ps(127.f);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        // Same IEEE steps as the reference: divide, round half to even, add zp, clamp.
+        __m512 v = _mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(x + i), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm512_add_ps(v, vz);
+        // NaN compares false both ways and must land on -128, as in the reference.
+        const __mmask16 ge_lo = _mm512_cmp_ps_mask(v, lo, _CMP_GE_OQ);
+        v = _mm512_mask_blend_ps(ge_lo, lo, _mm512_min_ps(v, hi));
+        _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtsepi32_epi8(_mm512_cvttps_epi32(v)));
+    }
+    if (i < n) mn_quantize_s8(x + i, q + i, n - i, scale, zp);
+}
+
 AVX512 static void dense_s8_vnni(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                                  const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax,
                                  int8_t *y, int32_t M, int32_t K, int32_t N) {
@@ -189,12 +232,29 @@ AVX512 static void dense_s8_vnni(const int8_t *x, const int8_t *w, const int32_t
         for (int32_t nb = 0; nb < vnni_nblocks(N); nb++) {
             gemm_block_vnni(xr, rows, w + nb * panel, K, acc);
             const int32_t n0 = nb * 16, cols = N - n0 < 16 ? N - n0 : 16;
-            for (int r = 0; r < rows; r++)
-                for (int32_t j = 0; j < cols; j++) {
-                    const int32_t n = n0 + j;
-                    y[(int64_t)(m + r) * N + n] =
-                        requantize(bias[n] + (acc[r][j] - 128 * wsum[n]), mult[n], shift[n], out_zp, qmin, qmax);
-                }
+            const __mmask16 lanes = (__mmask16)((1u << cols) - 1);
+            const __m512i vshift = _mm512_maskz_loadu_epi32(lanes, shift + n0);
+            if (_mm512_mask_cmpgt_epi32_mask(lanes, vshift, _mm512_setzero_si512())) {
+                // A multiplier >= 1 needs the saturating left shift: keep the scalar path.
+                for (int r = 0; r < rows; r++)
+                    for (int32_t j = 0; j < cols; j++) {
+                        const int32_t n = n0 + j;
+                        y[(int64_t)(m + r) * N + n] =
+                            requantize(bias[n] + (acc[r][j] - 128 * wsum[n]), mult[n], shift[n], out_zp, qmin, qmax);
+                    }
+                continue;
+            }
+            const __m512i vbias = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(lanes, bias + n0),
+                                                   _mm512_slli_epi32(_mm512_maskz_loadu_epi32(lanes, wsum + n0), 7));
+            const __m512i vmult = _mm512_maskz_loadu_epi32(lanes, mult + n0);
+            const __m512i vzp = _mm512_set1_epi32(out_zp), vmin = _mm512_set1_epi32(qmin), vmax = _mm512_set1_epi32(qmax);
+            for (int r = 0; r < rows; r++) {
+                // bias + (acc - 128 wsum): the same int32 value as the scalar path (wrapping adds agree).
+                const __m512i v = _mm512_add_epi32(_mm512_loadu_si512((const void *)acc[r]), vbias);
+                __m512i out = _mm512_add_epi32(requant16(v, vmult, vshift), vzp);
+                out = _mm512_min_epi32(_mm512_max_epi32(out, vmin), vmax);
+                _mm_mask_storeu_epi8(y + (int64_t)(m + r) * N + n0, lanes, _mm512_cvtepi32_epi8(out));
+            }
         }
     }
 }
@@ -269,6 +329,7 @@ static const mn_kernel_table avx512vnni_table = {
     .dense_dyn = dense_dyn_vnni,
     .packed_s8_size = packed_size_vnni,
     .pack_s8 = pack_vnni,
+    .quantize_s8 = quantize_s8_avx512,
 };
 
 const mn_kernel_table *mn_avx2_kernels(void) {

@@ -153,7 +153,7 @@ public final class Session {
                         }
                     }
                 case let .quantize(x, y, n, s, zp):
-                    mn_quantize_s8(x, y, Int64(n * batch), s, zp)
+                    kernels.quantize_s8(x, y, Int64(n * batch), s, zp)
                 case let .dequantize(x, y, n, s, zp):
                     mn_dequantize_s8(x, y, Int64(n * batch), s, zp)
                 }

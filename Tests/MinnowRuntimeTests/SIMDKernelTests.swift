@@ -40,6 +40,8 @@ final class SIMDKernelTests: XCTestCase {
                 let bias = (0..<n).map { _ in Int32.random(in: -20000...20000, using: &rng) }
                 var mult = [Int32](repeating: 0, count: n), shift = [Int32](repeating: 0, count: n)
                 for c in 0..<n { mn_quantize_multiplier(Double.random(in: 1e-4..<0.02, using: &rng), &mult[c], &shift[c]) }
+                // Now and then a multiplier above 1 (the saturating-left-shift path).
+                if n > 2 && k % 2 == 1 { mn_quantize_multiplier(1.5, &mult[n - 1], &shift[n - 1]) }
                 var a = [Int8](repeating: 0, count: m * n), b = a
                 ref.dense_s8(x, w, bias, wsum, mult, shift, -5, -100, 120, &a, Int32(m), Int32(k), Int32(n))
                 let wt = layout(w, table, k: k, n: n)
@@ -53,6 +55,22 @@ final class SIMDKernelTests: XCTestCase {
                 table.dense_s8_f32(x, wt, bias, wsum, scale, &fb, Int32(m), Int32(k), Int32(n), act)
                 XCTAssertEqual(fa, fb, "\(name) dense_s8_f32 M=\(m) K=\(k) N=\(n)")
             } } }
+        }
+    }
+
+    func testQuantizeIsBitExact() {
+        var rng = SystemRandomNumberGenerator()
+        let specials: [Float] = [.nan, .infinity, -.infinity, 0.5, -0.5, 1.5, 2.5, -2.5, 1e30, -1e30, 0, -0]
+        for table in tables + [mn_reference_kernels()!.pointee] {
+            for count in [1, 5, 15, 16, 17, 31, 33, 100] {
+                for scale: Float in [0.5, 0.037, 1] {
+                    let x = (0..<count).map { i in i % 7 == 0 ? specials[i % specials.count] : Float.random(in: -10...10, using: &rng) }
+                    var a = [Int8](repeating: 0, count: count), b = a
+                    mn_quantize_s8(x, &a, Int64(count), scale, 3)
+                    table.quantize_s8(x, &b, Int64(count), scale, 3)
+                    XCTAssertEqual(a, b, "\(String(cString: table.name)) quantize n=\(count) scale=\(scale)")
+                }
+            }
         }
     }
 

@@ -57,6 +57,8 @@ typedef struct {
     mn_dense_dyn_fn dense_dyn;
     size_t (*packed_s8_size)(int32_t K, int32_t N);
     void (*pack_s8)(const int8_t *w, int8_t *packed, int32_t K, int32_t N);
+    /// Same contract as mn_quantize_s8 (every table sets it).
+    void (*quantize_s8)(const float *x, int8_t *q, int64_t n, float scale, int32_t zp);
 } mn_kernel_table;
 
 /// The portable reference kernels (correct on any CPU).
