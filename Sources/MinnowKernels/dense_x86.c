@@ -270,6 +270,20 @@ AVX512 static void dense_s8_f32_vnni(const int8_t *x, const int8_t *w, const int
         for (int32_t nb = 0; nb < vnni_nblocks(N); nb++) {
             gemm_block_vnni(xr, rows, w + nb * panel, K, acc);
             const int32_t n0 = nb * 16, cols = N - n0 < 16 ? N - n0 : 16;
+            if (act.kind == 0 || act.kind == 1) {
+                // Vector epilogue: the same int32 sum, one rounding int->float, one multiply, max(., 0).
+                const __mmask16 lanes = (__mmask16)((1u << cols) - 1);
+                const __m512i vbias = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(lanes, bias + n0),
+                                                       _mm512_slli_epi32(_mm512_maskz_loadu_epi32(lanes, wsum + n0), 7));
+                const __m512 vscale = _mm512_maskz_loadu_ps(lanes, scale + n0);
+                for (int r = 0; r < rows; r++) {
+                    const __m512i v = _mm512_add_epi32(_mm512_loadu_si512((const void *)acc[r]), vbias);
+                    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), vscale);
+                    if (act.kind == 1) f = _mm512_max_ps(f, _mm512_setzero_ps());  // -0 -> +0, as v > 0 ? v : 0
+                    _mm512_mask_storeu_ps(y + (int64_t)(m + r) * N + n0, lanes, f);
+                }
+                continue;
+            }
             for (int r = 0; r < rows; r++)
                 for (int32_t j = 0; j < cols; j++) {
                     const int32_t n = n0 + j;

@@ -47,13 +47,15 @@ void mn_softmax_f32(const float *x, float *y, int64_t rows, int64_t cols, int32_
         float mx = -INFINITY;
         for (int64_t c = 0; c < cols; c++) mx = xr[c] > mx ? xr[c] : mx;
         float sum = 0.f;
-        for (int64_t c = 0; c < cols; c++) sum += expf(xr[c] - mx);
         if (log) {
+            for (int64_t c = 0; c < cols; c++) sum += expf(xr[c] - mx);
             const float lse = logf(sum);
             for (int64_t c = 0; c < cols; c++) yr[c] = xr[c] - mx - lse;
         } else {
+            // One exp per element: keep them in y, then normalize (x and y may not alias).
+            for (int64_t c = 0; c < cols; c++) { yr[c] = expf(xr[c] - mx); sum += yr[c]; }
             const float inv = 1.f / sum;
-            for (int64_t c = 0; c < cols; c++) yr[c] = expf(xr[c] - mx) * inv;
+            for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
         }
     }
 }

@@ -50,7 +50,7 @@ final class SIMDKernelTests: XCTestCase {
 
                 let scale = (0..<n).map { _ in Float.random(in: 1e-4..<1e-2, using: &rng) }
                 var fa = [Float](repeating: 0, count: m * n), fb = fa
-                let act = mn_activation(kind: 3, lo: 0, hi: 0, alpha: 0.1)
+                let act = mn_activation(kind: Int32(k % 4), lo: -0.5, hi: 0.5, alpha: 0.1)  // none, relu, clip, leaky
                 ref.dense_s8_f32(x, w, bias, wsum, scale, &fa, Int32(m), Int32(k), Int32(n), act)
                 table.dense_s8_f32(x, wt, bias, wsum, scale, &fb, Int32(m), Int32(k), Int32(n), act)
                 XCTAssertEqual(fa, fb, "\(name) dense_s8_f32 M=\(m) K=\(k) N=\(n)")
