@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "MinnowRuntime", targets: ["MinnowRuntime"]),
         .library(name: "MinnowConvert", targets: ["MinnowConvert"]),
         .executable(name: "minnow", targets: ["minnow"]),
+        // libMinnowC.so: the C interface (Sources/CMinnowAPI/include/minnow.h) for other hosts.
+        .library(name: "MinnowC", type: .dynamic, targets: ["MinnowC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,6 +27,8 @@ let package = Package(
         .target(name: "MinnowKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         .target(name: "MinnowFormat", dependencies: ["CZstd", "CMinnowFormat"]),
         .target(name: "MinnowRuntime", dependencies: ["MinnowFormat", "MinnowKernels"]),
+        .target(name: "CMinnowAPI"),
+        .target(name: "MinnowC", dependencies: ["CMinnowAPI", "MinnowRuntime", "MinnowFormat"]),
         .target(name: "MinnowNumpy", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "MinnowConvert", dependencies: [
             "MinnowFormat", "MinnowRuntime", "MinnowNumpy",

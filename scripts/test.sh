@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build -c release --build-tests
+swift build -c release --product MinnowC   # libMinnowC.so for the Python binding tests
 swift test -c release --skip-build
-MINNOW_BIN="$PWD/.build/release/minnow" python3 -m pytest -q tools/tests
+MINNOW_BIN="$PWD/.build/release/minnow" MINNOW_LIB="$PWD/.build/release/libMinnowC.so" python3 -m pytest -q tools/tests

@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
             guard seconds > 0, seconds <= 3600 else { throw CLIFailure("--seconds must be in (0, 3600]") }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let model: Model
-            do { model = try Model(path: file) } catch { throw CLIFailure("\(file): \(error)") }
+            model = try loadModel(file)
             let loadMs = ms(DispatchTime.now().uptimeNanoseconds - t0)
             guard batch <= model.maxBatch else { throw CLIFailure("--batch \(batch) exceeds the model's max batch \(model.maxBatch)") }
 

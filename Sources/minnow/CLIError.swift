@@ -1,4 +1,5 @@
 import Foundation
+import MinnowRuntime
 
 /// A failure reported as one line on stderr with a non-zero exit code (1 unless stated).
 struct CLIFailure: Error, CustomStringConvertible {
@@ -25,3 +26,11 @@ func reportingErrors(_ body: () throws -> Void) {
 }
 
 func printErr(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+/// Loads a model for a command; the error names the file once.
+func loadModel(_ file: String, code: Int32 = 1) throws -> Model {
+    do { return try Model(path: file) } catch {
+        let text = "\(error)"
+        throw CLIFailure(text.hasPrefix(file) ? text : "\(file): \(text)", code: code)
+    }
+}

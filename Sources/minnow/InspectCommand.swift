@@ -13,7 +13,7 @@ struct InspectCommand: ParsableCommand {
     func run() {
         reportingErrors {
             let model: Model
-            do { model = try Model(path: file) } catch { throw CLIFailure("\(file): \(error)") }
+            model = try loadModel(file)
             let d = model.description
             if json {
                 let data = try JSONSerialization.data(withJSONObject: InspectCommand.jsonObject(model), options: [.prettyPrinted, .sortedKeys])

@@ -21,7 +21,7 @@ struct ParityCommand: ParsableCommand {
     func run() {
         do {
             let model: Model
-            do { model = try Model(path: file) } catch { throw CLIFailure("\(file): \(error)", code: 2) }
+            model = try loadModel(file, code: 2)
             let parsed: ParitySpec?
             do { parsed = try spec.map { try ParitySpec.load(path: $0) } } catch { throw CLIFailure("\(error)", code: 2) }
             if perLayer && source == nil { throw CLIFailure("--per-layer needs --source MODEL.onnx", code: 2) }

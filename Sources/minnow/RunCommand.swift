@@ -15,7 +15,7 @@ struct RunCommand: ParsableCommand {
     func run() {
         reportingErrors {
             let model: Model
-            do { model = try Model(path: file) } catch { throw CLIFailure("\(file): \(error)") }
+            model = try loadModel(file)
             let arrays: [(name: String, array: NpyArray)]
             do { arrays = try Npz.readAny(path: input) } catch { throw CLIFailure("\(input): \(error)") }
             let data = try RunCommand.matchInputs(model, arrays, file: input)

@@ -14,7 +14,7 @@ struct VerifyCommand: ParsableCommand {
     func run() {
         reportingErrors {
             let model: Model
-            do { model = try Model(path: file) } catch { throw CLIFailure("\(file): \(error)") }
+            model = try loadModel(file)
             let d = model.description
             print("\(file): verified (format \(d.formatMajor).\(d.formatMinor), \(d.operators.count) operators, \(d.buffers.count) buffers checksummed, kernels \(model.kernelName))")
             guard selfTest else { return }

@@ -6,9 +6,10 @@ Reports medians and Minnow/peer ratios, and writes docs/benchmarks.md.
     python3 tools/compare/compare.py [--fixtures digits_mlp ctr_mlp regression_mlp] [--rounds 5]
                                      [--seconds 1] [--threads 1] [--write docs/benchmarks.md]
 
-ONNX Runtime runs in this process; Minnow runs as `minnow bench --json` in a child process (the C
-API that would put both in one process is issue 5's next step), in alternating rounds so machine
-noise hits both alike.
+Both engines run in this process behind the same kind of call: ONNX Runtime's
+`session.run({name: x})` and Minnow's Python binding `session.run({name: x})` (ctypes over
+libMinnowC: copy the input in, run, copy the outputs out), in alternating rounds so machine noise
+hits both alike. `minnow bench --json` adds Minnow's allocations per run.
 """
 import argparse
 import json
@@ -26,6 +27,8 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MINNOW = os.environ.get("MINNOW_BIN", os.path.join(ROOT, ".build", "release", "minnow"))
+sys.path.insert(0, os.path.join(ROOT, "tools", "python"))
+import minnow  # noqa: E402  (the binding; MINNOW_LIB points at libMinnowC.so)
 
 
 class Reader(CalibrationDataReader):
@@ -71,11 +74,24 @@ def time_ort(path, name, x, seconds, threads):
     return statistics.median(lat) * 1e3, len(x) * len(lat) / sum(lat)
 
 
-def time_minnow(model, batch, seconds, threads):
-    p = subprocess.run([MINNOW, "bench", model, "--batch", str(batch), "--seconds", str(seconds), "--threads", str(threads), "--json"],
+def time_minnow(model, name, x, seconds):
+    s = minnow.Session(model, max_batch=len(x))
+    feed = {name: x}
+    for _ in range(50):
+        s.run(feed)
+    lat = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        s.run(feed)
+        lat.append(time.perf_counter() - t)
+    return statistics.median(lat) * 1e3, len(x) * len(lat) / sum(lat)
+
+
+def bench_minnow(model_path, batch, threads):
+    p = subprocess.run([MINNOW, "bench", model_path, "--batch", str(batch), "--seconds", "0.3", "--threads", str(threads), "--json"],
                        capture_output=True, text=True, check=True)
-    r = json.loads(p.stdout)
-    return r["latency_ms"]["p50"], r["throughput_per_s"], r
+    return json.loads(p.stdout)
 
 
 def main():
@@ -94,6 +110,7 @@ def main():
             subprocess.run([MINNOW, "convert", os.path.join(d, "model.onnx"), "-o", mn, "--calibration",
                             os.path.join(d, "calibration.npz")], check=True, capture_output=True)
             name, variants = ort_variants(fx, tmp)
+            loaded = minnow.Model(mn)
             with np.load(os.path.join(d, "reference.npz")) as z:
                 pool = z[f"inputs/{name}"].astype(np.float32)
             for batch in (1, 64):
@@ -105,9 +122,10 @@ def main():
                         lat, thr = time_ort(path, name, x, args.seconds, args.threads)
                         samples[k][0].append(lat)
                         samples[k][1].append(thr)
-                    lat, thr, extra = time_minnow(mn, batch, args.seconds, args.threads)
+                    lat, thr = time_minnow(loaded, name, x, args.seconds)
                     samples["minnow"][0].append(lat)
                     samples["minnow"][1].append(thr)
+                extra = bench_minnow(mn, batch, args.threads)
                 med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in samples.items()}
                 best_lat = min(v[0] for k, v in med.items() if k != "minnow")
                 best_thr = max(v[1] for k, v in med.items() if k != "minnow")
@@ -133,9 +151,10 @@ Threads: {args.threads}. Rounds: {args.rounds} interleaved rounds of {args.secon
 Versions: onnxruntime {ort.__version__}, numpy {np.__version__}, Python {platform.python_version()}, Minnow kernels `{rows[0][5]['kernels']}`.
 
 Peers: ONNX Runtime fp32; int8 static QDQ (per-channel s8 weights, u8 activations, calibrated on the
-fixture's calibration.npz); int8 dynamic (per-channel). Minnow: static int8 (`minnow convert` defaults),
-timed by `minnow bench --json` in a child process (ONNX Runtime runs in-process, so its Python call
-overhead, a few microseconds, is included in its numbers: see the notes).
+fixture's calibration.npz); int8 dynamic (per-channel). Minnow: static int8 (`minnow convert` defaults).
+Both run in this Python process behind the same kind of call (`run({{name: x}})`: input copied in,
+outputs copied out), ONNX Runtime through its own binding, Minnow through `tools/python/minnow`
+(ctypes over libMinnowC). Allocations per run come from `minnow bench --json`.
 
 Latency = p50 of single runs; throughput = samples per second at that batch. Ratios below 1.0 in
 the latency column and above 1.0 in the throughput column mean Minnow is ahead.
@@ -143,11 +162,10 @@ the latency column and above 1.0 in the throughput column mean Minnow is ahead.
 {table}
 
 Notes:
-- ONNX Runtime's timings include the Python binding's per-call overhead; Minnow's do not (it is
-  timed inside its own process). For tiny MLPs this overhead is a large part of ONNX Runtime's
-  batch-1 latency, so the batch-1 ratios overstate Minnow's lead. The C API and a Python binding
-  (issue 5) will put both engines behind the same kind of call.
+- Both numbers include a Python call (a few microseconds), which dominates batch-1 latency for
+  models this small; `minnow bench` shows Minnow's own batch-1 latency without it.
 - Minnow is single-threaded today; these runs use {args.threads} thread(s) for every engine.
+- Not yet compared: LiteRT, load time and peak RSS in fresh processes, peers' allocations per run.
 """)
 
 

@@ -1,0 +1,65 @@
+/* libMinnowC: Minnow's C interface, for hosts in C, C++, Go, Rust or Python (ctypes).
+ *
+ *   minnow_model *m = minnow_model_load("model.minnow");          // verify, decompress, prepare
+ *   minnow_session *s = minnow_session_create(m, 16);              // arena for up to 16 samples
+ *   memcpy(minnow_session_input(s, 0), features, n * sizeof(float));
+ *   if (minnow_session_run(s, n) != 0) fprintf(stderr, "%s\n", minnow_last_error());
+ *   const float *scores = minnow_session_output(s, 0);             // valid until the next run
+ *   minnow_session_free(s); minnow_model_free(m);
+ *
+ * Models are immutable and may be shared by threads; a session is used by one thread at a time.
+ * minnow_session_run makes no heap allocation. Every function that can fail returns NULL or a
+ * negative value and leaves a message for minnow_last_error() (per thread).
+ */
+#ifndef MINNOW_H
+#define MINNOW_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct minnow_model minnow_model;
+typedef struct minnow_session minnow_session;
+
+/** The message of the last failure on this thread ("" if none). */
+const char *minnow_last_error(void);
+
+minnow_model *minnow_model_load(const char *path);
+minnow_model *minnow_model_load_bytes(const void *data, size_t size);
+void minnow_model_free(minnow_model *model);
+
+int32_t minnow_model_input_count(const minnow_model *model);
+int32_t minnow_model_output_count(const minnow_model *model);
+/** Names live as long as the model. */
+const char *minnow_model_input_name(const minnow_model *model, int32_t index);
+const char *minnow_model_output_name(const minnow_model *model, int32_t index);
+/** Writes up to `capacity` dimensions (dimension 0, the batch, as -1); returns the rank or -1. */
+int32_t minnow_model_input_shape(const minnow_model *model, int32_t index, int64_t *dims, int32_t capacity);
+int32_t minnow_model_output_shape(const minnow_model *model, int32_t index, int64_t *dims, int32_t capacity);
+/** Index of the input/output called `name`, or -1. */
+int32_t minnow_model_input_index(const minnow_model *model, const char *name);
+int32_t minnow_model_output_index(const minnow_model *model, const char *name);
+int32_t minnow_model_max_batch(const minnow_model *model);
+
+/** max_batch <= 0 means the model's planned maximum. */
+minnow_session *minnow_session_create(const minnow_model *model, int32_t max_batch);
+void minnow_session_free(minnow_session *session);
+int32_t minnow_session_max_batch(const minnow_session *session);
+/** Where to write input `index` (fp32, row-major, room for max_batch samples). */
+float *minnow_session_input(minnow_session *session, int32_t index);
+/** Copies `count` floats (whole samples) into input `index`; 0 or -1. */
+int32_t minnow_session_set_input(minnow_session *session, int32_t index, const float *data, int64_t count);
+/** Runs the first `batch` samples; 0 or -1. No heap allocation. */
+int32_t minnow_session_run(minnow_session *session, int32_t batch);
+/** Output `index` of the last run (fp32, row-major), valid until the next run. */
+const float *minnow_session_output(const minnow_session *session, int32_t index);
+
+/* For the Swift implementation only. */
+void minnow_internal_set_error(const char *message);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,141 @@
+"""Python binding for Minnow's C interface (libMinnowC.so), with numpy arrays in and out.
+
+    import minnow
+    model = minnow.Model("model.minnow")
+    session = minnow.Session(model, max_batch=64)
+    outputs = session.run({"x": features})        # dict name -> np.ndarray (copies of the outputs)
+
+    view = session.input(0)                       # zero-copy: the session's input buffer
+    view[:8] = features; session.run_batch(8); scores = session.output(0, 8)   # views, no copies
+
+Set MINNOW_LIB to the library's path if it is not at .build/release/libMinnowC.so.
+"""
+import ctypes
+import os
+
+import numpy as np
+
+_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+_lib = None
+
+
+class MinnowError(RuntimeError):
+    pass
+
+
+def _library():
+    global _lib
+    if _lib is None:
+        path = os.environ.get("MINNOW_LIB", os.path.join(_ROOT, ".build", "release", "libMinnowC.so"))
+        lib = ctypes.CDLL(path)
+        P, I32, I64 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64
+        sigs = {
+            "minnow_last_error": (ctypes.c_char_p, []),
+            "minnow_model_load": (P, [ctypes.c_char_p]),
+            "minnow_model_load_bytes": (P, [ctypes.c_char_p, ctypes.c_size_t]),
+            "minnow_model_free": (None, [P]),
+            "minnow_model_input_count": (I32, [P]),
+            "minnow_model_output_count": (I32, [P]),
+            "minnow_model_input_name": (ctypes.c_char_p, [P, I32]),
+            "minnow_model_output_name": (ctypes.c_char_p, [P, I32]),
+            "minnow_model_input_shape": (I32, [P, I32, ctypes.POINTER(I64), I32]),
+            "minnow_model_output_shape": (I32, [P, I32, ctypes.POINTER(I64), I32]),
+            "minnow_model_max_batch": (I32, [P]),
+            "minnow_session_create": (P, [P, I32]),
+            "minnow_session_free": (None, [P]),
+            "minnow_session_max_batch": (I32, [P]),
+            "minnow_session_input": (ctypes.POINTER(ctypes.c_float), [P, I32]),
+            "minnow_session_set_input": (I32, [P, I32, ctypes.POINTER(ctypes.c_float), I64]),
+            "minnow_session_run": (I32, [P, I32]),
+            "minnow_session_output": (ctypes.POINTER(ctypes.c_float), [P, I32]),
+        }
+        for name, (res, args) in sigs.items():
+            f = getattr(lib, name)
+            f.restype, f.argtypes = res, args
+        _lib = lib
+    return _lib
+
+
+def _error():
+    return MinnowError(_library().minnow_last_error().decode("utf-8", "replace"))
+
+
+class Model:
+    """A loaded, verified model (immutable; share it between sessions)."""
+
+    def __init__(self, path=None, data=None):
+        lib = _library()
+        if data is not None:
+            self._h = lib.minnow_model_load_bytes(bytes(data), len(data))
+        else:
+            self._h = lib.minnow_model_load(os.fsencode(path))
+        if not self._h:
+            raise _error()
+        self.inputs = [self._spec(lib.minnow_model_input_name, lib.minnow_model_input_shape, i)
+                       for i in range(lib.minnow_model_input_count(self._h))]
+        self.outputs = [self._spec(lib.minnow_model_output_name, lib.minnow_model_output_shape, i)
+                        for i in range(lib.minnow_model_output_count(self._h))]
+        self.max_batch = lib.minnow_model_max_batch(self._h)
+
+    def _spec(self, name_fn, shape_fn, i):
+        dims = (ctypes.c_int64 * 8)()
+        rank = shape_fn(self._h, i, dims, 8)
+        return name_fn(self._h, i).decode(), tuple(dims[:rank])
+
+    def __del__(self):
+        if getattr(self, "_h", None):
+            _library().minnow_model_free(self._h)
+            self._h = None
+
+
+class Session:
+    """One inference context (one thread at a time). Inputs and outputs are fp32."""
+
+    def __init__(self, model, max_batch=0):
+        lib = _library()
+        self.model = model  # keeps the model alive
+        self._h = lib.minnow_session_create(model._h, max_batch)
+        if not self._h:
+            raise _error()
+        self.max_batch = lib.minnow_session_max_batch(self._h)
+        self._inputs = [self._view(lib.minnow_session_input(self._h, i), s) for i, (_, s) in enumerate(model.inputs)]
+        self._outputs = [self._view(lib.minnow_session_output(self._h, i), s) for i, (_, s) in enumerate(model.outputs)]
+        self._index = {name: i for i, (name, _) in enumerate(model.inputs)}
+
+    def _view(self, ptr, shape):
+        return np.ctypeslib.as_array(ptr, shape=(self.max_batch, *shape[1:]))
+
+    def input(self, i):
+        """The session's own buffer for input i ([max_batch, ...]): write samples here, no copy."""
+        return self._inputs[i]
+
+    def output(self, i, batch):
+        """A view of output i for the last run's `batch` samples (valid until the next run)."""
+        return self._outputs[i][:batch]
+
+    def run_batch(self, batch):
+        if _library().minnow_session_run(self._h, batch) != 0:
+            raise _error()
+
+    def run(self, feed):
+        """feed: dict name -> array [batch, ...] (or a list in input order). Returns copies of the outputs."""
+        items = feed.items() if isinstance(feed, dict) else zip((n for n, _ in self.model.inputs), feed)
+        batch = None
+        for name, array in items:
+            if name not in self._index:
+                raise MinnowError(f"unknown input '{name}' (model inputs: {', '.join(self._index)})")
+            a = np.ascontiguousarray(array, dtype=np.float32)
+            dst = self._inputs[self._index[name]]
+            if a.shape[1:] != dst.shape[1:] or not 1 <= a.shape[0] <= self.max_batch:
+                raise MinnowError(f"input '{name}': expected shape [1..{self.max_batch}, {', '.join(map(str, dst.shape[1:]))}], found {list(a.shape)}")
+            if batch is not None and a.shape[0] != batch:
+                raise MinnowError("inputs have different batch sizes")
+            batch = a.shape[0]
+            dst[:batch] = a
+        self.run_batch(batch)
+        return {name: self._outputs[i][:batch].copy() for i, (name, _) in enumerate(self.model.outputs)}
+
+    def __del__(self):
+        if getattr(self, "_h", None):
+            _library().minnow_session_free(self._h)
+            self._h = None

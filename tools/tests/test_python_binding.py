@@ -1,0 +1,61 @@
+"""The C interface through the Python binding (tools/python/minnow): same answers as the CLI."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "tools", "python"))
+import minnow  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def compiled(minnow_cli, tmp_path_factory):
+    d = tmp_path_factory.mktemp("binding")
+    out = d / "ctr.minnow"
+    minnow_cli("convert", os.path.join(FIXTURES, "ctr_mlp", "model.onnx"), "-o", out,
+               "--calibration", os.path.join(FIXTURES, "ctr_mlp", "calibration.npz"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def minnow_cli(request):
+    return request.getfixturevalue("minnow")
+
+
+def test_binding_matches_the_cli(minnow_cli, compiled, tmp_path):
+    x = np.load(os.path.join(FIXTURES, "ctr_mlp", "reference.npz"))["inputs/x"]
+    model = minnow.Model(str(compiled))
+    assert model.inputs == [("x", (-1, 30))] and model.outputs == [("ctr", (-1, 1))]
+    session = minnow.Session(model, max_batch=32)
+    ours = np.concatenate([session.run({"x": x[i:i + 32]})["ctr"] for i in range(0, len(x), 32)])
+    np.savez(tmp_path / "in.npz", x=x)
+    minnow_cli("run", compiled, "--input", tmp_path / "in.npz", "-o", tmp_path / "out.npz", "--batch", "32")
+    np.testing.assert_array_equal(ours, np.load(tmp_path / "out.npz")["outputs/ctr"])
+
+
+def test_zero_copy_buffers_and_bytes_loading(compiled):
+    x = np.load(os.path.join(FIXTURES, "ctr_mlp", "reference.npz"))["inputs/x"][:5]
+    model = minnow.Model(data=open(compiled, "rb").read())
+    s = minnow.Session(model, max_batch=8)
+    s.input(0)[:5] = x
+    s.run_batch(5)
+    view = s.output(0, 5)
+    assert view.shape == (5, 1)
+    np.testing.assert_array_equal(view, minnow.Session(model, 8).run({"x": x})["ctr"])
+
+
+def test_errors_are_exceptions_with_the_message(compiled):
+    with pytest.raises(minnow.MinnowError, match="cannot open"):
+        minnow.Model("/nonexistent.minnow")
+    with pytest.raises(minnow.MinnowError, match="not a .minnow file"):
+        minnow.Model(data=b"x" * 64)
+    s = minnow.Session(minnow.Model(str(compiled)), max_batch=4)
+    with pytest.raises(minnow.MinnowError, match=r"batch 5 is outside 1...4"):
+        s.run_batch(5)
+    with pytest.raises(minnow.MinnowError, match="unknown input 'pixels'"):
+        s.run({"pixels": np.zeros((1, 30), np.float32)})
+    with pytest.raises(minnow.MinnowError, match=r"expected shape \[1..4, 30\]"):
+        s.run({"x": np.zeros((2, 31), np.float32)})
