@@ -67,6 +67,7 @@ static const mn_kernel_table reference_table = {
     .dense_s8_f32 = dense_s8_f32_ref,
     .dense_dyn = dense_dyn_ref,
     .quantize_s8 = mn_quantize_s8,
+    .softmax_f32 = mn_softmax_f32,
 };
 
 const mn_kernel_table *mn_reference_kernels(void) { return &reference_table; }

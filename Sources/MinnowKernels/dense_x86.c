@@ -5,6 +5,7 @@
 // summation order.
 #include "minnow_kernels.h"
 #include "kernels_internal.h"
+#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -126,6 +127,7 @@ static const mn_kernel_table avx2_table = {
     .dense_s8_f32 = dense_s8_f32_avx2,
     .dense_dyn = dense_dyn_avx2,
     .quantize_s8 = mn_quantize_s8,
+    .softmax_f32 = mn_softmax_f32,
 };
 
 // ------------------------------------------------------- AVX-512 VNNI ---------------------------
@@ -313,6 +315,49 @@ AVX512 static void dense_dyn_vnni(const float *x, const int8_t *w, const int32_t
     }
 }
 
+/// exp(x) for 16 lanes: x = n·ln2 + r with |r| <= ln2/2, a degree-6 polynomial for exp(r)
+/// (Cephes expf coefficients), then scaling by 2^n. Relative error about 2e-7 over the clamped range.
+AVX512 static inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.7f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+AVX512 static void softmax_f32_avx512(const float *x, float *y, int64_t rows, int64_t cols, int32_t log) {
+    if (log) { mn_softmax_f32(x, y, rows, cols, log); return; }
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        __m512 vmax = _mm512_set1_ps(-INFINITY);
+        for (int64_t c = 0; c < cols; c += 16) {
+            const __mmask16 m = cols - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - c)) - 1);
+            vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_maskz_loadu_ps(m, xr + c));
+        }
+        const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+        __m512 vsum = _mm512_setzero_ps();
+        for (int64_t c = 0; c < cols; c += 16) {
+            const __mmask16 m = cols - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - c)) - 1);
+            const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + c), mx));
+            _mm512_mask_storeu_ps(yr + c, m, e);
+            vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
+        }
+        const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(vsum));
+        for (int64_t c = 0; c < cols; c += 16) {
+            const __mmask16 m = cols - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - c)) - 1);
+            _mm512_mask_storeu_ps(yr + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, yr + c), inv));
+        }
+    }
+}
+
 AVX512 static void dense_f32_avx512(const float *x, const float *w, const float *bias, float *y,
                                     int32_t M, int32_t K, int32_t N, mn_activation act) {
     for (int32_t m = 0; m < M; m += 4) {
@@ -344,6 +389,7 @@ static const mn_kernel_table avx512vnni_table = {
     .packed_s8_size = packed_size_vnni,
     .pack_s8 = pack_vnni,
     .quantize_s8 = quantize_s8_avx512,
+    .softmax_f32 = softmax_f32_avx512,
 };
 
 const mn_kernel_table *mn_avx2_kernels(void) {

@@ -189,7 +189,7 @@ struct OpPreparer {
     }
 
     private func weightQuant(_ w: TensorInfo, n: Int, _ what: String) throws(ModelError) -> QuantParams {
-        guard let q = w.quant, q.axis == 0 || (q.axis == -1 && n == 1) || q.axis == -1 else {
+        guard let q = w.quant, q.axis == 0 || q.axis == -1 else {
             throw .invalid("\(what): int8 weight needs quantization parameters")
         }
         guard q.zeroPoints.allSatisfy({ $0 == 0 }) else { throw .invalid("\(what): int8 weights must be symmetric (zero point 0)") }

@@ -140,7 +140,7 @@ public final class Session {
                 case let .unary(code, x, y, n, p0, p1):
                     mn_unary_f32(code, x, y, Int64(n * batch), p0, p1)
                 case let .softmax(x, y, cols, rows, log):
-                    mn_softmax_f32(x, y, Int64(rows * batch), Int64(cols), log ? 1 : 0)
+                    kernels.softmax_f32(x, y, Int64(rows * batch), Int64(cols), log ? 1 : 0)
                 case let .copy(x, y, bytes):
                     if x != UnsafeRawPointer(y) { y.copyMemory(from: x, byteCount: bytes * batch) }
                 case let .concat(first, count, y, outer):

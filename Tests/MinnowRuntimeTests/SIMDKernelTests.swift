@@ -74,6 +74,31 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
+    func testSoftmaxMatchesTheReference() {
+        let ref = mn_reference_kernels()!.pointee
+        var rng = SystemRandomNumberGenerator()
+        for table in tables {
+            for cols in [1, 2, 3, 10, 15, 16, 17, 33, 100] {
+                for spread: Float in [1, 20, 200] {
+                    let rows = 3
+                    let x = (0..<(rows * cols)).map { _ in Float.random(in: -spread...spread, using: &rng) }
+                    for log: Int32 in [0, 1] {
+                        var a = [Float](repeating: 0, count: x.count), b = a
+                        ref.softmax_f32(x, &a, Int64(rows), Int64(cols), log)
+                        table.softmax_f32(x, &b, Int64(rows), Int64(cols), log)
+                        for i in a.indices {
+                            XCTAssertEqual(a[i], b[i], accuracy: log == 1 ? 1e-5 : max(1e-6 * a[i], 1e-30),
+                                           "\(String(cString: table.name)) softmax cols=\(cols) spread=\(spread) log=\(log)")
+                        }
+                        for r in 0..<rows where log == 0 {
+                            XCTAssertEqual(b[(r * cols)..<((r + 1) * cols)].reduce(0, +), 1, accuracy: 1e-5)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testDynamicDenseIsBitExact() {
         let ref = mn_reference_kernels()!.pointee
         var rng = SystemRandomNumberGenerator()

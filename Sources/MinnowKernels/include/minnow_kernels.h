@@ -59,6 +59,8 @@ typedef struct {
     void (*pack_s8)(const int8_t *w, int8_t *packed, int32_t K, int32_t N);
     /// Same contract as mn_quantize_s8 (every table sets it).
     void (*quantize_s8)(const float *x, int8_t *q, int64_t n, float scale, int32_t zp);
+    /// Same contract as mn_softmax_f32; SIMD versions use a polynomial exp (relative error ~2e-7).
+    void (*softmax_f32)(const float *x, float *y, int64_t rows, int64_t cols, int32_t log);
 } mn_kernel_table;
 
 /// The portable reference kernels (correct on any CPU).
