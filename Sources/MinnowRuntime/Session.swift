@@ -13,14 +13,22 @@ public final class Session {
     private let plan: [ExecOp]
     private let binaryShapes: [BinaryShape]
     private let concatParts: [ConcatPart]
-    private let kernels: mn_kernel_table
+    private var kernels: mn_kernel_table
+    /// Worker pool for `threads` > 1 (nil: everything runs on the calling thread).
+    private let pool: OpaquePointer?
+    /// Threads a run uses (the caller plus the pool's workers).
+    public let threads: Int
 
     /// Default cap on one session's arena (activations for its max batch).
     public static let defaultArenaLimit = 4 << 30
 
     /// Makes a session for batches up to `maxBatch` (default: the model's planned maximum).
-    /// The arena must fit in `arenaLimit` bytes.
-    public init(model: Model, maxBatch: Int? = nil, arenaLimit: Int = Session.defaultArenaLimit) throws(ModelError) {
+    /// The arena must fit in `arenaLimit` bytes. `threads` > 1 starts a persistent pool that
+    /// splits large operators by rows (results are identical for any thread count); 1 means no
+    /// pool at all.
+    public init(model: Model, maxBatch: Int? = nil, threads: Int = 1,
+                arenaLimit: Int = Session.defaultArenaLimit) throws(ModelError) {
+        guard threads >= 1, threads <= 256 else { throw .invalid("threads must be in 1...256, got \(threads)") }
         let batch = maxBatch ?? model.maxBatch
         guard batch >= 1, batch <= model.maxBatch else { throw .batchTooLarge(requested: batch, max: model.maxBatch) }
         self.model = model
@@ -33,9 +41,12 @@ public final class Session {
         }
         self.arena = arena
 
+        pool = threads > 1 ? mn_pool_create(Int32(threads)) : nil
+        self.threads = pool.map { Int(mn_pool_threads($0)) } ?? 1
+        // Dynamic quantization scratch: K bytes per thread.
         var scratchBytes = 0
         for op in model.prepared { if case let .denseDynamic(dense, _, _, _) = op { scratchBytes = max(scratchBytes, dense.k) } }
-        scratch = AlignedBytes(count: scratchBytes)
+        scratch = AlignedBytes(count: scratchBytes * self.threads)
 
         // Resolve every tensor to its address: constants in the model, activations in the arena
         // at offset-per-sample × max batch (so the first `batch` rows of each are contiguous).
@@ -96,6 +107,8 @@ public final class Session {
         }
     }
 
+    deinit { mn_pool_destroy(pool) }
+
     // MARK: The hot path
 
     /// Runs the model on the first `batch` samples of each input. Allocation-free: a flat loop
@@ -107,19 +120,23 @@ public final class Session {
         plan.withUnsafeBufferPointer { ops in
             for i in 0..<ops.count {
                 switch ops[i] {
+                // Dense ops go through the row-parallel wrappers: with no pool (or little work)
+                // they call the kernel directly on this thread.
                 case let .denseF32(d, bias):
-                    kernels.dense_f32(d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Float.self), bias,
-                                      d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
+                    mn_par_dense_f32(pool, &kernels, d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Float.self),
+                                     bias, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
                 case let .denseS8(d, bias, wsum, mult, shift, zp, lo, hi):
-                    kernels.dense_s8(d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self), bias, wsum,
-                                     mult, shift, zp, lo, hi, d.y.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n)
+                    mn_par_dense_s8(pool, &kernels, d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self),
+                                    bias, wsum, mult, shift, zp, lo, hi, d.y.assumingMemoryBound(to: Int8.self),
+                                    b32 * d.rowsPerSample, d.k, d.n)
                 case let .denseS8F32(d, bias, wsum, scale):
-                    kernels.dense_s8_f32(d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self), bias,
-                                         wsum, scale, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
+                    mn_par_dense_s8_f32(pool, &kernels, d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self),
+                                        bias, wsum, scale, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k,
+                                        d.n, d.act)
                 case let .denseDynamic(d, bias, wsum, wscale):
-                    kernels.dense_dyn(d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Int8.self), wsum,
-                                      wscale, bias, d.y.assumingMemoryBound(to: Float.self),
-                                      scratch.pointer.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
+                    mn_par_dense_dyn(pool, &kernels, d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Int8.self),
+                                     wsum, wscale, bias, d.y.assumingMemoryBound(to: Float.self),
+                                     scratch.pointer.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
                 case let .binary(code, a, b, y, shapeIndex):
                     var s = binaryShapes[shapeIndex]
                     switch s.batchAxis {

@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
 
     @Argument(help: "A .minnow file.") var file: String
     @Option(help: "Samples per run.") var batch: Int = 1
-    @Option(help: "Worker threads (only 1 today: the runtime is single-threaded).") var threads: Int = 1
+    @Option(help: "Threads per run (1: no pool; more: large operators are split by rows).") var threads: Int = 1
     @Option(help: "Seconds of timed runs after warm-up.") var seconds: Double = 3
     @Flag(help: "Print JSON (keys: load_ms, first_run_ms, latency_ms{p50,p90,p99}, throughput_per_s, allocations_per_run, peak_rss_bytes, batch, threads, kernels).")
     var json = false
@@ -19,7 +19,7 @@ struct BenchCommand: ParsableCommand {
     func run() {
         reportingErrors {
             guard batch >= 1 else { throw CLIFailure("--batch must be at least 1") }
-            guard threads == 1 else { throw CLIFailure("--threads: only 1 is supported so far") }
+            guard threads >= 1, threads <= 256 else { throw CLIFailure("--threads must be in 1...256") }
             guard seconds > 0, seconds <= 3600 else { throw CLIFailure("--seconds must be in (0, 3600]") }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let model: Model
@@ -28,7 +28,7 @@ struct BenchCommand: ParsableCommand {
             guard batch <= model.maxBatch else { throw CLIFailure("--batch \(batch) exceeds the model's max batch \(model.maxBatch)") }
 
             let t1 = DispatchTime.now().uptimeNanoseconds
-            let session = try Session(model: model, maxBatch: batch)
+            let session = try Session(model: model, maxBatch: batch, threads: threads)
             // Deterministic inputs in [-1, 1) (a fixed LCG): every run sees the same data.
             var state: UInt64 = 0x9E37_79B9_7F4A_7C15
             for i in model.inputs.indices {
@@ -70,12 +70,12 @@ struct BenchCommand: ParsableCommand {
                     "load_ms": loadMs, "first_run_ms": firstMs,
                     "latency_ms": ["p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99)],
                     "throughput_per_s": throughput, "allocations_per_run": allocs, "peak_rss_bytes": rss,
-                    "batch": batch, "threads": threads, "kernels": model.kernelName, "runs": latencies.count,
+                    "batch": batch, "threads": session.threads, "kernels": model.kernelName, "runs": latencies.count,
                 ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {
-                print("\(file): batch \(batch), threads \(threads), kernels \(model.kernelName), \(latencies.count) runs in \(String(format: "%.1f", elapsed)) s")
+                print("\(file): batch \(batch), threads \(session.threads), kernels \(model.kernelName), \(latencies.count) runs in \(String(format: "%.1f", elapsed)) s")
                 print(String(format: "  load %.3f ms, first inference %.3f ms", loadMs, firstMs))
                 print(String(format: "  latency p50 %.4f ms, p90 %.4f ms, p99 %.4f ms", pct(0.5), pct(0.9), pct(0.99)))
                 print(String(format: "  throughput %.0f samples/s", throughput))

@@ -150,3 +150,43 @@ final class CorruptModelTests: XCTestCase {
         XCTAssertEqual(refused + ran, 9 * 150)
     }
 }
+
+/// Sessions with a worker pool compute exactly what single-threaded sessions compute.
+final class ThreadedSessionTests: XCTestCase {
+    func testThreadsGiveIdenticalResults() throws {
+        for name in fixtureNames + ["outlier_mlp"] {
+            for mode in QuantizationMode.allCases {
+                var options = ConvertOptions()
+                options.mode = mode
+                options.calibrationPath = fixture(name, "calibration.npz")
+                let model = try Model(bytes: AlignedBytes(try Converter.convert(onnxPath: fixture(name, "model.onnx"), options: options).bytes))
+                let reference = try ReferenceSet.load(path: fixture(name, "reference.npz"), model: model)
+                let one = try Session(model: model, maxBatch: 64, threads: 1)
+                let two = try Session(model: model, maxBatch: 64, threads: 2)
+                XCTAssertEqual(two.threads, 2)
+                XCTAssertEqual(try one.predict(inputs: reference.inputs, samples: reference.samples),
+                               try two.predict(inputs: reference.inputs, samples: reference.samples), "\(name) \(mode)")
+                // Zero allocations on the calling thread with the pool in use.
+                try two.run(batch: 64)
+                minnow_alloc_reset()
+                try two.run(batch: 64)
+                try two.run(batch: 37)
+                XCTAssertEqual(minnow_alloc_count(), 0, "\(name) \(mode)")
+            }
+        }
+    }
+
+    func testPoolsStartAndStopCleanly() throws {
+        var options = ConvertOptions()
+        options.calibrationPath = fixture("digits_mlp", "calibration.npz")
+        let model = try Model(bytes: AlignedBytes(try Converter.convert(onnxPath: fixture("digits_mlp", "model.onnx"), options: options).bytes))
+        for threads in [1, 2, 3, 8] {
+            for _ in 0..<10 {
+                let s = try Session(model: model, maxBatch: 64, threads: threads)
+                XCTAssertEqual(s.threads, threads)
+                try s.run(batch: 64)
+            }
+        }
+        XCTAssertThrowsError(try Session(model: model, threads: 0))
+    }
+}

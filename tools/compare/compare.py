@@ -74,8 +74,8 @@ def time_ort(path, name, x, seconds, threads):
     return statistics.median(lat) * 1e3, len(x) * len(lat) / sum(lat)
 
 
-def time_minnow(model, name, x, seconds):
-    s = minnow.Session(model, max_batch=len(x))
+def time_minnow(model, name, x, seconds, threads):
+    s = minnow.Session(model, max_batch=len(x), threads=threads)
     feed = {name: x}
     for _ in range(50):
         s.run(feed)
@@ -99,9 +99,20 @@ def main():
     ap.add_argument("--fixtures", nargs="*", default=["digits_mlp", "ctr_mlp", "regression_mlp"])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=1.0)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1], help="one table per thread count")
     ap.add_argument("--write", default=None, help="write a markdown report here")
     args = ap.parse_args()
+    tables = []
+    for threads in args.threads:
+        tables.append((threads, measure(args, threads)))
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    for threads, table in tables:
+        print(f"threads = {threads}\n{table}\n")
+    if args.write:
+        write_report(args, cpu, tables)
+
+
+def measure(args, threads):
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for fx in args.fixtures:
@@ -119,13 +130,13 @@ def main():
                 extra = None
                 for _ in range(args.rounds):  # interleaved rounds
                     for k, path in variants.items():
-                        lat, thr = time_ort(path, name, x, args.seconds, args.threads)
+                        lat, thr = time_ort(path, name, x, args.seconds, threads)
                         samples[k][0].append(lat)
                         samples[k][1].append(thr)
-                    lat, thr = time_minnow(loaded, name, x, args.seconds)
+                    lat, thr = time_minnow(loaded, name, x, args.seconds, threads)
                     samples["minnow"][0].append(lat)
                     samples["minnow"][1].append(thr)
-                extra = bench_minnow(mn, batch, args.threads)
+                extra = bench_minnow(mn, batch, threads)
                 med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in samples.items()}
                 best_lat = min(v[0] for k, v in med.items() if k != "minnow")
                 best_thr = max(v[1] for k, v in med.items() if k != "minnow")
@@ -136,19 +147,20 @@ def main():
     for fx, batch, med, rl, rt, extra in rows:
         lines.append(f"| {fx} | {batch} | " + " | ".join(f"{med[k][0]:.4f}" for k in ["ort-fp32", "ort-int8-static", "ort-int8-dynamic", "minnow"])
                      + f" | {rl:.2f}x | {rt:.2f}x | {extra['allocations_per_run']:.0f} |")
-    table = "\n".join(lines)
-    print(table)
-    if args.write:
-        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-        cmd = "python3 tools/compare/compare.py " + " ".join(sys.argv[1:])
-        with open(args.write, "w") as f:
-            f.write(f"""# Benchmarks
+    return "\n".join(lines)
+
+
+def write_report(args, cpu, tables):
+    cmd = "python3 tools/compare/compare.py " + " ".join(sys.argv[1:])
+    body = "\n\n".join(f"### threads = {t}\n\n{table}" for t, table in tables)
+    with open(args.write, "w") as f:
+        f.write(f"""# Benchmarks
 
 Produced by `{cmd}` on {time.strftime('%Y-%m-%d')}.
 
 Machine: {cpu}, {os.cpu_count()} cores (shared and noisy: compare within a row, not across runs).
-Threads: {args.threads}. Rounds: {args.rounds} interleaved rounds of {args.seconds} s per engine; medians shown.
-Versions: onnxruntime {ort.__version__}, numpy {np.__version__}, Python {platform.python_version()}, Minnow kernels `{rows[0][5]['kernels']}`.
+Rounds: {args.rounds} interleaved rounds of {args.seconds} s per engine; medians shown.
+Versions: onnxruntime {ort.__version__}, numpy {np.__version__}, Python {platform.python_version()}.
 
 Peers: ONNX Runtime fp32; int8 static QDQ (per-channel s8 weights, u8 activations, calibrated on the
 fixture's calibration.npz); int8 dynamic (per-channel). Minnow: static int8 (`minnow convert` defaults).
@@ -159,12 +171,13 @@ outputs copied out), ONNX Runtime through its own binding, Minnow through `tools
 Latency = p50 of single runs; throughput = samples per second at that batch. Ratios below 1.0 in
 the latency column and above 1.0 in the throughput column mean Minnow is ahead.
 
-{table}
+{body}
 
 Notes:
 - Both numbers include a Python call (a few microseconds), which dominates batch-1 latency for
   models this small; `minnow bench` shows Minnow's own batch-1 latency without it.
-- Minnow is single-threaded today; these runs use {args.threads} thread(s) for every engine.
+- Threads: ONNX Runtime `intra_op_num_threads`; Minnow's session pool splits large operators by
+  rows and leaves small ones on the calling thread.
 - Not yet compared: LiteRT, load time and peak RSS in fresh processes, peers' allocations per run.
 """)
 

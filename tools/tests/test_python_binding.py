@@ -36,6 +36,14 @@ def test_binding_matches_the_cli(minnow_cli, compiled, tmp_path):
     np.testing.assert_array_equal(ours, np.load(tmp_path / "out.npz")["outputs/ctr"])
 
 
+def test_threads_give_the_same_answers(compiled):
+    x = np.load(os.path.join(FIXTURES, "ctr_mlp", "reference.npz"))["inputs/x"][:64]
+    model = minnow.Model(str(compiled))
+    one = minnow.Session(model, max_batch=64, threads=1).run({"x": x})["ctr"]
+    two = minnow.Session(model, max_batch=64, threads=2).run({"x": x})["ctr"]
+    np.testing.assert_array_equal(one, two)
+
+
 def test_zero_copy_buffers_and_bytes_loading(compiled):
     x = np.load(os.path.join(FIXTURES, "ctr_mlp", "reference.npz"))["inputs/x"][:5]
     model = minnow.Model(data=open(compiled, "rb").read())

@@ -45,6 +45,8 @@ int32_t minnow_model_max_batch(const minnow_model *model);
 
 /** max_batch <= 0 means the model's planned maximum. */
 minnow_session *minnow_session_create(const minnow_model *model, int32_t max_batch);
+/** As minnow_session_create, with `threads` per run (1: no worker pool). */
+minnow_session *minnow_session_create_threads(const minnow_model *model, int32_t max_batch, int32_t threads);
 void minnow_session_free(minnow_session *session);
 int32_t minnow_session_max_batch(const minnow_session *session);
 /** Where to write input `index` (fp32, row-major, room for max_batch samples). */

@@ -94,3 +94,6 @@ void mn_dequantize_s8(const int8_t *q, float *x, int64_t n, float scale, int32_t
 }
 #endif
 #endif
+
+// The worker pool and row-parallel wrappers are part of the same module.
+#include "minnow_parallel.h"

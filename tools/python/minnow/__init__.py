@@ -42,6 +42,7 @@ def _library():
             "minnow_model_output_shape": (I32, [P, I32, ctypes.POINTER(I64), I32]),
             "minnow_model_max_batch": (I32, [P]),
             "minnow_session_create": (P, [P, I32]),
+            "minnow_session_create_threads": (P, [P, I32, I32]),
             "minnow_session_free": (None, [P]),
             "minnow_session_max_batch": (I32, [P]),
             "minnow_session_input": (ctypes.POINTER(ctypes.c_float), [P, I32]),
@@ -91,10 +92,10 @@ class Model:
 class Session:
     """One inference context (one thread at a time). Inputs and outputs are fp32."""
 
-    def __init__(self, model, max_batch=0):
+    def __init__(self, model, max_batch=0, threads=1):
         lib = _library()
         self.model = model  # keeps the model alive
-        self._h = lib.minnow_session_create(model._h, max_batch)
+        self._h = lib.minnow_session_create_threads(model._h, max_batch, threads)
         if not self._h:
             raise _error()
         self.max_batch = lib.minnow_session_max_batch(self._h)

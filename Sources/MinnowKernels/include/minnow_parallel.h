@@ -1,0 +1,41 @@
+// A persistent worker pool and row-parallel wrappers around the kernel table. Workers sleep on a
+// condition variable between jobs (an idle session uses no CPU); running a job allocates nothing.
+// Work is split by rows, so every row is computed by exactly the same kernel code as single-
+// threaded: results are bit-identical for any thread count.
+#ifndef MINNOW_PARALLEL_H
+#define MINNOW_PARALLEL_H
+#include "minnow_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mn_pool mn_pool;
+
+/// A pool of `threads` - 1 workers (the caller is the last thread); NULL when threads < 2 or
+/// the threads cannot be started.
+mn_pool *mn_pool_create(int32_t threads);
+void mn_pool_destroy(mn_pool *pool);
+int32_t mn_pool_threads(const mn_pool *pool);
+
+/// Runs fn(ctx, t) for t in 0..<tasks on the pool and the caller; returns when all are done.
+void mn_pool_run(mn_pool *pool, void (*fn)(void *ctx, int32_t task), void *ctx, int32_t tasks);
+
+// Row-parallel kernels: same arguments as the table's, plus the pool (NULL: single-threaded).
+void mn_par_dense_f32(mn_pool *pool, const mn_kernel_table *k, const float *x, const float *w, const float *bias,
+                      float *y, int32_t M, int32_t K, int32_t N, mn_activation act);
+void mn_par_dense_s8(mn_pool *pool, const mn_kernel_table *k, const int8_t *x, const int8_t *w, const int32_t *bias,
+                     const int32_t *wsum, const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin,
+                     int32_t qmax, int8_t *y, int32_t M, int32_t K, int32_t N);
+void mn_par_dense_s8_f32(mn_pool *pool, const mn_kernel_table *k, const int8_t *x, const int8_t *w, const int32_t *bias,
+                         const int32_t *wsum, const float *scale, float *y, int32_t M, int32_t K, int32_t N,
+                         mn_activation act);
+/// `xq` holds K bytes of scratch per pool thread.
+void mn_par_dense_dyn(mn_pool *pool, const mn_kernel_table *k, const float *x, const int8_t *w, const int32_t *wsum,
+                      const float *wscale, const float *bias, float *y, int8_t *xq, int32_t M, int32_t K, int32_t N,
+                      mn_activation act);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,207 @@
+// Worker pool and row-parallel kernel wrappers (see minnow_parallel.h).
+#include "minnow_parallel.h"
+#include <pthread.h>
+#include <stdlib.h>
+
+struct mn_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t work;   // workers wait here for a new job (no spinning)
+    pthread_cond_t done;   // the caller waits here for the last worker
+    int32_t threads;       // workers + the caller
+    int32_t workers;
+    pthread_t *ids;
+    // The current job, published under `lock` with a new generation number.
+    uint64_t generation;
+    int32_t active;        // workers still inside the current job
+    int32_t stop;
+    void (*fn)(void *, int32_t);
+    void *ctx;
+    int32_t tasks;
+    int32_t next;          // next task to take (atomic)
+};
+
+static void take_tasks(mn_pool *p, void (*fn)(void *, int32_t), void *ctx, int32_t tasks) {
+    for (;;) {
+        const int32_t t = __atomic_fetch_add(&p->next, 1, __ATOMIC_ACQ_REL);
+        if (t >= tasks) return;
+        fn(ctx, t);
+    }
+}
+
+static void *worker(void *arg) {
+    mn_pool *p = (mn_pool *)arg;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->generation == seen && !p->stop) pthread_cond_wait(&p->work, &p->lock);
+        if (p->stop) break;
+        seen = p->generation;
+        void (*fn)(void *, int32_t) = p->fn;
+        void *ctx = p->ctx;
+        const int32_t tasks = p->tasks;
+        pthread_mutex_unlock(&p->lock);
+        take_tasks(p, fn, ctx, tasks);
+        pthread_mutex_lock(&p->lock);
+        if (--p->active == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+mn_pool *mn_pool_create(int32_t threads) {
+    if (threads < 2) return NULL;
+    mn_pool *p = (mn_pool *)calloc(1, sizeof(mn_pool));
+    if (!p) return NULL;
+    p->ids = (pthread_t *)calloc((size_t)threads - 1, sizeof(pthread_t));
+    if (!p->ids) { free(p); return NULL; }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->threads = threads;
+    for (int32_t i = 0; i < threads - 1; i++) {
+        if (pthread_create(&p->ids[i], NULL, worker, p) != 0) break;
+        p->workers++;
+    }
+    if (p->workers == 0) { mn_pool_destroy(p); return NULL; }
+    p->threads = p->workers + 1;
+    return p;
+}
+
+void mn_pool_destroy(mn_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->lock);
+    for (int32_t i = 0; i < p->workers; i++) pthread_join(p->ids[i], NULL);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->lock);
+    free(p->ids);
+    free(p);
+}
+
+int32_t mn_pool_threads(const mn_pool *p) { return p ? p->threads : 1; }
+
+void mn_pool_run(mn_pool *p, void (*fn)(void *, int32_t), void *ctx, int32_t tasks) {
+    if (!p || tasks <= 1) {
+        for (int32_t t = 0; t < tasks; t++) fn(ctx, t);
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->tasks = tasks;
+    __atomic_store_n(&p->next, 0, __ATOMIC_RELEASE);
+    p->active = p->workers;
+    p->generation++;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->lock);
+    take_tasks(p, fn, ctx, tasks);
+    pthread_mutex_lock(&p->lock);
+    while (p->active > 0) pthread_cond_wait(&p->done, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}
+
+// ---- row-parallel wrappers ----
+
+/// Splitting pays only above this much work (multiply-adds); smaller ops stay on the caller.
+#define MN_PARALLEL_MIN_MACS (1 << 15)
+
+/// Rows of part t of `parts`, in blocks of 8 (the VNNI kernel's row block).
+static void row_range(int32_t M, int32_t parts, int32_t t, int32_t *m0, int32_t *m1) {
+    const int32_t blocks = (M + 7) / 8;
+    *m0 = (int32_t)((int64_t)blocks * t / parts) * 8;
+    *m1 = (int32_t)((int64_t)blocks * (t + 1) / parts) * 8;
+    if (*m0 > M) *m0 = M;
+    if (*m1 > M) *m1 = M;
+}
+
+static int32_t parts_for(mn_pool *pool, int32_t M, int32_t K, int32_t N) {
+    if (!pool || M < 2 || (int64_t)M * K * N < MN_PARALLEL_MIN_MACS) return 1;
+    const int32_t blocks = (M + 7) / 8;
+    const int32_t threads = mn_pool_threads(pool);
+    return blocks < threads ? blocks : threads;
+}
+
+typedef struct {
+    const mn_kernel_table *k;
+    const void *x, *w, *bias, *wsum, *mult, *shift, *scale;
+    void *y;
+    int8_t *xq;
+    int32_t out_zp, qmin, qmax, M, K, N, parts;
+    mn_activation act;
+} dense_job;
+
+static void f32_task(void *ctx, int32_t t) {
+    const dense_job *j = (const dense_job *)ctx;
+    int32_t m0, m1;
+    row_range(j->M, j->parts, t, &m0, &m1);
+    if (m1 > m0)
+        j->k->dense_f32((const float *)j->x + (int64_t)m0 * j->K, (const float *)j->w, (const float *)j->bias,
+                        (float *)j->y + (int64_t)m0 * j->N, m1 - m0, j->K, j->N, j->act);
+}
+
+static void s8_task(void *ctx, int32_t t) {
+    const dense_job *j = (const dense_job *)ctx;
+    int32_t m0, m1;
+    row_range(j->M, j->parts, t, &m0, &m1);
+    if (m1 > m0)
+        j->k->dense_s8((const int8_t *)j->x + (int64_t)m0 * j->K, (const int8_t *)j->w, (const int32_t *)j->bias,
+                       (const int32_t *)j->wsum, (const int32_t *)j->mult, (const int32_t *)j->shift, j->out_zp, j->qmin,
+                       j->qmax, (int8_t *)j->y + (int64_t)m0 * j->N, m1 - m0, j->K, j->N);
+}
+
+static void s8_f32_task(void *ctx, int32_t t) {
+    const dense_job *j = (const dense_job *)ctx;
+    int32_t m0, m1;
+    row_range(j->M, j->parts, t, &m0, &m1);
+    if (m1 > m0)
+        j->k->dense_s8_f32((const int8_t *)j->x + (int64_t)m0 * j->K, (const int8_t *)j->w, (const int32_t *)j->bias,
+                           (const int32_t *)j->wsum, (const float *)j->scale, (float *)j->y + (int64_t)m0 * j->N,
+                           m1 - m0, j->K, j->N, j->act);
+}
+
+static void dyn_task(void *ctx, int32_t t) {
+    const dense_job *j = (const dense_job *)ctx;
+    int32_t m0, m1;
+    row_range(j->M, j->parts, t, &m0, &m1);
+    if (m1 > m0)
+        j->k->dense_dyn((const float *)j->x + (int64_t)m0 * j->K, (const int8_t *)j->w, (const int32_t *)j->wsum,
+                        (const float *)j->scale, (const float *)j->bias, (float *)j->y + (int64_t)m0 * j->N,
+                        j->xq + (int64_t)t * j->K, m1 - m0, j->K, j->N, j->act);
+}
+
+void mn_par_dense_f32(mn_pool *pool, const mn_kernel_table *k, const float *x, const float *w, const float *bias,
+                      float *y, int32_t M, int32_t K, int32_t N, mn_activation act) {
+    dense_job j = {.k = k, .x = x, .w = w, .bias = bias, .y = y, .M = M, .K = K, .N = N, .act = act};
+    j.parts = parts_for(pool, M, K, N);
+    mn_pool_run(pool, f32_task, &j, j.parts);
+}
+
+void mn_par_dense_s8(mn_pool *pool, const mn_kernel_table *k, const int8_t *x, const int8_t *w, const int32_t *bias,
+                     const int32_t *wsum, const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin,
+                     int32_t qmax, int8_t *y, int32_t M, int32_t K, int32_t N) {
+    dense_job j = {.k = k, .x = x, .w = w, .bias = bias, .wsum = wsum, .mult = mult, .shift = shift, .y = y,
+                   .out_zp = out_zp, .qmin = qmin, .qmax = qmax, .M = M, .K = K, .N = N};
+    j.parts = parts_for(pool, M, K, N);
+    mn_pool_run(pool, s8_task, &j, j.parts);
+}
+
+void mn_par_dense_s8_f32(mn_pool *pool, const mn_kernel_table *k, const int8_t *x, const int8_t *w, const int32_t *bias,
+                         const int32_t *wsum, const float *scale, float *y, int32_t M, int32_t K, int32_t N,
+                         mn_activation act) {
+    dense_job j = {.k = k, .x = x, .w = w, .bias = bias, .wsum = wsum, .scale = scale, .y = y, .M = M, .K = K, .N = N,
+                   .act = act};
+    j.parts = parts_for(pool, M, K, N);
+    mn_pool_run(pool, s8_f32_task, &j, j.parts);
+}
+
+void mn_par_dense_dyn(mn_pool *pool, const mn_kernel_table *k, const float *x, const int8_t *w, const int32_t *wsum,
+                      const float *wscale, const float *bias, float *y, int8_t *xq, int32_t M, int32_t K, int32_t N,
+                      mn_activation act) {
+    dense_job j = {.k = k, .x = x, .w = w, .wsum = wsum, .scale = wscale, .bias = bias, .y = y, .xq = xq, .M = M,
+                   .K = K, .N = N, .act = act};
+    j.parts = parts_for(pool, M, K, N);
+    mn_pool_run(pool, dyn_task, &j, j.parts);
+}
