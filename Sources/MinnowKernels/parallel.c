@@ -106,7 +106,9 @@ void mn_pool_run(mn_pool *p, void (*fn)(void *, int32_t), void *ctx, int32_t tas
 // ---- row-parallel wrappers ----
 
 /// Splitting pays only above this much work (multiply-adds); smaller ops stay on the caller.
-#define MN_PARALLEL_MIN_MACS (1 << 15)
+/// Waking a sleeping worker costs tens of microseconds on a shared VM, so only operators that
+/// take well over that on one core (~4M MACs, ~40 us at int8 VNNI rates) are split.
+#define MN_PARALLEL_MIN_MACS (1 << 22)
 
 /// Rows of part t of `parts`, in blocks of 8 (the VNNI kernel's row block).
 static void row_range(int32_t M, int32_t parts, int32_t t, int32_t *m0, int32_t *m1) {

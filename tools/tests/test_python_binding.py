@@ -67,3 +67,22 @@ def test_errors_are_exceptions_with_the_message(compiled):
         s.run({"pixels": np.zeros((1, 30), np.float32)})
     with pytest.raises(minnow.MinnowError, match=r"expected shape \[1..4, 30\]"):
         s.run({"x": np.zeros((2, 31), np.float32)})
+
+
+@pytest.mark.parametrize("mode", ["static", "dynamic", "float"])
+def test_worker_pool_splits_large_layers_identically(minnow_cli, tmp_path, mode):
+    """A model big enough for the pool to split its layers (>= 4M multiply-adds per operator)."""
+    import onnx
+    from graphs import mlp
+    onnx.save(mlp([512, 1024, 1024, 64], seed=3), tmp_path / "big.onnx")
+    rng = np.random.default_rng(5)
+    np.savez(tmp_path / "calib.npz", **{"inputs/x": rng.standard_normal((128, 512)).astype(np.float32)})
+    minnow_cli("convert", tmp_path / "big.onnx", "-o", tmp_path / "big.minnow", "--mode", mode,
+               "--calibration", tmp_path / "calib.npz")
+    model = minnow.Model(str(tmp_path / "big.minnow"))
+    x = rng.standard_normal((64, 512)).astype(np.float32)
+    one = minnow.Session(model, max_batch=64, threads=1).run({"x": x})["y"]
+    for threads in (2, 3):
+        s = minnow.Session(model, max_batch=64, threads=threads)
+        for batch in (64, 37, 9):
+            np.testing.assert_array_equal(s.run({"x": x[:batch]})["y"], one[:batch])
