@@ -31,10 +31,6 @@ public struct NpyArray: Equatable, Sendable {
         self.init(type: .float32, shape: shape, data: floats.withUnsafeBytes { Array($0) })
     }
 
-    public init(int64s: [Int64], shape: [Int]) {
-        precondition(int64s.count == shape.reduce(1, *), "element count does not match shape")
-        self.init(type: .int64, shape: shape, data: int64s.withUnsafeBytes { Array($0) })
-    }
 
     private func load<T>(_: T.Type) -> [T] {
         data.withUnsafeBytes { raw in (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self) } }
@@ -52,17 +48,6 @@ public struct NpyArray: Equatable, Sendable {
         }
     }
 
-    /// Values converted to Int64 (floats are truncated toward zero).
-    public func int64s() -> [Int64] {
-        switch type {
-        case .int64: return load(Int64.self)
-        case .int32: return load(Int32.self).map { Int64($0) }
-        case .int8: return load(Int8.self).map { Int64($0) }
-        case .uint8, .bool: return data.prefix(count).map { Int64($0) }
-        case .float32, .float64:
-            return floats().map { $0.isFinite ? Int64(max(min($0, 9.2e18), -9.2e18)) : 0 }
-        }
-    }
 }
 
 /// The `.npy` container: magic, version, a Python-literal header dict, then the data.

@@ -75,10 +75,10 @@ public enum Metrics {
         return Double(right) / Double(labels.count)
     }
 
-    /// Binary accuracy at threshold 0.5.
-    public static func binaryAccuracy(scores: [Float], labels: [Int]) -> Double {
+    /// Binary accuracy: a score at or above `threshold` predicts 1 (0.5 for probabilities, 0 for logits).
+    public static func binaryAccuracy(scores: [Float], labels: [Int], threshold: Float = 0.5) -> Double {
         guard !labels.isEmpty else { return 0 }
-        return Double(zip(scores, labels).filter { ($0.0 >= 0.5 ? 1 : 0) == $0.1 }.count) / Double(labels.count)
+        return Double(zip(scores, labels).filter { ($0.0 >= threshold ? 1 : 0) == $0.1 }.count) / Double(labels.count)
     }
 
     /// ROC AUC by the rank-sum (Mann-Whitney) statistic, with ties given average ranks.

@@ -185,7 +185,7 @@ public enum Parity {
             func predicted(_ s: [Float]) -> [Int] { s.map { $0 >= cut ? 1 : 0 } }
             var out = [
                 row("roc_auc") { Metrics.rocAUC(scores: $0, labels: ints) },
-                row("accuracy") { s in Double(zip(predicted(s), ints).filter { $0 == $1 }.count) / Double(max(samples, 1)) },
+                row("accuracy") { Metrics.binaryAccuracy(scores: $0, labels: ints, threshold: cut) },
                 row("precision") { Metrics.precisionRecallF1(predicted: predicted($0), labels: ints, classes: [1]).precision },
                 row("recall") { Metrics.precisionRecallF1(predicted: predicted($0), labels: ints, classes: [1]).recall },
                 row("f1") { Metrics.precisionRecallF1(predicted: predicted($0), labels: ints, classes: [1]).f1 },

@@ -54,9 +54,6 @@ public struct ParityReport: Sendable {
     public var passed: Bool { rows.allSatisfy { $0.passed != false } }
     public var violations: [ParityRow] { rows.filter { $0.passed == false } }
 
-    /// Our outputs per output name, row-major.
-    public var outputs: [String: [Float]] { Dictionary(uniqueKeysWithValues: series.map { ($0.name, $0.ours) }) }
-
     /// A terminal table: failing rows first (red when `color`), then the verdict.
     public func table(color: Bool = false) -> String {
         let sorted = violations + rows.filter { $0.passed != false }

@@ -13,7 +13,9 @@ public final class Session {
     private let plan: [ExecOp]
     private let binaryShapes: [BinaryShape]
     private let concatParts: [ConcatPart]
-    private var kernels: mn_kernel_table
+    private let kernels: mn_kernel_table
+    /// The same table by address (static storage in the kernels library), for the C wrappers.
+    private let table: UnsafePointer<mn_kernel_table>
     /// Worker pool for `threads` > 1 (nil: everything runs on the calling thread).
     private let pool: OpaquePointer?
     /// Threads a run uses (the caller plus the pool's workers).
@@ -65,6 +67,7 @@ public final class Session {
         binaryShapes = shapes
         concatParts = parts
         kernels = model.kernels.pointee
+        table = model.kernels
     }
 
     private static func resolve(_ op: PreparedOp, _ a: [UnsafeMutableRawPointer], _ shapes: inout [BinaryShape],
@@ -123,18 +126,18 @@ public final class Session {
                 // Dense ops go through the row-parallel wrappers: with no pool (or little work)
                 // they call the kernel directly on this thread.
                 case let .denseF32(d, bias):
-                    mn_par_dense_f32(pool, &kernels, d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Float.self),
+                    mn_par_dense_f32(pool, table, d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Float.self),
                                      bias, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
                 case let .denseS8(d, bias, wsum, mult, shift, zp, lo, hi):
-                    mn_par_dense_s8(pool, &kernels, d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self),
+                    mn_par_dense_s8(pool, table, d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self),
                                     bias, wsum, mult, shift, zp, lo, hi, d.y.assumingMemoryBound(to: Int8.self),
                                     b32 * d.rowsPerSample, d.k, d.n)
                 case let .denseS8F32(d, bias, wsum, scale):
-                    mn_par_dense_s8_f32(pool, &kernels, d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self),
+                    mn_par_dense_s8_f32(pool, table, d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self),
                                         bias, wsum, scale, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k,
                                         d.n, d.act)
                 case let .denseDynamic(d, bias, wsum, wscale):
-                    mn_par_dense_dyn(pool, &kernels, d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Int8.self),
+                    mn_par_dense_dyn(pool, table, d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Int8.self),
                                      wsum, wscale, bias, d.y.assumingMemoryBound(to: Float.self),
                                      scratch.pointer.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
                 case let .binary(code, a, b, y, shapeIndex):
