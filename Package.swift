@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // Module map (DESIGN §2): Format <- Runtime <- Convert <- Parity; the CLI knows them all.
@@ -16,6 +16,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        // `minnow serve`: HTTP (without the swift-configuration trait), logs and Prometheus metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // System zstd (libzstd-dev).
@@ -35,10 +42,22 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .target(name: "MinnowParity", dependencies: ["MinnowRuntime", "MinnowConvert", "MinnowNumpy"]),
+        // Serving (DESIGN §7): model repository, versions, protocols, batching, metrics. Runtime only.
+        .target(name: "MinnowServe", dependencies: [
+            "MinnowRuntime", "MinnowFormat",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "DequeModule", package: "swift-collections"),
+        ]),
         .executableTarget(name: "minnow", dependencies: [
-            "MinnowFormat", "MinnowRuntime", "MinnowConvert", "MinnowParity", "MinnowNumpy",
+            "MinnowFormat", "MinnowRuntime", "MinnowConvert", "MinnowParity", "MinnowNumpy", "MinnowServe",
             "CAllocCounter",  // `minnow bench` reports heap allocations per run
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // malloc counter (interposes malloc & co. and counts per thread): tests and `minnow bench`.
         .target(name: "CAllocCounter"),
@@ -46,6 +65,7 @@ let package = Package(
         .testTarget(name: "MinnowRuntimeTests", dependencies: ["MinnowRuntime", "MinnowFormat", "MinnowKernels", "CAllocCounter"]),
         .testTarget(name: "MinnowConvertTests", dependencies: ["MinnowConvert", "MinnowRuntime", "MinnowNumpy", "MinnowFormat"]),
         .testTarget(name: "MinnowParityTests", dependencies: ["MinnowParity", "MinnowConvert", "MinnowRuntime", "MinnowFormat"]),
+        .testTarget(name: "MinnowServeTests", dependencies: ["MinnowServe", "MinnowRuntime"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "minnow", "MinnowConvert", "MinnowRuntime", "MinnowNumpy", "MinnowParity", "CAllocCounter",
         ], exclude: ["Snapshots"]),

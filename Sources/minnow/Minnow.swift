@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 @main
-struct Minnow: ParsableCommand {
+struct Minnow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "minnow",
         abstract: "Compile, run and verify int8 models.",
@@ -12,14 +12,14 @@ struct Minnow: ParsableCommand {
         minnow parity MODEL.minnow --reference REF.npz --spec parity.json
         """,
         subcommands: [ConvertCommand.self, RunCommand.self, InspectCommand.self, ParityCommand.self, VerifyCommand.self,
-                      BenchCommand.self]
+                      BenchCommand.self, ServeCommand.self]
     )
 
     /// Usage errors exit 2 (as `minnow parity` documents), not ArgumentParser's 64.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var async = command as? AsyncParsableCommand { try await async.run() } else { try command.run() }
         } catch {
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
