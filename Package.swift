@@ -51,6 +51,9 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "DequeModule", package: "swift-collections"),
+        ], swiftSettings: [
+            // The tests drive internals (routes, protocol decoders, the queue) in release builds.
+            .unsafeFlags(["-enable-testing"]),
         ]),
         .executableTarget(name: "minnow", dependencies: [
             "MinnowFormat", "MinnowRuntime", "MinnowConvert", "MinnowParity", "MinnowNumpy", "MinnowServe",
@@ -65,7 +68,7 @@ let package = Package(
         .testTarget(name: "MinnowRuntimeTests", dependencies: ["MinnowRuntime", "MinnowFormat", "MinnowKernels", "CAllocCounter"]),
         .testTarget(name: "MinnowConvertTests", dependencies: ["MinnowConvert", "MinnowRuntime", "MinnowNumpy", "MinnowFormat"]),
         .testTarget(name: "MinnowParityTests", dependencies: ["MinnowParity", "MinnowConvert", "MinnowRuntime", "MinnowFormat"]),
-        .testTarget(name: "MinnowServeTests", dependencies: ["MinnowServe", "MinnowRuntime"]),
+        .testTarget(name: "MinnowServeTests", dependencies: ["MinnowServe", "MinnowRuntime", "MinnowConvert", "MinnowFormat"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "minnow", "MinnowConvert", "MinnowRuntime", "MinnowNumpy", "MinnowParity", "CAllocCounter",
         ], exclude: ["Snapshots"]),

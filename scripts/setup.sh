@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for pkg in libzstd-dev libflatbuffers-dev flatbuffers-compiler pkg-config; do
+# wrk loads `minnow serve` in the serving tests and the serving comparison.
+for pkg in libzstd-dev libflatbuffers-dev flatbuffers-compiler pkg-config wrk; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

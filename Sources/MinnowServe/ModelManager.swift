@@ -24,7 +24,7 @@ public final class ModelManager: Service, @unchecked Sendable {
     public struct Options: Sendable {
         public var policy: VersionPolicy = .latest(1)
         public var pollSeconds: Double = 1
-        /// A file counts as complete once unchanged across two scans, or this old.
+        /// A file counts as complete once unchanged across two scans and this old.
         public var settleSeconds: Double = 1
         public var execution = ExecutionOptions()
         public init() {}
@@ -41,6 +41,8 @@ public final class ModelManager: Service, @unchecked Sendable {
         var serving: [Int: ServableVersion] = [:]
         var failed: [Int: (fingerprint: ModelRepository.Fingerprint, message: String)] = [:]
         var lastSeen: [Int: ModelRepository.Fingerprint] = [:]
+        /// On disk, not served, not failed: waiting for the file to settle.
+        var pending: Set<Int> = []
     }
     private let lock = NSLock()
     private var models: [String: ModelState] = [:]
@@ -78,7 +80,7 @@ public final class ModelManager: Service, @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         guard let state = models[name] else { return nil }
         var list: [Int: VersionStatus] = [:]
-        for v in state.lastSeen.keys { list[v] = VersionStatus(version: v, state: .start, error: nil) }
+        for v in state.pending { list[v] = VersionStatus(version: v, state: .start, error: nil) }
         for (v, f) in state.failed { list[v] = VersionStatus(version: v, state: .end, error: f.message) }
         for v in state.serving.keys { list[v] = VersionStatus(version: v, state: .available, error: nil) }
         return list.keys.sorted().map { list[$0]! }
@@ -141,11 +143,14 @@ public final class ModelManager: Service, @unchecked Sendable {
         var candidates: [Int: ModelRepository.VersionFile] = [:]  // loadable or already served
         var needsLoad: Set<Int> = []
         var seen: [Int: ModelRepository.Fingerprint] = [:]
+        var pending: Set<Int> = []
         for f in files {
             let v = f.version
             seen[v] = f.fingerprint
-            let settled = initial || state.lastSeen[v] == f.fingerprint
-                || Double(now - f.fingerprint.modifiedNanoseconds) >= options.settleSeconds * 1e9
+            // Complete = unchanged since the previous scan and not modified for settleSeconds
+            // (a writer that pauses briefly mid-file is not caught half-way).
+            let settled = initial || (state.lastSeen[v] == f.fingerprint
+                && Double(now - f.fingerprint.modifiedNanoseconds) >= options.settleSeconds * 1e9)
             let servedCurrent = state.serving[v]?.fingerprint == f.fingerprint
             let knownBad = state.failed[v]?.fingerprint == f.fingerprint
             if servedCurrent {
@@ -157,9 +162,12 @@ public final class ModelManager: Service, @unchecked Sendable {
             } else if settled && !knownBad {
                 candidates[v] = f
                 needsLoad.insert(v)
+            } else if !knownBad {
+                pending.insert(v)
             }
         }
         state.lastSeen = seen
+        state.pending = pending
         state.failed = state.failed.filter { seen[$0.key] != nil }
 
         // Load what the policy wants; a failure drops that version from the candidates (unless

@@ -17,7 +17,7 @@ public final class ServeMetrics: Sendable {
     }
     static var requests: MetricNameDescriptor { name("requests", "total", "Requests answered, by protocol, model, version and HTTP status.") }
     static var errors: MetricNameDescriptor { name("request_errors", "total", "Requests answered with an HTTP error status.") }
-    static var latency: MetricNameDescriptor { name("request_duration", "seconds", "Time from request to reply of successful requests.") }
+    static var latency: MetricNameDescriptor { name("request_duration", "seconds", "Time from request to reply of successful inference requests.") }
     static var loads: MetricNameDescriptor { name("model_load", "total", "Version load attempts, by result.") }
     static var unloads: MetricNameDescriptor { name("model_unload", "total", "Versions retired from service.") }
     static var available: MetricNameDescriptor { name("model_versions_available", "", "Versions in service per model.") }
@@ -31,7 +31,8 @@ public final class ServeMetrics: Sendable {
     }
 
     /// One answered request. `model`/`version` are "" when the request named no known model.
-    func request(protocol proto: String, model: String, version: String, status: Int, duration: Duration) {
+    /// Latency is recorded for inference requests only.
+    func request(protocol proto: String, model: String, version: String, status: Int, duration: Duration, inference: Bool) {
         registry.makeCounter(descriptor: ServeMetrics.requests, labels: [
             ("protocol", proto), ("model", model), ("version", version), ("code", String(status)),
         ]).increment()
@@ -40,7 +41,7 @@ public final class ServeMetrics: Sendable {
                 ("protocol", proto), ("model", model), ("code", String(status)),
             ]).increment()
         }
-        if status < 400, !model.isEmpty {
+        if inference, status < 400, !model.isEmpty {
             registry.makeDurationHistogram(descriptor: ServeMetrics.latency,
                                            labels: [("model", model), ("version", version)],
                                            buckets: ServeMetrics.latencyBuckets).record(duration)

@@ -57,7 +57,7 @@ public final class ServingAPI: Sendable {
             metrics.request(protocol: route?.protocolLabel ?? "unknown",
                             model: served?.name ?? (manager.status(route?.modelName ?? "") != nil ? route!.modelName! : ""),
                             version: served.map { String($0.version) } ?? "",
-                            status: reply.status, duration: ContinuousClock.now - start)
+                            status: reply.status, duration: ContinuousClock.now - start, inference: route?.isPost ?? false)
         }
         return reply
     }

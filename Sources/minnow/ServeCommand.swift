@@ -29,7 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Dynamic batching: microseconds a partial batch waits for more requests.") var batchTimeoutUs = 0
     @Option(help: "Requests queued per version before new ones get 503 (overloaded).") var maxQueue = 1024
     @Option(help: "Largest request body in bytes (larger: 413).") var maxBodyBytes = 64 << 20
-    @Option(help: "A new file counts as complete once unchanged for this many seconds (or across two scans).")
+    @Option(help: "A new file counts as complete once unchanged across two scans and for this many seconds.")
     var settleSeconds = 1.0
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
 
