@@ -150,8 +150,17 @@ def measure(args, threads):
     return "\n".join(lines)
 
 
+SERVING_MARKER = "<!-- serving benchmark: written by tools/compare/serve_compare.py -->"
+
+
 def write_report(args, cpu, tables):
     cmd = "python3 tools/compare/compare.py " + " ".join(sys.argv[1:])
+    # The serving section belongs to serve_compare.py: keep it.
+    serving = ""
+    if os.path.exists(args.write):
+        old = open(args.write).read()
+        if SERVING_MARKER in old:
+            serving = "\n" + old[old.index(SERVING_MARKER):]
     body = "\n\n".join(f"### threads = {t}\n\n{table}" for t, table in tables)
     with open(args.write, "w") as f:
         f.write(f"""# Benchmarks
@@ -179,7 +188,7 @@ Notes:
 - Threads: ONNX Runtime `intra_op_num_threads`; Minnow's session pool splits large operators by
   rows and leaves small ones on the calling thread.
 - Not yet compared: LiteRT, load time and peak RSS in fresh processes, peers' allocations per run.
-""")
+{serving}""")
 
 
 if __name__ == "__main__":

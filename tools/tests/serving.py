@@ -62,7 +62,7 @@ def wrk(url, body, seconds, connections=16, threads=2):
         f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
         f.write("wrk.body = " + json.dumps(body if isinstance(body, str) else json.dumps(body)) + "\n")
     try:
-        p = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
+        p = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script, url],
                            capture_output=True, text=True, timeout=seconds + 60)
     finally:
         os.remove(script)
