@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        // Ed25519 model signatures.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System zstd (libzstd-dev).
@@ -42,9 +44,11 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .target(name: "MinnowParity", dependencies: ["MinnowRuntime", "MinnowConvert", "MinnowNumpy"]),
+        // Ed25519 signatures over whole .minnow files (a trailer after the segments).
+        .target(name: "MinnowSigning", dependencies: ["MinnowFormat", .product(name: "Crypto", package: "swift-crypto")]),
         // Serving (DESIGN §7): model repository, versions, protocols, batching, metrics. Runtime only.
         .target(name: "MinnowServe", dependencies: [
-            "MinnowRuntime", "MinnowFormat",
+            "MinnowRuntime", "MinnowFormat", "MinnowSigning",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -56,7 +60,7 @@ let package = Package(
             .unsafeFlags(["-enable-testing"]),
         ]),
         .executableTarget(name: "minnow", dependencies: [
-            "MinnowFormat", "MinnowRuntime", "MinnowConvert", "MinnowParity", "MinnowNumpy", "MinnowServe",
+            "MinnowFormat", "MinnowRuntime", "MinnowConvert", "MinnowParity", "MinnowNumpy", "MinnowServe", "MinnowSigning",
             "CAllocCounter",  // `minnow bench` reports heap allocations per run
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -68,6 +72,7 @@ let package = Package(
         .testTarget(name: "MinnowRuntimeTests", dependencies: ["MinnowRuntime", "MinnowFormat", "MinnowKernels", "CAllocCounter"]),
         .testTarget(name: "MinnowConvertTests", dependencies: ["MinnowConvert", "MinnowRuntime", "MinnowNumpy", "MinnowFormat"]),
         .testTarget(name: "MinnowParityTests", dependencies: ["MinnowParity", "MinnowConvert", "MinnowRuntime", "MinnowFormat"]),
+        .testTarget(name: "MinnowSigningTests", dependencies: ["MinnowSigning", "MinnowFormat"]),
         .testTarget(name: "MinnowServeTests", dependencies: ["MinnowServe", "MinnowRuntime", "MinnowConvert", "MinnowFormat"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "minnow", "MinnowConvert", "MinnowRuntime", "MinnowNumpy", "MinnowParity", "CAllocCounter",

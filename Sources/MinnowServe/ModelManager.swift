@@ -27,6 +27,8 @@ public final class ModelManager: Service, @unchecked Sendable {
         /// A file counts as complete once unchanged across two scans and this old.
         public var settleSeconds: Double = 1
         public var execution = ExecutionOptions()
+        /// Serve only files signed by this Ed25519 public key (raw 32 bytes).
+        public var requiredSigner: Data?
         public init() {}
     }
 
@@ -180,7 +182,7 @@ public final class ModelManager: Service, @unchecked Sendable {
             let file = candidates[v]!
             do throws(ServeError) {
                 let servable = try ServableVersion.load(name: name, file: file, options: options.execution,
-                                                        observer: metrics.queueObserver(model: name, version: v))
+                                                        requiredSigner: options.requiredSigner, observer: metrics.queueObserver(model: name, version: v))
                 loaded[v] = servable
                 state.failed[v] = nil
                 metrics.loadEvent(model: name, version: v, result: "success")

@@ -1,5 +1,7 @@
 import Foundation
+import MinnowFormat
 import MinnowRuntime
+import MinnowSigning
 
 /// One loaded, verified and warmed version of a model, with its workers. Immutable; shared by
 /// the requests that use it. Retiring it closes its queue: requests already queued finish.
@@ -12,10 +14,19 @@ public final class ServableVersion: Sendable {
 
     /// Loads `file`: verification, decompression and operator checks (Model), the bundled golden
     /// samples if the converter stored any, then one warm-up run per session.
+    /// With `requiredSigner` (a raw Ed25519 public key), the signature is checked before anything
+    /// else in the file is parsed.
     static func load(name: String, file: ModelRepository.VersionFile, options: ExecutionOptions,
-                     observer: QueueObserver) throws(ServeError) -> ServableVersion {
+                     requiredSigner: Data? = nil, observer: QueueObserver) throws(ServeError) -> ServableVersion {
+        let bytes: AlignedBytes
+        do { bytes = try AlignedBytes.read(path: file.path) } catch { throw ServeError(.unavailable, "\(file.path): \(error)") }
+        if let key = requiredSigner {
+            do { try ModelSigning.verify(bytes.buffer, publicKey: key) } catch {
+                throw ServeError(.unavailable, "\(file.path): \(error)")
+            }
+        }
         let model: Model
-        do { model = try Model(path: file.path) } catch {
+        do { model = try Model(bytes: bytes) } catch {
             throw ServeError(.unavailable, "\(file.path): \(error)")
         }
         let selfTest: SelfTestResult?

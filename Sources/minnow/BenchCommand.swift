@@ -10,6 +10,7 @@ struct BenchCommand: ParsableCommand {
         discussion: "Numbers from one machine are only comparable side by side: see tools/compare for peers in the same run.")
 
     @Argument(help: "A .minnow file.") var file: String
+    @Option(help: "Refuse the file unless it carries a valid signature by this public key.") var requireSignature: String?
     @Option(help: "Samples per run.") var batch: Int = 1
     @Option(help: "Threads per run (1: no pool; more: large operators are split by rows).") var threads: Int = 1
     @Option(help: "Seconds of timed runs after warm-up.") var seconds: Double = 3
@@ -23,7 +24,7 @@ struct BenchCommand: ParsableCommand {
             guard seconds > 0, seconds <= 3600 else { throw CLIFailure("--seconds must be in (0, 3600]") }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let model: Model
-            model = try loadModel(file)
+            model = try loadModel(file, requireSignature: requireSignature)
             let loadMs = ms(DispatchTime.now().uptimeNanoseconds - t0)
             guard batch <= model.maxBatch else { throw CLIFailure("--batch \(batch) exceeds the model's max batch \(model.maxBatch)") }
 

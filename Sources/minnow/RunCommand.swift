@@ -8,6 +8,7 @@ struct RunCommand: ParsableCommand {
         commandName: "run", abstract: "Run a .minnow model on inputs from .npz (or .npy) and write its outputs.")
 
     @Argument(help: "A .minnow file.") var file: String
+    @Option(help: "Refuse the file unless it carries a valid signature by this public key.") var requireSignature: String?
     @Option(help: "Inputs: .npz with inputs/<name> (or <name>) arrays, or .npy for a single-input model.") var input: String
     @Option(name: .shortAndLong, help: "Where to write outputs (.npz with outputs/<name> arrays).") var output: String
     @Option(help: "Samples per run (default: the model's max batch).") var batch: Int?
@@ -15,7 +16,7 @@ struct RunCommand: ParsableCommand {
     func run() {
         reportingErrors {
             let model: Model
-            model = try loadModel(file)
+            model = try loadModel(file, requireSignature: requireSignature)
             let arrays: [(name: String, array: NpyArray)]
             do { arrays = try Npz.readAny(path: input) } catch { throw CLIFailure("\(input): \(error)") }
             let data = try RunCommand.matchInputs(model, arrays, file: input)

@@ -32,6 +32,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "A new file counts as complete once unchanged across two scans and for this many seconds.")
     var settleSeconds = 1.0
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @Option(help: "Serve only files signed by this public key (minnow keygen / minnow sign); others are reported and skipped.")
+    var requireSignature: String?
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
@@ -63,6 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
         var options = ModelManager.Options()
         options.policy = try VersionPolicy(parsing: versionPolicy)
         options.pollSeconds = pollSeconds
+        if let keyPath = requireSignature { options.requiredSigner = try readPublicKey(keyPath) }
         options.settleSeconds = settleSeconds
         options.execution = ExecutionOptions(
             workers: threads ?? ProcessInfo.processInfo.activeProcessorCount, intraOpThreads: intraOpThreads,

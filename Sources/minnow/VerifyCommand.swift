@@ -10,12 +10,14 @@ struct VerifyCommand: ParsableCommand {
 
     @Argument(help: "A .minnow file.") var file: String
     @Flag(help: "Rerun the golden samples bundled at conversion (convert --bundle-reference) and compare.") var selfTest = false
+    @Option(help: "Also require a valid signature by this public key (minnow keygen, minnow sign).") var publicKey: String?
 
     func run() {
         reportingErrors {
             let model: Model
-            model = try loadModel(file)
+            model = try loadModel(file, requireSignature: publicKey)
             let d = model.description
+            if publicKey != nil { print("\(file): signature valid") }
             print("\(file): verified (format \(d.formatMajor).\(d.formatMinor), \(d.operators.count) operators, \(d.buffers.count) buffers checksummed, kernels \(model.kernelName))")
             guard selfTest else { return }
             guard let result = try model.selfTest() else {

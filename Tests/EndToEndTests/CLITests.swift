@@ -133,7 +133,7 @@ final class CLITests: XCTestCase {
 /// `for c in "" convert run inspect parity verify bench; do minnow $c --help > Tests/EndToEndTests/Snapshots/help-${c:-root}.txt; done`).
 final class HelpSnapshotTests: XCTestCase {
     func testHelpMatchesSnapshots() throws {
-        for command in ["", "convert", "run", "inspect", "parity", "verify", "bench", "serve"] {
+        for command in ["", "convert", "run", "inspect", "parity", "verify", "bench", "serve", "keygen", "sign"] {
             let r = try minnow(command.isEmpty ? ["--help"] : [command, "--help"])
             XCTAssertEqual(r.code, 0)
             let snapshot = repoRoot.appendingPathComponent("Tests/EndToEndTests/Snapshots/help-\(command.isEmpty ? "root" : command).txt")

@@ -181,3 +181,36 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(ctr_model, tmp_path):
     assert code == 0, err
     assert results and all(r == 200 for r in results), results
     assert "all versions drained" in err
+
+
+def test_signed_models_only_and_a_tampered_one_never_replaces_the_version_in_service(minnow, ctr_model, tmp_path):
+    minnow("keygen", "--private", tmp_path / "k.priv", "--public", tmp_path / "k.pub")
+    signed = tmp_path / "signed.minnow"
+    shutil.copy(ctr_model, signed)
+    minnow("sign", signed, "--key", tmp_path / "k.priv")
+    assert "signature valid" in minnow("verify", signed, "--public-key", tmp_path / "k.pub").stdout
+    unsigned_run = minnow("run", ctr_model, "--require-signature", tmp_path / "k.pub", "--input",
+                          f"{FIXTURES}/ctr_mlp/reference.npz", "-o", tmp_path / "o.npz", check=False)
+    assert unsigned_run.returncode == 1 and "not signed" in unsigned_run.stderr
+
+    root = make_repo(tmp_path / "repo", str(signed))
+    s = Server(root, "--poll-seconds", "0.2", "--settle-seconds", "0.2", "--require-signature", tmp_path / "k.pub")
+    try:
+        assert s.request("POST", "/v1/models/ctr:predict", {"instances": [[0.1] * 30]})[0] == 200
+        tampered = bytearray(open(signed, "rb").read())
+        tampered[200] ^= 1  # inside the graph: still a loadable model, but not the signed one
+        os.makedirs(f"{root}/ctr/2")
+        open(f"{root}/ctr/2/model.minnow", "wb").write(tampered)
+        os.makedirs(f"{root}/ctr/3")
+        shutil.copy(ctr_model, f"{root}/ctr/3/model.minnow")  # unsigned
+        time.sleep(2)
+        _, st = s.request("GET", "/v1/models/ctr")
+        by_version = {int(x["version"]): x for x in st["model_version_status"]}
+        assert by_version[1]["state"] == "AVAILABLE", st
+        assert "does not match the file's contents" in by_version[2]["status"]["error_message"], st
+        assert "not signed" in by_version[3]["status"]["error_message"], st
+        status, body = s.request("POST", "/v2/models/ctr/infer", {"inputs": [
+            {"name": "x", "shape": [1, 30], "datatype": "FP32", "data": [0.1] * 30}]})
+        assert status == 200 and body["model_version"] == "1"
+    finally:
+        assert s.stop()[0] == 0
