@@ -34,7 +34,6 @@ public struct JSONWriter {
     public mutating func number(_ x: Int) { separate(); raw(String(x)) }
     public mutating func number(_ x: Int64) { separate(); raw(String(x)) }
     public mutating func bool(_ x: Bool) { separate(); raw(x ? "true" : "false") }
-    public mutating func null() { separate(); raw("null") }
 
     public mutating func number(_ x: Float) {
         separate()

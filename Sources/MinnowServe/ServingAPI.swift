@@ -55,11 +55,17 @@ public final class ServingAPI: Sendable {
         }
         if route != .metrics {
             metrics.request(protocol: route?.protocolLabel ?? "unknown",
-                            model: served?.name ?? (manager.status(route?.modelName ?? "") != nil ? route!.modelName! : ""),
+                            model: served?.name ?? knownModel(route?.modelName),
                             version: served.map { String($0.version) } ?? "",
                             status: reply.status, duration: ContinuousClock.now - start, inference: route?.isPost ?? false)
         }
         return reply
+    }
+
+    /// A model name for metric labels only when the repository has it (clients cannot create series).
+    private func knownModel(_ name: String?) -> String {
+        guard let name, manager.status(name) != nil else { return "" }
+        return name
     }
 
     private func answer(_ route: Route, body: [UInt8]) async throws(ServeError) -> (HTTPReply, ServableVersion?) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MinnowFormat
+import MinnowRuntime
 import MinnowSigning
 
 struct KeygenCommand: ParsableCommand {
@@ -38,11 +39,10 @@ struct SignCommand: ParsableCommand {
     func run() {
         reportingErrors {
             let keyText = try readKeyFile(key)
-            // The file must be a valid model before it is vouched for.
-            let model = try loadModel(file)
-            _ = model
             let bytes: AlignedBytes
             do { bytes = try AlignedBytes.read(path: file) } catch { throw CLIFailure("\(file): \(error)") }
+            // Only a model that loads is vouched for.
+            do { _ = try Model(bytes: bytes) } catch { throw CLIFailure("\(file): \(error)") }
             let signed: [UInt8]
             do { signed = try ModelSigning.sign(bytes.buffer, privateKeyText: keyText, path: key) } catch {
                 throw CLIFailure("\(error)")

@@ -192,6 +192,9 @@ def test_signed_models_only_and_a_tampered_one_never_replaces_the_version_in_ser
     unsigned_run = minnow("run", ctr_model, "--require-signature", tmp_path / "k.pub", "--input",
                           f"{FIXTURES}/ctr_mlp/reference.npz", "-o", tmp_path / "o.npz", check=False)
     assert unsigned_run.returncode == 1 and "not signed" in unsigned_run.stderr
+    assert minnow("bench", signed, "--require-signature", tmp_path / "k.pub", "--seconds", "0.1").returncode == 0
+    unsigned_bench = minnow("bench", ctr_model, "--require-signature", tmp_path / "k.pub", "--seconds", "0.1", check=False)
+    assert unsigned_bench.returncode == 1 and "not signed" in unsigned_bench.stderr
 
     root = make_repo(tmp_path / "repo", str(signed))
     s = Server(root, "--poll-seconds", "0.2", "--settle-seconds", "0.2", "--require-signature", tmp_path / "k.pub")
