@@ -34,7 +34,10 @@ let package = Package(
         // Inner loops only: portable reference kernels (SIMD paths go beside them).
         // -ffp-contract=off: no implicit FMA, so SIMD epilogues round exactly like the reference.
         .target(name: "MinnowKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
-        .target(name: "MinnowFormat", dependencies: ["CZstd", "CMinnowFormat"]),
+        .target(name: "MinnowFormat", dependencies: ["CZstd", "CMinnowFormat"], swiftSettings: [
+            // The crafted-file tests patch single FlatBuffer fields through the internal reader.
+            .unsafeFlags(["-enable-testing"]),
+        ]),
         .target(name: "MinnowRuntime", dependencies: ["MinnowFormat", "MinnowKernels"]),
         .target(name: "CMinnowAPI"),
         .target(name: "MinnowC", dependencies: ["CMinnowAPI", "MinnowRuntime", "MinnowFormat"]),

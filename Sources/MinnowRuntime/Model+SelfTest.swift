@@ -15,9 +15,11 @@ extension Model {
     static func decodeGolden(_ d: ModelDescription, file: ModelFile, inputs: [TensorSpec],
                              outputs: [TensorSpec]) throws(ModelError) -> Golden? {
         guard let g = d.golden else { return nil }
-        guard g.count >= 1, g.inputs.count == inputs.count, g.outputs.count == outputs.count,
-              g.tolerance >= 0, g.tolerance.isFinite else {
+        guard g.count >= 1, g.inputs.count == inputs.count, g.outputs.count == outputs.count else {
             throw .invalid("golden samples: \(g.count) samples, \(g.inputs.count) inputs and \(g.outputs.count) outputs for a model with \(inputs.count) and \(outputs.count)")
+        }
+        guard g.tolerance >= 0, g.tolerance.isFinite else {
+            throw .invalid("golden samples: tolerance \(g.tolerance) is not a finite non-negative number")
         }
         func load(_ buffers: [UInt32], _ specs: [TensorSpec]) throws(ModelError) -> [[Float]] {
             var out: [[Float]] = []
@@ -25,9 +27,11 @@ extension Model {
                 guard b >= 1, Int(b) <= d.buffers.count, spec.dtype == .float32 else {
                     throw .invalid("golden samples: buffer \(b) for '\(spec.name)' does not exist or is not float32")
                 }
-                let expected = UInt64(g.count) * UInt64(spec.elementsPerSample) * 4
-                guard d.buffers[Int(b) - 1].size == expected else {
-                    throw .invalid("golden samples: buffer \(b) for '\(spec.name)' holds \(d.buffers[Int(b) - 1].size) bytes, expected \(expected)")
+                // count is a UInt32 from the file: multiply with overflow checks.
+                let (perSample, o1) = UInt64(spec.elementsPerSample).multipliedReportingOverflow(by: 4)
+                let (expected, o2) = perSample.multipliedReportingOverflow(by: UInt64(g.count))
+                guard !o1, !o2, d.buffers[Int(b) - 1].size == expected else {
+                    throw .invalid("golden samples: buffer \(b) for '\(spec.name)' holds \(d.buffers[Int(b) - 1].size) bytes, expected \(g.count) samples × \(perSample) bytes")
                 }
                 do { out.append(try file.segment(Int(b)).elements(as: Float.self)) } catch { throw .format(error) }
             }

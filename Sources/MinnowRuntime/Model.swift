@@ -44,6 +44,7 @@ public final class Model: @unchecked Sendable {
         let d = file.description
         try Model.validateTensors(d)
         try Model.validateGraph(d)
+        try Model.validateMemoryPlan(d)
 
         // Each buffer is decompressed once, even when several tensors share it.
         var segments = [Int: AlignedBytes]()

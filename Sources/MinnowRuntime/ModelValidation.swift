@@ -117,4 +117,40 @@ extension Model {
             guard written[t] else { throw .invalid("model output '\(d.tensors[t].name)' is never written") }
         }
     }
+
+    /// Tensors alive at the same time never share arena bytes. Lifetimes are computed as the
+    /// converter's planner does (model inputs from before the first operator, outputs to after
+    /// the last; otherwise first write to last read), so a file whose plan would let one operator
+    /// overwrite a value another still needs is refused rather than silently computing garbage.
+    static func validateMemoryPlan(_ d: ModelDescription) throws(ModelError) {
+        let n = d.tensors.count
+        var first = [Int](repeating: Int.max, count: n), last = [Int](repeating: Int.min, count: n)
+        func touch(_ t: Int32, _ at: Int) {
+            guard t >= 0, !d.tensors[Int(t)].isConstant else { return }
+            first[Int(t)] = min(first[Int(t)], at)
+            last[Int(t)] = max(last[Int(t)], at)
+        }
+        for t in d.inputs { touch(t, -1) }
+        for (i, op) in d.operators.enumerated() {
+            for t in op.inputs { touch(t, i) }
+            for t in op.outputs { touch(t, i) }
+        }
+        for t in d.outputs { touch(t, d.operators.count) }
+        // (index, start, end) of every live activation with bytes, by arena offset.
+        var ranges: [(index: Int, start: UInt64, end: UInt64)] = []
+        for (i, t) in d.tensors.enumerated() where first[i] <= last[i] {
+            // Shapes were checked by validateTensors, so this cannot overflow.
+            let bytes = UInt64(elementCount(t.shape)! * t.dtype.byteSize)
+            if bytes > 0 { ranges.append((i, t.arenaOffsetPerSample, t.arenaOffsetPerSample + bytes)) }
+        }
+        ranges.sort { ($0.start, $0.index) < ($1.start, $1.index) }
+        for (k, a) in ranges.enumerated() {
+            for b in ranges[(k + 1)...] {
+                guard b.start < a.end else { break }
+                guard first[a.index] <= last[b.index], first[b.index] <= last[a.index] else { continue }
+                let ta = d.tensors[a.index], tb = d.tensors[b.index]
+                throw .invalid("memory plan: tensors \(a.index) '\(ta.name)' [\(a.start), \(a.end)) and \(b.index) '\(tb.name)' [\(b.start), \(b.end)) overlap while both are alive")
+            }
+        }
+    }
 }

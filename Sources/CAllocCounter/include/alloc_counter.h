@@ -11,4 +11,6 @@ int64_t minnow_alloc_count(void);
 void minnow_alloc_reset(void);
 /// 1 when the interposer is active in this process (so a zero count means something).
 int minnow_alloc_counter_active(void);
+/// 1 in AddressSanitizer/ThreadSanitizer builds, which leave malloc to the sanitizer (no counter).
+int minnow_alloc_counter_sanitized(void);
 #endif
