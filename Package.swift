@@ -1,4 +1,5 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
 
 // Module map (DESIGN §2): Format <- Runtime <- Convert <- Parity; the CLI knows them all.
@@ -69,6 +70,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // One entry per untrusted-input surface, shared by the fuzzers and the corpus replay test.
+        .target(name: "MinnowFuzzing", dependencies: [
+            "MinnowFormat", "MinnowRuntime", "MinnowConvert", "MinnowNumpy", "MinnowServe",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // malloc counter (interposes malloc & co. and counts per thread): tests and `minnow bench`.
         .target(name: "CAllocCounter"),
         .testTarget(name: "MinnowFormatTests", dependencies: ["MinnowFormat"]),
@@ -77,9 +83,20 @@ let package = Package(
         .testTarget(name: "MinnowParityTests", dependencies: ["MinnowParity", "MinnowConvert", "MinnowRuntime", "MinnowFormat"]),
         .testTarget(name: "MinnowSigningTests", dependencies: ["MinnowSigning", "MinnowFormat"]),
         .testTarget(name: "MinnowServeTests", dependencies: ["MinnowServe", "MinnowRuntime", "MinnowConvert", "MinnowFormat"]),
+        .testTarget(name: "MinnowFuzzingTests", dependencies: ["MinnowFuzzing"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "minnow", "MinnowConvert", "MinnowRuntime", "MinnowNumpy", "MinnowParity", "CAllocCounter",
         ], exclude: ["Snapshots"]),
     ],
     cxxLanguageStandard: .cxx17
 )
+
+// libFuzzer executables (fuzz/<target>): only in the instrumented build that scripts/fuzz.sh
+// makes (MINNOW_FUZZ=1 … --sanitize=fuzzer --sanitize=address); without libFuzzer's main they
+// would not link.
+if ProcessInfo.processInfo.environment["MINNOW_FUZZ"] == "1" {
+    for t in ["model", "npz", "onnx", "http"] {
+        package.targets.append(.executableTarget(name: "fuzz-\(t)", dependencies: ["MinnowFuzzing"], path: "fuzz/\(t)"))
+        package.products.append(.executable(name: "fuzz-\(t)", targets: ["fuzz-\(t)"]))
+    }
+}
