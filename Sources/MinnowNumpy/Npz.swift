@@ -13,8 +13,11 @@ public enum Npz {
         var out: [(String, NpyArray)] = []
         for entry in archive where entry.type == .file {
             let name = entry.path.hasSuffix(".npy") ? String(entry.path.dropLast(4)) : entry.path
+            // The size is the archive's claim (up to 2^64 - 1 in zip64): compare before converting.
+            guard entry.uncompressedSize <= UInt64(limit) + 4096 else {
+                throw .tooLarge(array: name, bytes: Int64(clamping: entry.uncompressedSize), limit: limit)
+            }
             let declared = Int64(entry.uncompressedSize)
-            guard declared <= limit + 4096 else { throw .tooLarge(array: name, bytes: declared, limit: limit) }
             var bytes = [UInt8]()
             bytes.reserveCapacity(Int(declared))
             do {
