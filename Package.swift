@@ -91,12 +91,15 @@ let package = Package(
     cxxLanguageStandard: .cxx17
 )
 
-// libFuzzer executables (fuzz/<target>): only in the instrumented build that scripts/fuzz.sh
-// makes (MINNOW_FUZZ=1 … --sanitize=fuzzer --sanitize=address); without libFuzzer's main they
-// would not link.
-if ProcessInfo.processInfo.environment["MINNOW_FUZZ"] == "1" {
+// libFuzzer executables (fuzz/<target>): only in the AddressSanitizer build with coverage
+// instrumentation that scripts/sanitizers.sh makes, which sets MINNOW_FUZZ to the path of
+// libclang_rt.fuzzer_no_main (libFuzzer without its main: ours calls its driver, so the tests and
+// the CLI build in the same tree).
+if let libFuzzer = ProcessInfo.processInfo.environment["MINNOW_FUZZ"], !libFuzzer.isEmpty {
+    package.targets.append(.target(name: "CFuzzerDriver"))
     for t in ["model", "npz", "onnx", "http"] {
-        package.targets.append(.executableTarget(name: "fuzz-\(t)", dependencies: ["MinnowFuzzing"], path: "fuzz/\(t)"))
+        package.targets.append(.executableTarget(name: "fuzz-\(t)", dependencies: ["MinnowFuzzing", "CFuzzerDriver"],
+                                                 path: "fuzz/\(t)", linkerSettings: [.unsafeFlags([libFuzzer])]))
         package.products.append(.executable(name: "fuzz-\(t)", targets: ["fuzz-\(t)"]))
     }
 }

@@ -180,6 +180,7 @@ public final class ModelManager: Service, @unchecked Sendable {
         while let v = target.filter({ needsLoad.contains($0) && !attempted.contains($0) }).max() {
             attempted.insert(v)
             let file = candidates[v]!
+            logger.info("loading version", metadata: ["model": "\(name)", "version": "\(v)", "bytes": "\(file.fingerprint.size)"])
             do throws(ServeError) {
                 let servable = try ServableVersion.load(name: name, file: file, options: options.execution,
                                                         requiredSigner: options.requiredSigner, observer: metrics.queueObserver(model: name, version: v))

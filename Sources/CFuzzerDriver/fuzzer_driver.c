@@ -1,0 +1,1 @@
+// Declarations only (fuzzer_driver.h); the definitions come from libFuzzer.

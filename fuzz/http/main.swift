@@ -1,0 +1,11 @@
+import CFuzzerDriver
+import Foundation
+import MinnowFuzzing
+
+// libFuzzer over FuzzTarget.http (scripts/sanitizers.sh builds and runs it; libFuzzer flags apply).
+var argc = CommandLine.argc
+var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+    FuzzTarget.http.run(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+})
