@@ -242,6 +242,7 @@ public final class ModelManager: Service, @unchecked Sendable {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             loaderQueue.async {
                 self.poll(initial: initial)
+                MemoryTrim.releaseFreeMemory()
                 c.resume()
             }
         }
