@@ -5,7 +5,7 @@
 # Fuzzer inputs that reach new code go to .build/fuzz-corpus/<target>; a crash leaves its input in
 # .build/fuzz-artifacts/ and fails the script. Once fixed, add that input to
 # fuzz/corpus/<target>/ as crash-<what>: CorpusReplayTests keeps it fixed in every test run.
-# Then the concurrency tests under ThreadSanitizer (scripts/tsan.sh).
+# ThreadSanitizer needs its own build: scripts/tsan.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-30}
