@@ -6,8 +6,12 @@ let fixtureNames = ["digits_mlp", "ctr_mlp", "regression_mlp"]
 
 func fixture(_ name: String, _ file: String) -> String { repoRoot.appendingPathComponent("fixtures/\(name)/\(file)").path }
 
-/// The `minnow` executable built beside this test bundle.
+/// The `minnow` executable built beside this test bundle (whatever the build path: the
+/// sanitizer runs build into .build/asan and .build/tsan).
 var minnowBinary: String {
+    let testRunner = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).resolvingSymlinksInPath()
+    let beside = testRunner.deletingLastPathComponent().appendingPathComponent("minnow").path
+    if FileManager.default.isExecutableFile(atPath: beside) { return beside }
     #if DEBUG
     let config = "debug"
     #else
