@@ -83,7 +83,7 @@ final class CorruptionTests: XCTestCase {
         return try Converter.convert(onnxPath: fixture(name, "model.onnx"), options: o).bytes
     }
 
-    /// Loads, makes a session, runs once and reruns the golden samples. The outcome's name: the
+    /// Loads, makes a session, runs once and reruns golden samples if any. The outcome's name: the
     /// error's case, or "loaded and ran".
     func attempt(_ bytes: [UInt8]) -> String {
         do {
