@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds once (release: allocation counts are measured there), and runs
 # every test: the Swift suites, the Python suite (Minnow against onnxruntime, the CLI, serving and
-# its fault tests), a 45-second soak; then the suite again under AddressSanitizer with a short
+# its fault tests), a 30-second soak; then the suite again under AddressSanitizer with a short
 # run of each fuzzer, and under ThreadSanitizer (two more builds, about 9 minutes on 2 cores;
 # MINNOW_SKIP_SANITIZERS=1 skips them for a quick local loop).
 set -euo pipefail
@@ -11,7 +11,7 @@ swift build -c release --build-tests
 swift build -c release --product MinnowC   # libMinnowC.so for the Python binding tests
 swift test -c release --skip-build
 MINNOW_BIN="$PWD/.build/release/minnow" MINNOW_LIB="$PWD/.build/release/libMinnowC.so" python3 -m pytest -q tools/tests
-python3 tools/soak.py --seconds 45 --warmup 15 --sample 5 --swap 10
+python3 tools/soak.py --seconds 30 --warmup 10 --sample 5 --swap 10
 if [ "${MINNOW_SKIP_SANITIZERS:-0}" != 1 ]; then
     scripts/sanitizers.sh 10
     scripts/tsan.sh

@@ -4,7 +4,7 @@ model versions are dropped into the repository and old ones removed; the server'
 at a fixed interval and must stay flat after warm-up.
 
     python3 tools/soak.py                        # 10 minutes, RSS every 10 s, a swap every 30 s
-    python3 tools/soak.py --seconds 60 --warmup 20 --sample 5 --swap 10    # the CI version
+    python3 tools/soak.py --seconds 30 --warmup 10 --sample 5 --swap 10    # the CI version
 
 Exits 1 when RSS drifts by `--max-drift` (2%) or more between the first sample after warm-up and
 the end (the mean of the last three samples), or when any request fails."""

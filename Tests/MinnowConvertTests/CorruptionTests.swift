@@ -76,11 +76,19 @@ final class CampaignProgress: @unchecked Sendable {
 final class CorruptionTests: XCTestCase {
     static let fixtures = ["digits_mlp", "ctr_mlp", "regression_mlp", "outlier_mlp"]
 
-    func convert(_ name: String) throws -> [UInt8] {
-        var o = ConvertOptions()
-        o.calibrationPath = fixture(name, "calibration.npz")
-        o.maxBatch = 16
-        return try Converter.convert(onnxPath: fixture(name, "model.onnx"), options: o).bytes
+    /// The files attacked: each fixture's default (static int8) conversion gets the full count;
+    /// its dynamic and float conversions (other kernels, other quantization metadata) a tenth.
+    func campaign(count: Int) throws -> [(label: String, bytes: [UInt8], count: Int)] {
+        try Self.fixtures.flatMap { name in
+            try QuantizationMode.allCases.map { mode in
+                var o = ConvertOptions()
+                o.mode = mode
+                o.calibrationPath = fixture(name, "calibration.npz")
+                o.maxBatch = 16
+                let bytes = try Converter.convert(onnxPath: fixture(name, "model.onnx"), options: o).bytes
+                return mode == .static ? (name, bytes, count) : ("\(name) (\(mode))", bytes, count / 10)
+            }
+        }
     }
 
     /// Loads, makes a session, runs once and reruns golden samples if any. The outcome's name: the
@@ -106,7 +114,7 @@ final class CorruptionTests: XCTestCase {
         let env = ProcessInfo.processInfo.environment
         let count = Int(env["MINNOW_CORRUPTIONS"] ?? "") ?? 10_000
         let seed = UInt64(env["MINNOW_CORRUPTION_SEED"] ?? "") ?? 1
-        let files = try Self.fixtures.map(convert)
+        let files = try campaign(count: count)
 
         // A hang is a failure too: no progress for 60 s stops the process with its location.
         let progress = CampaignProgress()
@@ -121,18 +129,19 @@ final class CorruptionTests: XCTestCase {
         }
         watchdog.start()
 
-        for (k, name) in Self.fixtures.enumerated() {
-            let base = files[k], partner = files[(k + 1) % files.count]
+        for (k, file) in files.enumerated() {
+            let (name, base) = (file.label, file.bytes)
+            let partner = files[(k + 1) % files.count].bytes
             let headerEnd = Int(try ModelFile(bytes: AlignedBytes(base)).description.segmentBase)
             XCTAssertEqual(attempt(base), "loaded and ran", name)
             var rng = SplitMix64(state: seed &+ UInt64(k) &* 0x1_0000)
             var outcomes: [String: Int] = [:]
-            for i in 0..<count {
+            for i in 0..<file.count {
                 let m = Mutation.allCases[Int.random(in: 0..<Mutation.allCases.count, using: &rng)]
                 progress.advance("\(name) #\(i) \(m) seed \(seed)")
                 outcomes[attempt(m.apply(base, partner: partner, headerEnd: headerEnd, &rng)), default: 0] += 1
             }
-            XCTAssertEqual(outcomes.values.reduce(0, +), count)
+            XCTAssertEqual(outcomes.values.reduce(0, +), file.count)
             let table = outcomes.sorted { $0.value > $1.value }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
             print("corruptions of \(name) (\(base.count) bytes, seed \(seed)): \(table)")
         }
