@@ -220,7 +220,7 @@ def test_slow_and_vanishing_clients_do_not_disturb_the_others(models, tmp_path):
                 c.close()
         assert_no_failed_requests(under_load(s, 2, lambda: None))
         assert s.request("POST", PREDICT, ROW)[0] == 200
-        assert rss_bytes(s.proc.pid) < baseline + 64 << 20
+        assert rss_bytes(s.proc.pid) < baseline + (64 << 20)
     finally:
         assert s.stop()[0] == 0
 
