@@ -64,7 +64,6 @@ final class FixtureTests: XCTestCase {
     }
 
     func testInferenceIsAllocationFreeOnEveryFixtureAndMode() throws {
-        try XCTSkipIf(minnow_alloc_counter_sanitized() == 1, "sanitizer builds leave malloc to the sanitizer")
         XCTAssertEqual(minnow_alloc_counter_active(), 1)
         for name in fixtureNames {
             for mode in QuantizationMode.allCases {
