@@ -40,6 +40,9 @@ struct SoftmaxOptionsBuilder;
 struct ConcatOptions;
 struct ConcatOptionsBuilder;
 
+struct Params;
+struct ParamsBuilder;
+
 struct Operator;
 struct OperatorBuilder;
 
@@ -61,35 +64,38 @@ enum DType : int8_t {
   DType_uint8 = 2,
   DType_int32 = 3,
   DType_int64 = 4,
+  DType_bool_ = 5,
   DType_MIN = DType_float32,
-  DType_MAX = DType_int64
+  DType_MAX = DType_bool_
 };
 
-inline const DType (&EnumValuesDType())[5] {
+inline const DType (&EnumValuesDType())[6] {
   static const DType values[] = {
     DType_float32,
     DType_int8,
     DType_uint8,
     DType_int32,
-    DType_int64
+    DType_int64,
+    DType_bool_
   };
   return values;
 }
 
 inline const char * const *EnumNamesDType() {
-  static const char * const names[6] = {
+  static const char * const names[7] = {
     "float32",
     "int8",
     "uint8",
     "int32",
     "int64",
+    "bool_",
     nullptr
   };
   return names;
 }
 
 inline const char *EnumNameDType(DType e) {
-  if (flatbuffers::IsOutRange(e, DType_float32, DType_int64)) return "";
+  if (flatbuffers::IsOutRange(e, DType_float32, DType_bool_)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesDType()[index];
 }
@@ -141,11 +147,34 @@ enum OpCode : uint16_t {
   OpCode_concat = 13,
   OpCode_quantize = 14,
   OpCode_dequantize = 15,
+  OpCode_strided_copy = 16,
+  OpCode_gather = 17,
+  OpCode_reduce = 18,
+  OpCode_matmul = 19,
+  OpCode_layer_norm = 20,
+  OpCode_where = 21,
+  OpCode_equal = 22,
+  OpCode_less = 23,
+  OpCode_greater = 24,
+  OpCode_and_ = 25,
+  OpCode_or_ = 26,
+  OpCode_not_ = 27,
+  OpCode_pow = 28,
+  OpCode_max = 29,
+  OpCode_min = 30,
+  OpCode_exp = 31,
+  OpCode_sqrt = 32,
+  OpCode_erf = 33,
+  OpCode_neg = 34,
+  OpCode_reciprocal = 35,
+  OpCode_gelu = 36,
+  OpCode_gelu_tanh = 37,
+  OpCode_cast = 38,
   OpCode_MIN = OpCode_dense,
-  OpCode_MAX = OpCode_dequantize
+  OpCode_MAX = OpCode_cast
 };
 
-inline const OpCode (&EnumValuesOpCode())[16] {
+inline const OpCode (&EnumValuesOpCode())[39] {
   static const OpCode values[] = {
     OpCode_dense,
     OpCode_add,
@@ -162,13 +191,36 @@ inline const OpCode (&EnumValuesOpCode())[16] {
     OpCode_copy,
     OpCode_concat,
     OpCode_quantize,
-    OpCode_dequantize
+    OpCode_dequantize,
+    OpCode_strided_copy,
+    OpCode_gather,
+    OpCode_reduce,
+    OpCode_matmul,
+    OpCode_layer_norm,
+    OpCode_where,
+    OpCode_equal,
+    OpCode_less,
+    OpCode_greater,
+    OpCode_and_,
+    OpCode_or_,
+    OpCode_not_,
+    OpCode_pow,
+    OpCode_max,
+    OpCode_min,
+    OpCode_exp,
+    OpCode_sqrt,
+    OpCode_erf,
+    OpCode_neg,
+    OpCode_reciprocal,
+    OpCode_gelu,
+    OpCode_gelu_tanh,
+    OpCode_cast
   };
   return values;
 }
 
 inline const char * const *EnumNamesOpCode() {
-  static const char * const names[17] = {
+  static const char * const names[40] = {
     "dense",
     "add",
     "sub",
@@ -185,13 +237,36 @@ inline const char * const *EnumNamesOpCode() {
     "concat",
     "quantize",
     "dequantize",
+    "strided_copy",
+    "gather",
+    "reduce",
+    "matmul",
+    "layer_norm",
+    "where",
+    "equal",
+    "less",
+    "greater",
+    "and_",
+    "or_",
+    "not_",
+    "pow",
+    "max",
+    "min",
+    "exp",
+    "sqrt",
+    "erf",
+    "neg",
+    "reciprocal",
+    "gelu",
+    "gelu_tanh",
+    "cast",
     nullptr
   };
   return names;
 }
 
 inline const char *EnumNameOpCode(OpCode e) {
-  if (flatbuffers::IsOutRange(e, OpCode_dense, OpCode_dequantize)) return "";
+  if (flatbuffers::IsOutRange(e, OpCode_dense, OpCode_cast)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesOpCode()[index];
 }
@@ -239,37 +314,40 @@ enum OpOptions : uint8_t {
   OpOptions_ClipOptions = 3,
   OpOptions_SoftmaxOptions = 4,
   OpOptions_ConcatOptions = 5,
+  OpOptions_Params = 6,
   OpOptions_MIN = OpOptions_NONE,
-  OpOptions_MAX = OpOptions_ConcatOptions
+  OpOptions_MAX = OpOptions_Params
 };
 
-inline const OpOptions (&EnumValuesOpOptions())[6] {
+inline const OpOptions (&EnumValuesOpOptions())[7] {
   static const OpOptions values[] = {
     OpOptions_NONE,
     OpOptions_DenseOptions,
     OpOptions_LeakyReluOptions,
     OpOptions_ClipOptions,
     OpOptions_SoftmaxOptions,
-    OpOptions_ConcatOptions
+    OpOptions_ConcatOptions,
+    OpOptions_Params
   };
   return values;
 }
 
 inline const char * const *EnumNamesOpOptions() {
-  static const char * const names[7] = {
+  static const char * const names[8] = {
     "NONE",
     "DenseOptions",
     "LeakyReluOptions",
     "ClipOptions",
     "SoftmaxOptions",
     "ConcatOptions",
+    "Params",
     nullptr
   };
   return names;
 }
 
 inline const char *EnumNameOpOptions(OpOptions e) {
-  if (flatbuffers::IsOutRange(e, OpOptions_NONE, OpOptions_ConcatOptions)) return "";
+  if (flatbuffers::IsOutRange(e, OpOptions_NONE, OpOptions_Params)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesOpOptions()[index];
 }
@@ -296,6 +374,10 @@ template<> struct OpOptionsTraits<minnow::fb::SoftmaxOptions> {
 
 template<> struct OpOptionsTraits<minnow::fb::ConcatOptions> {
   static const OpOptions enum_value = OpOptions_ConcatOptions;
+};
+
+template<> struct OpOptionsTraits<minnow::fb::Params> {
+  static const OpOptions enum_value = OpOptions_Params;
 };
 
 bool VerifyOpOptions(flatbuffers::Verifier &verifier, const void *obj, OpOptions type);
@@ -838,6 +920,71 @@ inline flatbuffers::Offset<ConcatOptions> CreateConcatOptions(
   return builder_.Finish();
 }
 
+struct Params FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef ParamsBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_INTS = 4,
+    VT_FLOATS = 6
+  };
+  const flatbuffers::Vector<int64_t> *ints() const {
+    return GetPointer<const flatbuffers::Vector<int64_t> *>(VT_INTS);
+  }
+  const flatbuffers::Vector<float> *floats() const {
+    return GetPointer<const flatbuffers::Vector<float> *>(VT_FLOATS);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyOffset(verifier, VT_INTS) &&
+           verifier.VerifyVector(ints()) &&
+           VerifyOffset(verifier, VT_FLOATS) &&
+           verifier.VerifyVector(floats()) &&
+           verifier.EndTable();
+  }
+};
+
+struct ParamsBuilder {
+  typedef Params Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_ints(flatbuffers::Offset<flatbuffers::Vector<int64_t>> ints) {
+    fbb_.AddOffset(Params::VT_INTS, ints);
+  }
+  void add_floats(flatbuffers::Offset<flatbuffers::Vector<float>> floats) {
+    fbb_.AddOffset(Params::VT_FLOATS, floats);
+  }
+  explicit ParamsBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<Params> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<Params>(end);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<Params> CreateParams(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    flatbuffers::Offset<flatbuffers::Vector<int64_t>> ints = 0,
+    flatbuffers::Offset<flatbuffers::Vector<float>> floats = 0) {
+  ParamsBuilder builder_(_fbb);
+  builder_.add_floats(floats);
+  builder_.add_ints(ints);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<Params> CreateParamsDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    const std::vector<int64_t> *ints = nullptr,
+    const std::vector<float> *floats = nullptr) {
+  auto ints__ = ints ? _fbb.CreateVector<int64_t>(*ints) : 0;
+  auto floats__ = floats ? _fbb.CreateVector<float>(*floats) : 0;
+  return minnow::fb::CreateParams(
+      _fbb,
+      ints__,
+      floats__);
+}
+
 struct Operator FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef OperatorBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -879,6 +1026,9 @@ struct Operator FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const minnow::fb::ConcatOptions *options_as_ConcatOptions() const {
     return options_type() == minnow::fb::OpOptions_ConcatOptions ? static_cast<const minnow::fb::ConcatOptions *>(options()) : nullptr;
   }
+  const minnow::fb::Params *options_as_Params() const {
+    return options_type() == minnow::fb::OpOptions_Params ? static_cast<const minnow::fb::Params *>(options()) : nullptr;
+  }
   const flatbuffers::String *name() const {
     return GetPointer<const flatbuffers::String *>(VT_NAME);
   }
@@ -916,6 +1066,10 @@ template<> inline const minnow::fb::SoftmaxOptions *Operator::options_as<minnow:
 
 template<> inline const minnow::fb::ConcatOptions *Operator::options_as<minnow::fb::ConcatOptions>() const {
   return options_as_ConcatOptions();
+}
+
+template<> inline const minnow::fb::Params *Operator::options_as<minnow::fb::Params>() const {
+  return options_as_Params();
 }
 
 struct OperatorBuilder {
@@ -1443,6 +1597,10 @@ inline bool VerifyOpOptions(flatbuffers::Verifier &verifier, const void *obj, Op
     }
     case OpOptions_ConcatOptions: {
       auto ptr = reinterpret_cast<const minnow::fb::ConcatOptions *>(obj);
+      return verifier.VerifyTable(ptr);
+    }
+    case OpOptions_Params: {
+      auto ptr = reinterpret_cast<const minnow::fb::Params *>(obj);
       return verifier.VerifyTable(ptr);
     }
     default: return true;

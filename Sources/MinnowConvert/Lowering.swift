@@ -10,12 +10,12 @@ struct Lowering {
         case tensor(Int)
     }
 
-    private(set) var g = MGraph()
-    private var values: [String: Value] = [:]
-    private var constantIndex: [String: Int] = [:]
-    private let onnx: ONNXGraph
+    var g = MGraph()
+    var values: [String: Value] = [:]
+    var constantIndex: [String: Int] = [:]
+    let onnx: ONNXGraph
     /// The batch size baked into an export without a dynamic batch axis (commonly 1).
-    private var exportedBatch: Int64?
+    var exportedBatch: Int64?
 
     static func lower(_ onnx: ONNXGraph) throws(ConvertError) -> MGraph {
         var l = Lowering(onnx: onnx)
@@ -28,8 +28,9 @@ struct Lowering {
     private mutating func run() throws(ConvertError) {
         for (name, t) in onnx.initializers { values[name] = .constant(t) }
         for input in onnx.inputs {
-            guard input.elemType == 1 else {
-                throw .unsupportedTensor(name: input.name, reason: "input element type \(input.elemType) (only float32 inputs are supported)")
+            let inputTypes: [Int32: DType] = [1: .float32, 6: .int32, 7: .int64, 9: .bool]
+            guard let dtype = inputTypes[input.elemType] else {
+                throw .unsupportedTensor(name: input.name, reason: "input element type \(input.elemType) (inputs may be float32, int32, int64 or bool)")
             }
             guard !input.dims.isEmpty else { throw .unsupportedTensor(name: input.name, reason: "scalar input; inputs need a batch dimension") }
             var shape: [Int64] = [-1]
@@ -43,7 +44,7 @@ struct Lowering {
                 throw .unsupportedTensor(name: input.name, reason: "shape \(input.dims) is negative, above rank 8 or too large")
             }
             if let b = input.dims[0] { exportedBatch = b }
-            let t = g.add(MTensor(name: input.name, dtype: .float32, shape: shape))
+            let t = g.add(MTensor(name: input.name, dtype: dtype, shape: shape))
             g.inputs.append(t)
             values[input.name] = .tensor(t)
         }
@@ -55,7 +56,7 @@ struct Lowering {
             }
             if g.inputs.contains(t) || g.outputs.contains(t) {
                 // An output that is an input (or another output) needs its own storage.
-                let y = g.add(MTensor(name: out.name, dtype: .float32, shape: g.tensors[t].shape))
+                let y = g.add(MTensor(name: out.name, dtype: g.tensors[t].dtype, shape: g.tensors[t].shape))
                 g.ops.append(MOp(opcode: .copy, inputs: [t], outputs: [y], name: out.name, sourceType: "Identity"))
                 t = y
             }
@@ -67,55 +68,59 @@ struct Lowering {
 
     // MARK: helpers
 
-    private func bad(_ n: ONNXNode, _ reason: String) -> ConvertError {
+    func bad(_ n: ONNXNode, _ reason: String) -> ConvertError {
         .invalidNode(node: n.name, opType: n.opType, reason: reason)
     }
 
-    private func value(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> Value {
+    func value(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> Value {
         guard let name = n.input(i) else { throw bad(n, "input \(i) is missing") }
         guard let v = values[name] else { throw bad(n, "input '\(name)' is not produced by any earlier node") }
         return v
     }
 
-    private func activation(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> Int {
+    func activation(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> Int {
         guard case let .tensor(t) = try value(n, i) else { throw bad(n, "input \(i) must be computed, not constant") }
         return t
     }
 
-    private func constant(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> ConstTensor {
+    func constant(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> ConstTensor {
         guard case let .constant(c) = try value(n, i) else {
             throw bad(n, "input \(i) ('\(n.inputs[i])') must be a constant (initializer or foldable)")
         }
         return c
     }
 
-    private func shape(_ t: Int) -> [Int64] { g.tensors[t].shape }
+    func shape(_ t: Int) -> [Int64] { g.tensors[t].shape }
 
     /// The MTensor holding a float constant, shared by every node that reads it.
-    private mutating func floatConstant(_ name: String, _ c: ConstTensor) -> Int {
+    mutating func floatConstant(_ name: String, _ c: ConstTensor) -> Int {
         if let i = constantIndex[name] { return i }
         let i = g.addConstant(name: name, shape: c.shape.map { Int64($0) }, .float(c.floats))
         constantIndex[name] = i
         return i
     }
 
-    private mutating func output(_ n: ONNXNode, shape: [Int64], index: Int = 0) -> Int {
-        let t = g.add(MTensor(name: n.outputs[index], dtype: .float32, shape: shape))
+    mutating func output(_ n: ONNXNode, shape: [Int64], index: Int = 0, dtype: DType = .float32) -> Int {
+        let t = g.add(MTensor(name: n.outputs[index], dtype: dtype, shape: shape))
         values[n.outputs[index]] = .tensor(t)
         return t
     }
 
-    private mutating func emit(_ n: ONNXNode, _ opcode: OpCode, _ inputs: [Int], shape: [Int64], _ options: OpOptions = .none) {
+    mutating func emit(_ n: ONNXNode, _ opcode: OpCode, _ inputs: [Int], shape: [Int64], _ options: OpOptions = .none,
+                       dtype: DType? = nil, outputIndex: Int = 0) {
         if opcode == .copy && shape == g.tensors[inputs[0]].shape {
-            values[n.outputs[0]] = .tensor(inputs[0])  // a reshape to the same shape is a no-op
+            values[n.outputs[outputIndex]] = .tensor(inputs[0])  // a reshape to the same shape is a no-op
             return
         }
-        let y = output(n, shape: shape)
+        // Layout ops keep their input's dtype; the rest compute in float unless told otherwise.
+        let keeps: Set<OpCode> = [.copy, .stridedCopy, .concat]
+        let y = output(n, shape: shape, index: outputIndex,
+                       dtype: dtype ?? (keeps.contains(opcode) ? g.tensors[inputs[0]].dtype : .float32))
         g.ops.append(MOp(opcode: opcode, inputs: inputs, outputs: [y], options: options, name: n.name, sourceType: n.opType))
     }
 
     /// Broadcast shape of two operands, where -1 (the batch) only meets 1 or -1.
-    private func broadcast(_ n: ONNXNode, _ a: [Int64], _ b: [Int64]) throws(ConvertError) -> [Int64] {
+    func broadcast(_ n: ONNXNode, _ a: [Int64], _ b: [Int64]) throws(ConvertError) -> [Int64] {
         let rank = max(a.count, b.count)
         let pa = Array(repeating: Int64(1), count: rank - a.count) + a
         let pb = Array(repeating: Int64(1), count: rank - b.count) + b
@@ -225,12 +230,12 @@ struct Lowering {
         case "BatchNormalization":
             try lowerBatchNorm(n)
         default:
-            throw .unsupportedOp(node: n.name, opType: n.opType, opset: onnx.opset)
+            guard try lowerTensorNode(n) else { throw .unsupportedOp(node: n.name, opType: n.opType, opset: onnx.opset) }
         }
     }
 
     /// Output shape of Reshape on an activation: dimension 0 must stay the batch.
-    private func reshapeTarget(_ n: ONNXNode, _ input: [Int64], _ target: [Int64]) throws(ConvertError) -> [Int64] {
+    func reshapeTarget(_ n: ONNXNode, _ input: [Int64], _ target: [Int64]) throws(ConvertError) -> [Int64] {
         let allowZero = n.int("allowzero", default: 0) != 0
         guard let first = target.first else { throw bad(n, "empty target shape") }
         let rest = Array(target.dropFirst())
@@ -257,14 +262,36 @@ struct Lowering {
     }
 
     private mutating func lowerMatMul(_ n: ONNXNode) throws(ConvertError) {
+        if case let .tensor(a) = try value(n, 0), case let .tensor(b) = try value(n, 1) {
+            try lowerBatchedMatMul(n, a, b)
+            return
+        }
         guard case .tensor = try value(n, 0), case let .constant(b) = try value(n, 1) else {
-            throw .unsupportedOp(node: n.name, opType: "MatMul (activation x activation)", opset: onnx.opset)
+            throw bad(n, "constant x activation products are not supported (transpose the graph to activation x constant)")
         }
         let x = try activation(n, 0)
         guard b.shape.count == 2, Int64(b.shape[0]) == shape(x).last else {
             throw bad(n, "weight shape \(b.shape) does not match input \(shape(x))")
         }
         dense(n, x: x, weight: ConstantFolder.transpose(b, [1, 0]), bias: nil)
+    }
+
+    /// Activation x activation (attention): [B, ..., M, K] x [B, ..., K, N] with equal leading
+    /// dimensions, or a right operand whose leading dimensions are all 1 (shared by every product).
+    private mutating func lowerBatchedMatMul(_ n: ONNXNode, _ a: Int, _ b: Int) throws(ConvertError) {
+        let sa = shape(a), sb = shape(b)
+        guard g.tensors[a].dtype == .float32, g.tensors[b].dtype == .float32 else { throw bad(n, "MatMul of non-float tensors") }
+        guard sa.count >= 3, sb.count == sa.count else {
+            throw bad(n, "shapes \(sa) x \(sb): batched products need the same rank >= 3 on both sides")
+        }
+        let m = sa[sa.count - 2], k = sa[sa.count - 1], k2 = sb[sb.count - 2], nn = sb[sb.count - 1]
+        guard k == k2 else { throw bad(n, "inner dimensions \(k) and \(k2) differ") }
+        let leadA = Array(sa[1..<(sa.count - 2)]), leadB = Array(sb[1..<(sb.count - 2)])
+        let count = leadA.reduce(1, *)
+        let bShared = leadB.allSatisfy { $0 == 1 }
+        guard leadA == leadB || bShared else { throw bad(n, "leading dimensions \(leadA) and \(leadB) do not match") }
+        emit(n, .matmul, [a, b], shape: [-1] + leadA + [m, nn],
+             .params(ints: [count, m, k, nn, m * k, bShared && count > 1 ? 0 : k * nn], floats: []))
     }
 
     private mutating func lowerGemm(_ n: ONNXNode) throws(ConvertError) {
@@ -288,13 +315,18 @@ struct Lowering {
         dense(n, x: x, weight: w, bias: bias)
     }
 
-    private mutating func lowerBinary(_ n: ONNXNode) throws(ConvertError) {
-        let op: OpCode = n.opType == "Add" ? .add : n.opType == "Sub" ? .sub : n.opType == "Mul" ? .mul : .div
+    mutating func lowerBinary(_ n: ONNXNode) throws(ConvertError) {
+        let codes: [String: OpCode] = ["Add": .add, "Sub": .sub, "Mul": .mul, "Div": .div, "Pow": .pow, "Max": .max, "Min": .min]
+        let op = codes[n.opType]!
         var ins: [Int] = []
         var shapes: [[Int64]] = []
         for i in 0..<2 {
             switch try value(n, i) {
-            case let .tensor(t): ins.append(t); shapes.append(shape(t))
+            case let .tensor(t):
+                guard g.tensors[t].dtype == .float32 else {
+                    throw bad(n, "arithmetic on \(g.tensors[t].dtype) activations is not supported (Cast them to float first)")
+                }
+                ins.append(t); shapes.append(shape(t))
             case let .constant(c):
                 ins.append(floatConstant(n.inputs[i], c))
                 shapes.append(c.shape.map { Int64($0) })

@@ -5,9 +5,13 @@ enum ConstData: Equatable {
     case float([Float])
     case int8([Int8])
     case int32([Int32])
+    case int64([Int64])
+    case bool([Bool])
 
     var bytes: [UInt8] {
         switch self {
+        case let .int64(v): return v.withUnsafeBytes { Array($0) }
+        case let .bool(v): return v.map { $0 ? 1 : 0 }
         case let .float(v): return v.withUnsafeBytes { Array($0) }
         case let .int8(v): return v.withUnsafeBytes { Array($0) }
         case let .int32(v): return v.withUnsafeBytes { Array($0) }
@@ -54,6 +58,8 @@ struct MGraph {
         case .float: dtype = .float32
         case .int8: dtype = .int8
         case .int32: dtype = .int32
+        case .int64: dtype = .int64
+        case .bool: dtype = .bool
         }
         return add(MTensor(name: name, dtype: dtype, shape: shape, data: data, quant: quant))
     }

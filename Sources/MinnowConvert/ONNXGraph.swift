@@ -68,6 +68,10 @@ struct ONNXNode {
         if case let .ints(v)? = attributes[key] { return v }
         return nil
     }
+    func string(_ key: String) -> String? {
+        if case let .string(v)? = attributes[key] { return v }
+        return nil
+    }
     /// The i-th input name, or nil when absent or left empty (ONNX's optional input).
     func input(_ i: Int) -> String? { i < inputs.count && !inputs[i].isEmpty ? inputs[i] : nil }
 }
@@ -91,6 +95,11 @@ struct ONNXGraph {
     var outputs: [ONNXValueInfo]
     /// XXH64 of the ONNX file bytes: identifies the source (not a security hash).
     var sourceHash: String
+
+    /// Whether any node or graph output reads the value called `name`.
+    func isConsumed(_ name: String) -> Bool {
+        outputs.contains { $0.name == name } || nodes.contains { $0.inputs.contains(name) }
+    }
 
     static func load(path: String) throws(ConvertError) -> ONNXGraph {
         guard let data = FileManager.default.contents(atPath: path) else { throw .io(path: path, reason: "cannot read file") }

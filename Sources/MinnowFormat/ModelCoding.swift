@@ -18,7 +18,7 @@ enum Slot {
 
 /// Union tags of `OpOptions` in the schema.
 enum OptionsTag: UInt8 {
-    case none = 0, dense, leakyRelu, clip, softmax, concat
+    case none = 0, dense, leakyRelu, clip, softmax, concat, params
 }
 
 enum ModelCoding {
@@ -88,6 +88,8 @@ enum ModelCoding {
             case let .clip(lo, hi): return (.clip, FBTableBuilder().add(0, lo).add(1, hi))
             case let .softmax(axis): return (.softmax, FBTableBuilder().add(0, axis))
             case let .concat(axis): return (.concat, FBTableBuilder().add(0, axis))
+            case let .params(ints, floats):
+                return (.params, FBTableBuilder().add(0, FBObject.vector(ints)).add(1, FBObject.vector(floats)))
             }
         }()
         b.add(Slot.Op.optionsType, tag.rawValue)
@@ -189,6 +191,7 @@ enum ModelCoding {
                                     max: try t!.float(1, default: Float.greatestFiniteMagnitude))
         case .softmax: options = .softmax(axis: try t!.scalar(0, default: -1))
         case .concat: options = .concat(axis: try t!.scalar(0, default: 1))
+        case .params: options = .params(ints: try t!.scalars(0, as: Int64.self), floats: try t!.floats(1))
         }
         return OperatorInfo(opcode: opcode, inputs: try o.scalars(Slot.Op.inputs, as: Int32.self),
                             outputs: try o.scalars(Slot.Op.outputs, as: Int32.self), options: options,

@@ -1,12 +1,12 @@
 // Swift mirror of formats/minnow.fbs: the graph and metadata of a model, without weight bytes.
 
 public enum DType: Int8, Sendable, CaseIterable, CustomStringConvertible {
-    case float32 = 0, int8 = 1, uint8 = 2, int32 = 3, int64 = 4
+    case float32 = 0, int8 = 1, uint8 = 2, int32 = 3, int64 = 4, bool = 5
 
     public var byteSize: Int {
         switch self {
         case .float32, .int32: return 4
-        case .int8, .uint8: return 1
+        case .int8, .uint8, .bool: return 1
         case .int64: return 8
         }
     }
@@ -18,6 +18,7 @@ public enum DType: Int8, Sendable, CaseIterable, CustomStringConvertible {
         case .uint8: return "uint8"
         case .int32: return "int32"
         case .int64: return "int64"
+        case .bool: return "bool"
         }
     }
 }
@@ -83,27 +84,21 @@ public struct BufferInfo: Equatable, Sendable {
 public enum OpCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case dense = 0, add, sub, mul, div, relu, leakyRelu, sigmoid, tanh, clip, softmax, logSoftmax, copy, concat,
          quantize, dequantize
+    // Format 1.2.
+    case stridedCopy = 16, gather, reduce, matmul, layerNorm, `where`, equal, less, greater, and, or, not, pow, max, min,
+         exp, sqrt, erf, neg, reciprocal, gelu, geluTanh, cast
 
-    public var description: String {
-        switch self {
-        case .dense: return "Dense"
-        case .add: return "Add"
-        case .sub: return "Sub"
-        case .mul: return "Mul"
-        case .div: return "Div"
-        case .relu: return "Relu"
-        case .leakyRelu: return "LeakyRelu"
-        case .sigmoid: return "Sigmoid"
-        case .tanh: return "Tanh"
-        case .clip: return "Clip"
-        case .softmax: return "Softmax"
-        case .logSoftmax: return "LogSoftmax"
-        case .copy: return "Copy"
-        case .concat: return "Concat"
-        case .quantize: return "Quantize"
-        case .dequantize: return "Dequantize"
-        }
-    }
+    public var description: String { OpCode.names[Int(rawValue)] }
+
+    /// Display names, indexed by raw value (the ONNX-style spelling).
+    private static let names = [
+        "Dense", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "Softmax", "LogSoftmax", "Copy",
+        "Concat", "Quantize", "Dequantize", "StridedCopy", "Gather", "Reduce", "MatMul", "LayerNorm", "Where", "Equal", "Less",
+        "Greater", "And", "Or", "Not", "Pow", "Max", "Min", "Exp", "Sqrt", "Erf", "Neg", "Reciprocal", "Gelu", "GeluTanh", "Cast",
+    ]
+
+    /// The first format minor version that has this opcode.
+    public var sinceMinor: UInt16 { rawValue >= 16 ? 2 : 0 }
 }
 
 public enum Activation: Int8, Sendable, CustomStringConvertible {
@@ -141,6 +136,8 @@ public enum OpOptions: Equatable, Sendable {
     case clip(min: Float, max: Float)
     case softmax(axis: Int32)
     case concat(axis: Int32)
+    /// Integer and float parameters laid out as the opcode documents (formats/minnow.fbs).
+    case params(ints: [Int64], floats: [Float])
 }
 
 public struct OperatorInfo: Equatable, Sendable {
@@ -171,7 +168,7 @@ public struct MemoryPlanInfo: Equatable, Sendable {
 
 public struct ModelDescription: Equatable, Sendable {
     public static let formatMajor: UInt16 = 1
-    public static let formatMinor: UInt16 = 1
+    public static let formatMinor: UInt16 = 2
 
     public var formatMajor: UInt16 = ModelDescription.formatMajor
     public var formatMinor: UInt16 = ModelDescription.formatMinor

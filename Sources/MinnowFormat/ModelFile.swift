@@ -132,6 +132,8 @@ public enum ModelFileWriter {
         d.segmentBase = align64(UInt64(probe.count))
         var out = FlatBufferWriter.serialize(root: ModelCoding.encode(d), identifier: ModelFile.identifier)
         precondition(out.count == probe.count, "FlatBuffer size changed with segment_base")
+        // Pad to the base even with no segments (a weightless graph), so the base lies inside the file.
+        out.append(contentsOf: [UInt8](repeating: 0, count: Int(d.segmentBase) - out.count))
         for (i, bytes) in stored.enumerated() {
             let target = Int(d.segmentBase + d.buffers[i].offset)
             out.append(contentsOf: [UInt8](repeating: 0, count: target - out.count))

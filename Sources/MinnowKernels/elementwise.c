@@ -15,7 +15,11 @@ void mn_binary_f32(int32_t op, const float *a, const int64_t as[4], const float 
         case 0: for (int64_t i = 0; i < n; i++) y[o + i] = ap[i * sa] + bp[i * sb]; break;
         case 1: for (int64_t i = 0; i < n; i++) y[o + i] = ap[i * sa] - bp[i * sb]; break;
         case 2: for (int64_t i = 0; i < n; i++) y[o + i] = ap[i * sa] * bp[i * sb]; break;
-        default: for (int64_t i = 0; i < n; i++) y[o + i] = ap[i * sa] / bp[i * sb]; break;
+        case 3: for (int64_t i = 0; i < n; i++) y[o + i] = ap[i * sa] / bp[i * sb]; break;
+        case 4: for (int64_t i = 0; i < n; i++) y[o + i] = powf(ap[i * sa], bp[i * sb]); break;
+        // fmaxf/fminf would drop a NaN; ONNX Max/Min propagate it, as these comparisons do.
+        case 5: for (int64_t i = 0; i < n; i++) { const float u = ap[i * sa], v = bp[i * sb]; y[o + i] = (u >= v || u != u) ? u : v; } break;
+        default: for (int64_t i = 0; i < n; i++) { const float u = ap[i * sa], v = bp[i * sb]; y[o + i] = (u <= v || u != u) ? u : v; } break;
         }
         o += n;
     }
@@ -34,7 +38,21 @@ void mn_unary_f32(int32_t op, const float *x, float *y, int64_t n, float p0, flo
         }
         break;
     case 3: for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
-    default:
+    case 5: for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]); break;
+    case 6: for (int64_t i = 0; i < n; i++) y[i] = sqrtf(x[i]); break;
+    case 7: for (int64_t i = 0; i < n; i++) y[i] = erff(x[i]); break;
+    case 8: for (int64_t i = 0; i < n; i++) y[i] = -x[i]; break;
+    case 9: for (int64_t i = 0; i < n; i++) y[i] = 1.f / x[i]; break;
+    case 10:  // GELU, erf form: x * Phi(x)
+        for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.f + erff(x[i] * 0.70710678118654752f));
+        break;
+    case 11:  // GELU, tanh approximation
+        for (int64_t i = 0; i < n; i++) {
+            const float v = x[i];
+            y[i] = 0.5f * v * (1.f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+        }
+        break;
+    case 4:
         for (int64_t i = 0; i < n; i++) { const float v = x[i]; y[i] = v < p0 ? p0 : (v > p1 ? p1 : v); }
         break;
     }
@@ -72,4 +90,8 @@ void mn_quantize_s8(const float *x, int8_t *q, int64_t n, float scale, int32_t z
 
 void mn_dequantize_s8(const int8_t *q, float *x, int64_t n, float scale, int32_t zp) {
     for (int64_t i = 0; i < n; i++) x[i] = (float)((int32_t)q[i] - zp) * scale;
+}
+
+void mn_not_u8(const uint8_t *x, uint8_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] == 0;
 }

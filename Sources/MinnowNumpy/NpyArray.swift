@@ -37,6 +37,18 @@ public struct NpyArray: Equatable, Sendable {
     }
 
     /// Values converted to Float (float64 and integers are converted; bool is 0/1).
+    /// Whether every value converts to Float exactly (always true for float arrays; integers
+    /// must lie within ±2^24).
+    public var integersExactInFloat: Bool {
+        switch type {
+        case .int64: return load(Int64.self).allSatisfy { abs($0) <= 1 << 24 }
+        case .int32: return load(Int32.self).allSatisfy { abs(Int64($0)) <= 1 << 24 }
+        default: return true
+        }
+    }
+
+    public var isFloatingPoint: Bool { type == .float32 || type == .float64 }
+
     public func floats() -> [Float] {
         switch type {
         case .float32: return load(Float.self)

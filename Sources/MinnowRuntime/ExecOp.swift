@@ -32,6 +32,50 @@ enum ExecOp {
     case concat(first: Int, count: Int, y: UnsafeMutableRawPointer, outerPerSample: Int)
     case quantize(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Int8>, perSample: Int, scale: Float, zp: Int32)
     case dequantize(x: UnsafePointer<Int8>, y: UnsafeMutablePointer<Float>, perSample: Int, scale: Float, zp: Int32)
+    /// `shape` indexes the session's strided-copy table.
+    case stridedCopy(x: UnsafeRawPointer, y: UnsafeMutableRawPointer, shape: Int)
+    case gather(GatherArgs)
+    case take(x: UnsafePointer<Float>, picks: UnsafePointer<Int64>, y: UnsafeMutablePointer<Float>, rowsPerSample: Int,
+              inner: Int, count: Int)
+    case reduce(kind: Int32, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, outer: Int, extent: Int, inner: Int)
+    /// `args` indexes the session's matmul table.
+    case matmul(args: Int)
+    case layerNorm(x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>?,
+                   y: UnsafeMutablePointer<Float>, rowsPerSample: Int, dim: Int, eps: Float)
+    /// `args` indexes the session's broadcast table.
+    case broadcast(args: Int)
+    case not(x: UnsafePointer<UInt8>, y: UnsafeMutablePointer<UInt8>, perSample: Int)
+    case cast(from: Int32, to: Int32, x: UnsafeRawPointer, y: UnsafeMutableRawPointer, perSample: Int)
+}
+
+struct StridedCopyArgs {
+    var elem: Int32, rank: Int32
+    var dims: (Int64, Int64, Int64, Int64, Int64, Int64)
+    var strides: (Int64, Int64, Int64, Int64, Int64, Int64)
+    var offset: Int64, xBatchStride: Int64
+}
+
+struct GatherArgs {
+    var table: UnsafeRawPointer
+    var scales: UnsafePointer<Float>?, zeroPoints: UnsafePointer<Int32>?
+    var ids: UnsafeRawPointer
+    var y: UnsafeMutablePointer<Float>
+    var rows: Int, dim: Int, idBytes: Int32, idsPerSample: Int
+    var operatorIndex: Int
+}
+
+struct MatmulArgs {
+    var a: UnsafePointer<Float>, b: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    var count: Int, m: Int, k: Int, n: Int, aStride: Int, bStride: Int, aBatchStride: Int, bBatchStride: Int
+}
+
+struct BroadcastArgs {
+    var kind: BroadcastKind
+    var a: UnsafeRawPointer, b: UnsafeRawPointer, c: UnsafeRawPointer?
+    var y: UnsafeMutableRawPointer
+    var shape: BinaryShape
+    /// Strides of the third operand (where: the condition is operand 0).
+    var cStrides: (Int64, Int64, Int64, Int64)
 }
 
 /// Broadcast iteration space of one binary op; dims[batchAxis] is replaced by the run's batch.

@@ -97,6 +97,9 @@ extension Model {
         }
         for (k, op) in d.operators.enumerated() {
             let what = "operator \(k) (\(op.opcode) '\(op.name)')"
+            guard op.opcode.sinceMinor <= d.formatMinor else {
+                throw .invalid("\(what): opcode needs format 1.\(op.opcode.sinceMinor), the file declares \(d.formatMajor).\(d.formatMinor)")
+            }
             for i in op.inputs where i != -1 {
                 let t = try check(i, what)
                 guard d.tensors[t].isConstant || written[t] else {

@@ -32,9 +32,20 @@ struct OpPreparer {
             guard op.inputs.count == 2 || op.inputs.count == 3, op.outputs.count == 1, op.inputs[0] >= 0, op.inputs[1] >= 0
             else { throw .invalid("\(what): expects inputs (x, W[, bias]) and one output") }
             return try prepareDense(op, what)
-        case .add, .sub, .mul, .div:
+        case .add, .sub, .mul, .div, .pow, .max, .min:
             try arity(2...2, 1)
             return try prepareBinary(op, what)
+        case .exp, .sqrt, .erf, .neg, .reciprocal, .gelu, .geluTanh:
+            try arity(1...1, 1)
+            let x = tensor(op.inputs[0]), y = tensor(op.outputs[0])
+            try requireFloat(what, x, y)
+            try sameShape(what, x, y)
+            let codes: [OpCode: Int32] = [.exp: 5, .sqrt: 6, .erf: 7, .neg: 8, .reciprocal: 9, .gelu: 10, .geluTanh: 11]
+            return .unary(op: codes[op.opcode]!, x: Int(op.inputs[0]), y: Int(op.outputs[0]),
+                          elementsPerSample: perSample(x), p0: 0, p1: 0)
+        case .stridedCopy, .gather, .reduce, .matmul, .layerNorm, .where, .equal, .less, .greater, .and, .or, .not, .cast:
+            guard op.outputs.count == 1, !op.inputs.isEmpty else { throw .invalid("\(what): expects inputs and one output") }
+            return try prepareTensorOp(op, what)
         case .relu, .leakyRelu, .sigmoid, .tanh, .clip:
             try arity(1...1, 1)
             let x = tensor(op.inputs[0]), y = tensor(op.outputs[0])
@@ -96,17 +107,17 @@ struct OpPreparer {
         }
     }
 
-    private func perSample(_ t: TensorInfo) -> Int {
+    func perSample(_ t: TensorInfo) -> Int {
         Model.elementCount(t.isBatched ? Array(t.shape.dropFirst()) : t.shape) ?? 0
     }
 
-    private func requireFloat(_ what: String, _ ts: TensorInfo...) throws(ModelError) {
+    func requireFloat(_ what: String, _ ts: TensorInfo...) throws(ModelError) {
         for t in ts where t.dtype != .float32 {
             throw .invalid("\(what): tensor '\(t.name)' is \(t.dtype), expected float32")
         }
     }
 
-    private func sameShape(_ what: String, _ a: TensorInfo, _ b: TensorInfo) throws(ModelError) {
+    func sameShape(_ what: String, _ a: TensorInfo, _ b: TensorInfo) throws(ModelError) {
         guard a.shape == b.shape else { throw .invalid("\(what): shapes \(a.shape) and \(b.shape) differ") }
     }
 
@@ -225,15 +236,27 @@ struct OpPreparer {
     private func prepareBinary(_ op: OperatorInfo, _ what: String) throws(ModelError) -> PreparedOp {
         let a = tensor(op.inputs[0]), b = tensor(op.inputs[1]), y = tensor(op.outputs[0])
         try requireFloat(what, a, b, y)
+        let (dims, strides, batchAxis) = try broadcastSpace([a, b], y, what)
+        let codes: [OpCode: Int32] = [.add: 0, .sub: 1, .mul: 2, .div: 3, .pow: 4, .max: 5, .min: 6]
+        return .binary(op: codes[op.opcode]!, a: Int(op.inputs[0]), b: Int(op.inputs[1]), y: Int(op.outputs[0]),
+                       dims: dims, aStrides: strides[0], bStrides: strides[1], batchAxis: batchAxis)
+    }
+
+    /// The 4-D iteration space of a broadcast op and each operand's element strides in it
+    /// (0 where it broadcasts). The batch extent (dims[batchAxis]) is set per run.
+    func broadcastSpace(_ operands: [TensorInfo], _ y: TensorInfo, _ what: String) throws(ModelError)
+        -> (dims: [Int64], strides: [[Int64]], batchAxis: Int) {
         let rank = y.shape.count
         guard rank <= 4 else { throw .unsupported("\(what): broadcasting at rank \(rank) (at most 4)") }
+        guard y.isBatched else { throw .invalid("\(what): output must be batched") }
         // Right-align every shape to 4 dims; the output's batch dim lands at 4 - rank.
         func padded(_ s: [Int64]) -> [Int64] { Array(repeating: 1, count: 4 - s.count) + s }
-        guard a.shape.count <= rank, b.shape.count <= rank else { throw .invalid("\(what): operand rank above output rank") }
         let batchAxis = 4 - rank
         var dims = padded(y.shape)
         dims[batchAxis] = 1  // the real batch is set per run
-        func strides(_ t: TensorInfo) throws(ModelError) -> [Int64] {
+        var all: [[Int64]] = []
+        for t in operands {
+            guard t.shape.count <= rank else { throw .invalid("\(what): operand rank above output rank") }
             var s = padded(t.shape)
             if t.isBatched { s[4 - t.shape.count] = 1 }  // batch extent is taken from the run
             var out = [Int64](repeating: 0, count: 4)
@@ -251,13 +274,9 @@ struct OpPreparer {
             // A batched operand must be batched along the output's batch axis.
             if t.isBatched && 4 - t.shape.count != batchAxis { throw .invalid("\(what): batch axes of \(t.shape) and \(y.shape) differ") }
             if !t.isBatched { out[batchAxis] = 0 }
-            return out
+            all.append(out)
         }
-        let aStrides = try strides(a), bStrides = try strides(b)
-        // The batch stride of a batched operand is its per-sample element count.
-        let code: Int32 = op.opcode == .add ? 0 : op.opcode == .sub ? 1 : op.opcode == .mul ? 2 : 3
-        return .binary(op: code, a: Int(op.inputs[0]), b: Int(op.inputs[1]), y: Int(op.outputs[0]),
-                       dims: dims, aStrides: aStrides, bStrides: bStrides, batchAxis: batchAxis)
+        return (dims, all, batchAxis)
     }
 
     // MARK: Concat

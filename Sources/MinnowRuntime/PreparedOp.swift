@@ -20,6 +20,23 @@ enum PreparedOp: @unchecked Sendable {
     case concat(inputs: [Int], chunkBytes: [Int], y: Int, outerPerSample: Int)
     case quantize(x: Int, y: Int, elementsPerSample: Int, scale: Float, zp: Int32)
     case dequantize(x: Int, y: Int, elementsPerSample: Int, scale: Float, zp: Int32)
+    // Format 1.2 tensor ops (OpPreparation+Tensor.swift).
+    case stridedCopy(x: Int, y: Int, elem: Int, dims: [Int64], strides: [Int64], offset: Int64, xBatchStride: Int64)
+    /// Embedding lookup; `rowQuant` holds per-row (scale, zero point) of an int8 table.
+    case gather(table: Int, ids: Int, y: Int, rows: Int, dim: Int, idBytes: Int, idsPerSample: Int,
+                rowQuant: (scales: PinnedBuffer<Float>, zeroPoints: PinnedBuffer<Int32>)?)
+    /// Fixed positions of an activation: each sample is a table of `rowsPerSample` rows of
+    /// `inner` floats, and `picks` (a constant, checked at load) lists the rows to copy.
+    case take(x: Int, picks: Int, y: Int, rowsPerSample: Int, inner: Int, count: Int)
+    case reduce(kind: Int32, x: Int, y: Int, outer: Int, extent: Int, inner: Int)
+    /// Per sample: `count` products of A [M, K] and B [K, N]; a batch stride of 0 means a constant operand.
+    case matmul(a: Int, b: Int, y: Int, count: Int, m: Int, k: Int, n: Int, aStride: Int, bStride: Int,
+                aBatchStride: Int, bBatchStride: Int)
+    case layerNorm(x: Int, gamma: Int, beta: Int?, y: Int, rowsPerSample: Int, dim: Int, eps: Float)
+    /// Comparisons, logic and where over a broadcast space (see BroadcastKind).
+    case broadcast(kind: BroadcastKind, operands: [Int], y: Int, dims: [Int64], strides: [[Int64]], batchAxis: Int)
+    case not(x: Int, y: Int, elementsPerSample: Int)
+    case cast(from: Int32, to: Int32, x: Int, y: Int, elementsPerSample: Int)
 
     struct Dense {
         var x: Int, w: Int, y: Int
@@ -28,4 +45,11 @@ enum PreparedOp: @unchecked Sendable {
         /// int8 weights repacked for the chosen kernel table (nil: kernels read [N, K] as stored).
         var packed: AlignedBytes?
     }
+}
+
+/// The non-arithmetic broadcast kernels.
+enum BroadcastKind: Equatable {
+    case compare(op: Int32, int64: Bool)
+    case logic(op: Int32)
+    case `where`(elem: Int32)
 }

@@ -26,10 +26,15 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
 /// Errors `Session.run` can raise. Payloads are plain integers, so throwing never allocates.
 public enum RunError: Error, Equatable, CustomStringConvertible, Sendable {
     case batchOutOfRange(batch: Int, max: Int)
+    /// An embedding id outside its table (ids are data: checked on every run). `position` is the
+    /// flat index of the id within the batch's ids tensor of operator `operatorIndex`.
+    case idOutOfRange(operatorIndex: Int, position: Int, id: Int64, rows: Int)
 
     public var description: String {
         switch self {
         case let .batchOutOfRange(batch, max): return "batch \(batch) is outside 1...\(max)"
+        case let .idOutOfRange(op, position, id, rows):
+            return "operator \(op) (Gather): id \(id) at position \(position) is outside the table's \(rows) rows"
         }
     }
 }

@@ -11,8 +11,8 @@ public final class Session {
     private let arena: AlignedBytes
     private let scratch: AlignedBytes
     private let plan: [ExecOp]
-    private let binaryShapes: [BinaryShape]
-    private let concatParts: [ConcatPart]
+    /// Argument records too large for an ExecOp case, indexed from the plan.
+    let tables: ArgTables
     private let kernels: mn_kernel_table
     /// The same table by address (static storage in the kernels library), for the C wrappers.
     private let table: UnsafePointer<mn_kernel_table>
@@ -57,21 +57,18 @@ public final class Session {
             if let c = model.constants[i] { return c.pointer }
             return arenaBase + Int(t.arenaOffsetPerSample) * batch
         }
-        var shapes: [BinaryShape] = []
-        var parts: [ConcatPart] = []
+        var tables = ArgTables()
         var plan: [ExecOp] = []
-        for op in model.prepared {
-            plan.append(Session.resolve(op, addresses, &shapes, &parts))
+        for (i, op) in model.prepared.enumerated() {
+            plan.append(Session.resolve(op, index: i, addresses, &tables))
         }
         self.plan = plan
-        binaryShapes = shapes
-        concatParts = parts
+        self.tables = tables
         kernels = model.kernels.pointee
         table = model.kernels
     }
 
-    private static func resolve(_ op: PreparedOp, _ a: [UnsafeMutableRawPointer], _ shapes: inout [BinaryShape],
-                                _ parts: inout [ConcatPart]) -> ExecOp {
+    private static func resolve(_ op: PreparedOp, index: Int, _ a: [UnsafeMutableRawPointer], _ tables: inout ArgTables) -> ExecOp {
         func f(_ i: Int) -> UnsafeMutablePointer<Float> { a[i].assumingMemoryBound(to: Float.self) }
         func args(_ d: PreparedOp.Dense) -> DenseArgs {
             DenseArgs(x: UnsafeRawPointer(a[d.x]), w: UnsafeRawPointer(d.packed?.pointer ?? a[d.w]), y: a[d.y], k: Int32(d.k), n: Int32(d.n),
@@ -90,9 +87,9 @@ public final class Session {
             return .denseDynamic(args(d), bias: bias.map { UnsafePointer(f($0)) }, wsum: UnsafePointer(wsum.pointer),
                                  wscale: UnsafePointer(wscale.pointer))
         case let .binary(code, x, y, out, dims, aS, bS, axis):
-            shapes.append(BinaryShape(dims: (dims[0], dims[1], dims[2], dims[3]), aStrides: (aS[0], aS[1], aS[2], aS[3]),
-                                      bStrides: (bS[0], bS[1], bS[2], bS[3]), batchAxis: axis))
-            return .binary(op: code, a: UnsafePointer(f(x)), b: UnsafePointer(f(y)), y: f(out), shape: shapes.count - 1)
+            tables.binaryShapes.append(BinaryShape(dims: (dims[0], dims[1], dims[2], dims[3]), aStrides: (aS[0], aS[1], aS[2], aS[3]),
+                                                   bStrides: (bS[0], bS[1], bS[2], bS[3]), batchAxis: axis))
+            return .binary(op: code, a: UnsafePointer(f(x)), b: UnsafePointer(f(y)), y: f(out), shape: tables.binaryShapes.count - 1)
         case let .unary(code, x, y, n, p0, p1):
             return .unary(op: code, x: UnsafePointer(f(x)), y: f(y), perSample: n, p0: p0, p1: p1)
         case let .softmax(x, y, cols, rows, log):
@@ -100,13 +97,15 @@ public final class Session {
         case let .copy(x, y, bytes):
             return .copy(x: UnsafeRawPointer(a[x]), y: a[y], bytesPerSample: bytes)
         case let .concat(inputs, chunks, y, outer):
-            let first = parts.count
-            for (i, c) in zip(inputs, chunks) { parts.append(ConcatPart(src: UnsafeRawPointer(a[i]), chunkBytes: c)) }
+            let first = tables.concatParts.count
+            for (i, c) in zip(inputs, chunks) { tables.concatParts.append(ConcatPart(src: UnsafeRawPointer(a[i]), chunkBytes: c)) }
             return .concat(first: first, count: inputs.count, y: a[y], outerPerSample: outer)
         case let .quantize(x, y, n, s, zp):
             return .quantize(x: UnsafePointer(f(x)), y: a[y].assumingMemoryBound(to: Int8.self), perSample: n, scale: s, zp: zp)
         case let .dequantize(x, y, n, s, zp):
             return .dequantize(x: UnsafePointer(a[x].assumingMemoryBound(to: Int8.self)), y: f(y), perSample: n, scale: s, zp: zp)
+        default:
+            return resolveTensorOp(op, index: index, a, &tables)
         }
     }
 
@@ -119,6 +118,7 @@ public final class Session {
     public func run(batch: Int) throws(RunError) {
         guard batch >= 1, batch <= maxBatch else { throw .batchOutOfRange(batch: batch, max: maxBatch) }
         let b32 = Int32(batch)
+        var failure: RunError?
         // An index loop over the buffer: no iterator or witness-table lookups, even in debug builds.
         plan.withUnsafeBufferPointer { ops in
             for i in 0..<ops.count {
@@ -141,13 +141,7 @@ public final class Session {
                                      wsum, wscale, bias, d.y.assumingMemoryBound(to: Float.self),
                                      scratch.pointer.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
                 case let .binary(code, a, b, y, shapeIndex):
-                    var s = binaryShapes[shapeIndex]
-                    switch s.batchAxis {
-                    case 0: s.dims.0 = Int64(batch)
-                    case 1: s.dims.1 = Int64(batch)
-                    case 2: s.dims.2 = Int64(batch)
-                    default: s.dims.3 = Int64(batch)
-                    }
+                    var s = tables.binaryShapes[shapeIndex].withBatch(batch)
                     withUnsafePointer(to: &s.dims) { dims in
                         withUnsafePointer(to: &s.aStrides) { aS in
                             withUnsafePointer(to: &s.bStrides) { bS in
@@ -167,7 +161,7 @@ public final class Session {
                     var dst = y
                     for o in 0..<(outer * batch) {
                         for p in first..<(first + count) {
-                            let part = concatParts[p]
+                            let part = tables.concatParts[p]
                             dst.copyMemory(from: part.src + o * part.chunkBytes, byteCount: part.chunkBytes)
                             dst += part.chunkBytes
                         }
@@ -176,9 +170,14 @@ public final class Session {
                     kernels.quantize_s8(x, y, Int64(n * batch), s, zp)
                 case let .dequantize(x, y, n, s, zp):
                     mn_dequantize_s8(x, y, Int64(n * batch), s, zp)
+                case .gather(let g):
+                    if let bad = runGather(g, batch: batch) { failure = bad; return }
+                default:
+                    runTensorOp(ops[i], batch: batch)
                 }
             }
         }
+        if let failure { throw failure }
     }
 }
 
@@ -208,13 +207,32 @@ extension Session {
         inputBuffer(index).copyMemory(from: bytes)
     }
 
+    /// Copies samples given as floats into input `index`. An integer or bool input takes them
+    /// converted, and refuses a value that is not an integer its dtype holds exactly (tools feed
+    /// ids this way; floats carry integers exactly up to 2^24).
     public func setInput(_ index: Int, floats: [Float]) throws(IOError) {
         let spec = model.inputs[index]
-        guard spec.dtype == .float32 else { throw .dtypeMismatch(tensor: spec.name, expected: spec.dtype, found: .float32) }
-        let result: Result<Void, IOError> = floats.withUnsafeBytes { b in
-            do throws(IOError) { try setInput(index, bytes: b); return .success(()) } catch { return .failure(error) }
+        func copy<T>(_ values: [T]) throws(IOError) {
+            let result: Result<Void, IOError> = values.withUnsafeBytes { b in
+                do throws(IOError) { try setInput(index, bytes: b); return .success(()) } catch { return .failure(error) }
+            }
+            try result.get()
         }
-        try result.get()
+        func integers(_ range: ClosedRange<Float>) throws(IOError) -> [Float] {
+            for (i, v) in floats.enumerated() where v.rounded(.towardZero) != v || !range.contains(v) || abs(v) > 16_777_216 {
+                throw .shapeMismatch(tensor: spec.name, expected: "\(spec.dtype) values exact in float32 (integers within \(range) and 2^24)",
+                                     found: "\(v) at flat index \(i)")
+            }
+            return floats
+        }
+        switch spec.dtype {
+        case .float32: try copy(floats)
+        case .int64: try copy(try integers(-16_777_216...16_777_216).map { Int64($0) })
+        case .int32: try copy(try integers(-16_777_216...16_777_216).map { Int32($0) })
+        case .bool: try copy(try integers(0...1).map { UInt8($0) })
+        case .int8: try copy(try integers(-128...127).map { Int8($0) })
+        case .uint8: try copy(try integers(0...255).map { UInt8($0) })
+        }
     }
 
     /// Copies samples into the input called `name`.
@@ -233,8 +251,16 @@ extension Session {
         return outputFloats(i, batch: batch)
     }
 
+    /// Output `index` as floats (integer and bool outputs converted).
     public func outputFloats(_ index: Int, batch: Int) -> [Float] {
-        Array(outputBuffer(index, batch: batch).bindMemory(to: Float.self))
+        let b = outputBuffer(index, batch: batch)
+        switch model.outputs[index].dtype {
+        case .float32: return Array(b.bindMemory(to: Float.self))
+        case .int64: return b.bindMemory(to: Int64.self).map { Float($0) }
+        case .int32: return b.bindMemory(to: Int32.self).map { Float($0) }
+        case .int8: return b.bindMemory(to: Int8.self).map { Float($0) }
+        case .uint8, .bool: return b.map { Float($0) }
+        }
     }
 
     /// Any tensor's current bytes for `batch` samples: constants whole, activations from the arena.

@@ -10,6 +10,7 @@ enum KServe {
         case .uint8: "UINT8"
         case .int32: "INT32"
         case .int64: "INT64"
+        case .bool: "BOOL"
         }
     }
 

@@ -160,6 +160,7 @@ enum TFServing {
         case .uint8: "DT_UINT8"
         case .int32: "DT_INT32"
         case .int64: "DT_INT64"
+        case .bool: "DT_BOOL"
         }
     }
 

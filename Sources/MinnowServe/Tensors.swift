@@ -28,7 +28,7 @@ public enum TensorValues: Sendable, Equatable {
         switch dtype {
         case .float32: return .float32(Array(buffer.bindMemory(to: Float.self)[start..<(start + n)]))
         case .int8: return .integers(buffer.bindMemory(to: Int8.self)[start..<(start + n)].map(Int64.init))
-        case .uint8: return .integers(buffer.bindMemory(to: UInt8.self)[start..<(start + n)].map(Int64.init))
+        case .uint8, .bool: return .integers(buffer.bindMemory(to: UInt8.self)[start..<(start + n)].map(Int64.init))
         case .int32: return .integers(buffer.bindMemory(to: Int32.self)[start..<(start + n)].map(Int64.init))
         case .int64: return .integers(Array(buffer.bindMemory(to: Int64.self)[start..<(start + n)]))
         }
@@ -76,6 +76,7 @@ public struct InferenceRequest: Sendable {
         case .float32: nil
         case .int8: -128...127
         case .uint8: 0...255
+        case .bool: 0...1
         case .int32: -2_147_483_648...2_147_483_647
         // Doubles are exact to 2^53; larger ids cannot come through JSON numbers unchanged.
         case .int64: -9_007_199_254_740_992...9_007_199_254_740_992
@@ -93,7 +94,7 @@ public struct InferenceRequest: Sendable {
         switch spec.dtype {
         case .float32: InferenceRequest.store(src, Float.self, destination, at) { Float($0) }
         case .int8: InferenceRequest.store(src, Int8.self, destination, at) { Int8($0) }
-        case .uint8: InferenceRequest.store(src, UInt8.self, destination, at) { UInt8($0) }
+        case .uint8, .bool: InferenceRequest.store(src, UInt8.self, destination, at) { UInt8($0) }
         case .int32: InferenceRequest.store(src, Int32.self, destination, at) { Int32($0) }
         case .int64: InferenceRequest.store(src, Int64.self, destination, at) { Int64($0) }
         }

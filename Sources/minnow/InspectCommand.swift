@@ -56,6 +56,8 @@ struct InspectCommand: ParsableCommand {
         case let .clip(lo, hi): return "[\(lo), \(hi)]"
         case let .softmax(axis): return "[axis=\(axis)]"
         case let .concat(axis): return "[axis=\(axis)]"
+        case let .params(ints, floats):
+            return "[" + (ints.map(String.init) + floats.map { "\($0)" }).joined(separator: ",") + "]"
         }
     }
 

@@ -47,8 +47,15 @@ struct RunCommand: ParsableCommand {
             guard a.shape.count == spec.shape.count, Array(a.shape.dropFirst()) == expected else {
                 throw CLIFailure("input '\(spec.name)': expected shape [N, \(expected.map(String.init).joined(separator: ", "))], found \(a.shape)")
             }
-            guard a.type == .float32 || a.type == .float64 else {
-                throw CLIFailure("input '\(spec.name)': expected float32 data, found \(a.type.rawValue)")
+            if spec.dtype == .float32 {
+                guard a.isFloatingPoint else { throw CLIFailure("input '\(spec.name)': expected float32 data, found \(a.type.rawValue)") }
+            } else {
+                guard !a.isFloatingPoint else {
+                    throw CLIFailure("input '\(spec.name)': expected \(spec.dtype) data (ids or a mask), found \(a.type.rawValue)")
+                }
+                guard a.integersExactInFloat else {
+                    throw CLIFailure("input '\(spec.name)': values beyond ±2^24 cannot pass through this tool's float path (the C API and serve take int64 directly)")
+                }
             }
             if let c = count, c != a.shape[0] { throw CLIFailure("inputs have different sample counts (\(c) and \(a.shape[0]))") }
             count = a.shape[0]

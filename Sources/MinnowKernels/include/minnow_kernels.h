@@ -75,11 +75,12 @@ const mn_kernel_table *mn_kernels(void);
 // ---- Element-wise and row ops (fp32 unless stated) ----
 
 /// Binary op over a 4-D iteration space with per-operand strides (0 broadcasts).
-/// op: 0 add, 1 sub, 2 mul, 3 div.
+/// op: 0 add, 1 sub, 2 mul, 3 div, 4 pow, 5 max, 6 min.
 void mn_binary_f32(int32_t op, const float *a, const int64_t a_strides[4], const float *b,
                    const int64_t b_strides[4], float *y, const int64_t dims[4]);
 
-/// Unary op: 0 relu, 1 leaky relu (p0 = alpha), 2 sigmoid, 3 tanh, 4 clip [p0, p1].
+/// Unary op: 0 relu, 1 leaky relu (p0 = alpha), 2 sigmoid, 3 tanh, 4 clip [p0, p1], 5 exp, 6 sqrt,
+/// 7 erf, 8 neg, 9 reciprocal, 10 gelu (erf form), 11 gelu (tanh approximation).
 void mn_unary_f32(int32_t op, const float *x, float *y, int64_t n, float p0, float p1);
 
 /// Softmax (or log-softmax when `log` != 0) over contiguous rows of length `cols`.
@@ -89,6 +90,48 @@ void mn_softmax_f32(const float *x, float *y, int64_t rows, int64_t cols, int32_
 void mn_quantize_s8(const float *x, int8_t *q, int64_t n, float scale, int32_t zp);
 /// x = (q - zp) * scale.
 void mn_dequantize_s8(const int8_t *q, float *x, int64_t n, float scale, int32_t zp);
+
+/// y = !x on bools (one byte each).
+void mn_not_u8(const uint8_t *x, uint8_t *y, int64_t n);
+
+// ---- Tensor ops (tensor_ops.c) ----
+
+/// Copies `batch` samples element by element: y (contiguous) [b, i...] = x[b * x_batch_stride +
+/// offset + sum(i[k] * strides[k])], for rank <= 6 per-sample dims; elem is the element size.
+void mn_strided_copy(const void *x, void *y, int32_t elem, int32_t rank, const int64_t dims[6],
+                     const int64_t strides[6], int64_t offset, int64_t batch, int64_t x_batch_stride);
+
+/// Embedding lookups: y[i, :] = table[ids[i], :] (ids int32 or int64 by id_bytes; negative ids
+/// count from the end). Returns -1, or the position of the first id outside the table (the
+/// rows before it are written, the rest are not).
+int64_t mn_gather_f32(const float *table, int64_t rows, int64_t dim, const void *ids, int32_t id_bytes, int64_t n,
+                      float *y);
+/// The same on an int8 table quantized per row; only the rows looked up are dequantized.
+int64_t mn_gather_s8_rows(const int8_t *table, const float *scales, const int32_t *zero_points, int64_t rows,
+                          int64_t dim, const void *ids, int32_t id_bytes, int64_t n, float *y);
+
+/// Reduces x [outer, extent, inner] over extent: kind 0 sum, 1 mean, 2 max, 3 min, 4 l2.
+void mn_reduce_f32(int32_t kind, const float *x, float *y, int64_t outer, int64_t extent, int64_t inner);
+
+/// `count` products y[c] = a[c] . b[c], A [M, K] at a + c * a_stride, B [K, N] at b + c * b_stride.
+void mn_matmul_f32(const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K, int64_t N,
+                   int64_t a_stride, int64_t b_stride);
+
+/// Normalizes each row of `dim` values: (x - mean) / sqrt(var + eps) * gamma + beta (beta may be NULL).
+void mn_layer_norm_f32(const float *x, const float *gamma, const float *beta, float *y, int64_t rows, int64_t dim,
+                       float eps);
+
+/// Broadcast comparisons (op 0 equal, 1 less, 2 greater) of float32 or int64 operands into bools.
+void mn_compare(int32_t op, int32_t is_int64, const void *a, const int64_t a_strides[4], const void *b,
+                const int64_t b_strides[4], uint8_t *y, const int64_t dims[4]);
+/// Broadcast and (op 0) / or (op 1) of bools.
+void mn_logic_u8(int32_t op, const uint8_t *a, const int64_t a_strides[4], const uint8_t *b,
+                 const int64_t b_strides[4], uint8_t *y, const int64_t dims[4]);
+/// y = c ? a : b, broadcast, for elements of `elem` bytes.
+void mn_where(int32_t elem, const uint8_t *c, const int64_t c_strides[4], const void *a, const int64_t a_strides[4],
+              const void *b, const int64_t b_strides[4], void *y, const int64_t dims[4]);
+/// Element conversion between dtypes (codes as in the schema: 0 float32, 3 int32, 4 int64, 5 bool).
+void mn_cast(int32_t from, int32_t to, const void *x, void *y, int64_t n);
 
 #ifdef __cplusplus
 }

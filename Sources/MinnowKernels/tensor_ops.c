@@ -1,0 +1,195 @@
+// Kernels for the tensor operators of format 1.2 (portable C): layout copies, embedding gathers,
+// reductions, batched matmul, layer norm, comparisons, masks and casts. As everywhere in this
+// library, shapes were validated when the session was made: nothing here checks or fails, except
+// the gathers, whose ids are data and are checked on every run.
+#include "minnow_kernels.h"
+#include <math.h>
+#include <string.h>
+
+void mn_strided_copy(const void *x, void *y, int32_t elem, int32_t rank, const int64_t dims[6],
+                     const int64_t strides[6], int64_t offset, int64_t batch, int64_t x_batch_stride) {
+    // Pad to 6 dimensions from the left (extent 1, stride 0), then walk the output in order.
+    int64_t d[6] = {1, 1, 1, 1, 1, 1}, s[6] = {0, 0, 0, 0, 0, 0};
+    for (int32_t i = 0; i < rank; i++) { d[6 - rank + i] = dims[i]; s[6 - rank + i] = strides[i]; }
+    const char *src = (const char *)x;
+    char *dst = (char *)y;
+    for (int64_t b = 0; b < batch; b++) {
+        const int64_t base = b * x_batch_stride + offset;
+        for (int64_t i0 = 0; i0 < d[0]; i0++)
+        for (int64_t i1 = 0; i1 < d[1]; i1++)
+        for (int64_t i2 = 0; i2 < d[2]; i2++)
+        for (int64_t i3 = 0; i3 < d[3]; i3++)
+        for (int64_t i4 = 0; i4 < d[4]; i4++) {
+            const int64_t o = base + i0 * s[0] + i1 * s[1] + i2 * s[2] + i3 * s[3] + i4 * s[4];
+            if (s[5] == 1) {  // contiguous innermost run: one memcpy
+                memcpy(dst, src + o * elem, (size_t)(d[5] * elem));
+                dst += d[5] * elem;
+            } else if (elem == 4) {
+                for (int64_t i5 = 0; i5 < d[5]; i5++) { memcpy(dst, src + (o + i5 * s[5]) * 4, 4); dst += 4; }
+            } else {
+                for (int64_t i5 = 0; i5 < d[5]; i5++) { memcpy(dst, src + (o + i5 * s[5]) * elem, (size_t)elem); dst += elem; }
+            }
+        }
+    }
+}
+
+static inline int64_t load_id(const void *ids, int32_t id_bytes, int64_t i) {
+    return id_bytes == 8 ? ((const int64_t *)ids)[i] : (int64_t)((const int32_t *)ids)[i];
+}
+
+int64_t mn_gather_f32(const float *table, int64_t rows, int64_t dim, const void *ids, int32_t id_bytes, int64_t n,
+                      float *y) {
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = load_id(ids, id_bytes, i);
+        if (r < 0) r += rows;  // ONNX Gather counts negative indices from the end
+        if (r < 0 || r >= rows) return i;
+        memcpy(y + i * dim, table + r * dim, (size_t)dim * sizeof(float));
+    }
+    return -1;
+}
+
+int64_t mn_gather_s8_rows(const int8_t *table, const float *scales, const int32_t *zero_points, int64_t rows,
+                          int64_t dim, const void *ids, int32_t id_bytes, int64_t n, float *y) {
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = load_id(ids, id_bytes, i);
+        if (r < 0) r += rows;
+        if (r < 0 || r >= rows) return i;
+        // Only the looked-up row is dequantized: real = scale[r] * (q - zp[r]).
+        const int8_t *q = table + r * dim;
+        const float s = scales[r];
+        const int32_t z = zero_points[r];
+        float *out = y + i * dim;
+        for (int64_t c = 0; c < dim; c++) out[c] = s * (float)((int32_t)q[c] - z);
+    }
+    return -1;
+}
+
+void mn_reduce_f32(int32_t kind, const float *x, float *y, int64_t outer, int64_t extent, int64_t inner) {
+    for (int64_t o = 0; o < outer; o++) {
+        const float *xo = x + o * extent * inner;
+        float *yo = y + o * inner;
+        for (int64_t i = 0; i < inner; i++) {
+            float acc = kind == 2 ? -INFINITY : (kind == 3 ? INFINITY : 0.f);
+            for (int64_t e = 0; e < extent; e++) {
+                const float v = xo[e * inner + i];
+                switch (kind) {
+                case 2: acc = v > acc ? v : acc; break;
+                case 3: acc = v < acc ? v : acc; break;
+                case 4: acc += v * v; break;
+                default: acc += v; break;
+                }
+            }
+            if (kind == 1) acc /= (float)extent;
+            if (kind == 4) acc = sqrtf(acc);
+            yo[i] = acc;
+        }
+    }
+}
+
+void mn_matmul_f32(const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K, int64_t N,
+                   int64_t a_stride, int64_t b_stride) {
+    for (int64_t c = 0; c < count; c++) {
+        const float *ac = a + c * a_stride, *bc = b + c * b_stride;
+        float *yc = y + c * M * N;
+        for (int64_t m = 0; m < M; m++) {
+            float *yr = yc + m * N;
+            for (int64_t n = 0; n < N; n++) yr[n] = 0.f;
+            // i-k-j order: the inner loop streams a row of B and vectorizes.
+            for (int64_t k = 0; k < K; k++) {
+                const float av = ac[m * K + k];
+                const float *br = bc + k * N;
+                for (int64_t n = 0; n < N; n++) yr[n] += av * br[n];
+            }
+        }
+    }
+}
+
+void mn_layer_norm_f32(const float *x, const float *gamma, const float *beta, float *y, int64_t rows, int64_t dim,
+                       float eps) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * dim;
+        float *yr = y + r * dim;
+        // Two passes (mean, then centred variance): stable where E[x^2] - E[x]^2 is not.
+        float mean = 0.f;
+        for (int64_t i = 0; i < dim; i++) mean += xr[i];
+        mean /= (float)dim;
+        float var = 0.f;
+        for (int64_t i = 0; i < dim; i++) { const float c = xr[i] - mean; var += c * c; }
+        var /= (float)dim;
+        const float inv = 1.f / sqrtf(var + eps);
+        for (int64_t i = 0; i < dim; i++) {
+            const float v = (xr[i] - mean) * inv * gamma[i];
+            yr[i] = beta ? v + beta[i] : v;
+        }
+    }
+}
+
+// 4-D broadcast walk shared by the comparison, logic and where kernels (as mn_binary_f32).
+#define MN_WALK4(d, ...)                                                    \
+    int64_t o = 0;                                                          \
+    for (int64_t i0 = 0; i0 < d[0]; i0++)                                   \
+    for (int64_t i1 = 0; i1 < d[1]; i1++)                                   \
+    for (int64_t i2 = 0; i2 < d[2]; i2++)                                   \
+    for (int64_t i3 = 0; i3 < d[3]; i3++) { __VA_ARGS__; o++; }
+
+#define MN_AT(s) (i0 * s[0] + i1 * s[1] + i2 * s[2] + i3 * s[3])
+
+void mn_compare(int32_t op, int32_t is_int64, const void *a, const int64_t as[4], const void *b,
+                const int64_t bs[4], uint8_t *y, const int64_t d[4]) {
+    if (is_int64) {
+        const int64_t *p = a, *q = b;
+        MN_WALK4(d, {
+            const int64_t u = p[MN_AT(as)], v = q[MN_AT(bs)];
+            y[o] = (uint8_t)(op == 0 ? u == v : (op == 1 ? u < v : u > v));
+        })
+    } else {
+        const float *p = a, *q = b;
+        MN_WALK4(d, {
+            const float u = p[MN_AT(as)], v = q[MN_AT(bs)];
+            y[o] = (uint8_t)(op == 0 ? u == v : (op == 1 ? u < v : u > v));
+        })
+    }
+}
+
+void mn_logic_u8(int32_t op, const uint8_t *a, const int64_t as[4], const uint8_t *b, const int64_t bs[4],
+                 uint8_t *y, const int64_t d[4]) {
+    MN_WALK4(d, {
+        const uint8_t u = a[MN_AT(as)] != 0, v = b[MN_AT(bs)] != 0;
+        y[o] = (uint8_t)(op == 0 ? (u & v) : (u | v));
+    })
+}
+
+void mn_where(int32_t elem, const uint8_t *c, const int64_t cs[4], const void *a, const int64_t as[4],
+              const void *b, const int64_t bs[4], void *y, const int64_t d[4]) {
+    char *out = y;
+    const char *p = a, *q = b;
+    MN_WALK4(d, {
+        const char *src = c[MN_AT(cs)] ? p + MN_AT(as) * elem : q + MN_AT(bs) * elem;
+        memcpy(out + o * elem, src, (size_t)elem);
+    })
+}
+
+void mn_cast(int32_t from, int32_t to, const void *x, void *y, int64_t n) {
+    // dtype codes as in formats/minnow.fbs: 0 float32, 3 int32, 4 int64, 5 bool.
+    for (int64_t i = 0; i < n; i++) {
+        double v;
+        switch (from) {
+        case 0: v = ((const float *)x)[i]; break;
+        case 3: v = ((const int32_t *)x)[i]; break;
+        case 4: v = (double)((const int64_t *)x)[i]; break;
+        default: v = ((const uint8_t *)x)[i] != 0; break;
+        }
+        switch (to) {
+        case 0: ((float *)y)[i] = from == 4 ? (float)((const int64_t *)x)[i] : (float)v; break;
+        case 3: ((int32_t *)y)[i] = isnan(v) ? 0 : (v >= 2147483647.0 ? INT32_MAX : (v <= -2147483648.0 ? INT32_MIN : (int32_t)v)); break;
+        case 4:
+            if (from == 4) { ((int64_t *)y)[i] = ((const int64_t *)x)[i]; break; }
+            // float to int truncates toward zero; out-of-range and NaN saturate rather than trap.
+            ((int64_t *)y)[i] = isnan(v) ? 0 : (v >= 9.2233720368547758e18 ? INT64_MAX : (v <= -9.2233720368547758e18 ? INT64_MIN : (int64_t)v));
+            break;
+        default:
+            ((uint8_t *)y)[i] = from == 4 ? ((const int64_t *)x)[i] != 0 : v != 0;
+            break;
+        }
+    }
+}

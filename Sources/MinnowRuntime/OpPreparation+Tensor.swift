@@ -1,0 +1,205 @@
+import MinnowFormat
+
+// Load-time checks for the tensor ops of format 1.2. Every index a kernel will compute from the
+// parameters is proved in bounds here (strided copies: the largest and smallest element they
+// can touch), so the kernels never check.
+
+extension OpPreparer {
+    func prepareTensorOp(_ op: OperatorInfo, _ what: String) throws(ModelError) -> PreparedOp {
+        let y = tensor(op.outputs[0])
+        guard y.isBatched, !y.isConstant else { throw .invalid("\(what): output must be a batched activation") }
+        func input(_ i: Int) throws(ModelError) -> TensorInfo {
+            guard i < op.inputs.count, op.inputs[i] >= 0 else { throw .invalid("\(what): input \(i) is missing") }
+            return tensor(op.inputs[i])
+        }
+        func arity(_ n: Int) throws(ModelError) {
+            guard op.inputs.count == n else { throw .invalid("\(what): \(op.inputs.count) inputs, expected \(n)") }
+        }
+        let (ints, floats): ([Int64], [Float])
+        if case let .params(i, f) = op.options { (ints, floats) = (i, f) } else { (ints, floats) = ([], []) }
+
+        switch op.opcode {
+        case .stridedCopy:
+            try arity(1)
+            return try prepareStridedCopy(op, try input(0), y, ints, what)
+        case .gather:
+            try arity(2)
+            let table = try input(0), ids = try input(1)
+            if table.isBatched { return try prepareTake(op, table, ids, y, ints, what) }
+            return try prepareGather(op, table: table, ids: ids, y, what)
+        case .reduce:
+            try arity(1)
+            let x = try input(0)
+            try requireFloat(what, x, y)
+            guard ints.count == 4, (0...4).contains(ints[0]), ints[1...].allSatisfy({ $0 >= 1 && $0 <= Int64(Int32.max) }) else {
+                throw .invalid("\(what): reduce parameters \(ints), expected [kind 0...4, outer, extent, inner] all >= 1")
+            }
+            let (outer, extent, inner) = (Int(ints[1]), Int(ints[2]), Int(ints[3]))
+            guard outer.multipliedReportingOverflow(by: extent).partialValue.multipliedReportingOverflow(by: inner).partialValue == perSample(x),
+                  outer * inner == perSample(y) else {
+                throw .invalid("\(what): reduce of \(outer)x\(extent)x\(inner) does not match \(x.shape) -> \(y.shape)")
+            }
+            return .reduce(kind: Int32(ints[0]), x: Int(op.inputs[0]), y: Int(op.outputs[0]), outer: outer, extent: extent, inner: inner)
+        case .matmul:
+            try arity(2)
+            return try prepareMatmul(op, try input(0), try input(1), y, ints, what)
+        case .layerNorm:
+            guard op.inputs.count == 3 else { throw .invalid("\(what): expects (x, gamma, beta or -1)") }
+            guard op.inputs[0] >= 0, op.inputs[1] >= 0 else { throw .invalid("\(what): x and gamma are required") }
+            let x = tensor(op.inputs[0]), gamma = tensor(op.inputs[1])
+            let beta = op.inputs[2] >= 0 ? tensor(op.inputs[2]) : nil
+            try requireFloat(what, x, y, gamma)
+            try sameShape(what, x, y)
+            guard let d = x.shape.last, d > 0, gamma.isConstant, gamma.shape == [d] else {
+                throw .invalid("\(what): gamma must be a constant [\(x.shape.last ?? 0)]")
+            }
+            if let beta { guard beta.isConstant, beta.shape == [d], beta.dtype == .float32 else { throw .invalid("\(what): beta must be a float32 constant [\(d)]") } }
+            guard floats.count == 1, floats[0] >= 0, floats[0].isFinite else { throw .invalid("\(what): expects params floats [epsilon >= 0]") }
+            return .layerNorm(x: Int(op.inputs[0]), gamma: Int(op.inputs[1]), beta: beta.map { _ in Int(op.inputs[2]) }, y: Int(op.outputs[0]),
+                              rowsPerSample: perSample(x) / Int(d), dim: Int(d), eps: floats[0])
+        case .equal, .less, .greater:
+            try arity(2)
+            let a = try input(0), b = try input(1)
+            guard a.dtype == b.dtype, a.dtype == .float32 || a.dtype == .int64, y.dtype == .bool else {
+                throw .invalid("\(what): compares float32 or int64 operands of one dtype into bool, found \(a.dtype), \(b.dtype) -> \(y.dtype)")
+            }
+            let code: Int32 = op.opcode == .equal ? 0 : op.opcode == .less ? 1 : 2
+            return try broadcastOp(.compare(op: code, int64: a.dtype == .int64), op, [a, b], y, what)
+        case .and, .or:
+            try arity(2)
+            let a = try input(0), b = try input(1)
+            guard a.dtype == .bool, b.dtype == .bool, y.dtype == .bool else { throw .invalid("\(what): expects bool operands and output") }
+            return try broadcastOp(.logic(op: op.opcode == .and ? 0 : 1), op, [a, b], y, what)
+        case .where:
+            try arity(3)
+            let c = try input(0), a = try input(1), b = try input(2)
+            guard c.dtype == .bool, a.dtype == b.dtype, a.dtype == y.dtype, a.quant == nil, b.quant == nil else {
+                throw .invalid("\(what): expects (bool, T, T) -> T, found (\(c.dtype), \(a.dtype), \(b.dtype)) -> \(y.dtype)")
+            }
+            return try broadcastOp(.where(elem: Int32(y.dtype.byteSize)), op, [c, a, b], y, what)
+        case .not:
+            try arity(1)
+            let x = try input(0)
+            guard x.dtype == .bool, y.dtype == .bool else { throw .invalid("\(what): expects bool input and output") }
+            try sameShape(what, x, y)
+            return .not(x: Int(op.inputs[0]), y: Int(op.outputs[0]), elementsPerSample: perSample(x))
+        case .cast:
+            try arity(1)
+            let x = try input(0)
+            let allowed: Set<DType> = [.float32, .int32, .int64, .bool]
+            guard allowed.contains(x.dtype), allowed.contains(y.dtype), x.quant == nil, y.quant == nil else {
+                throw .unsupported("\(what): cast from \(x.dtype) to \(y.dtype)")
+            }
+            try sameShape(what, x, y)
+            return .cast(from: Int32(x.dtype.rawValue), to: Int32(y.dtype.rawValue), x: Int(op.inputs[0]), y: Int(op.outputs[0]),
+                         elementsPerSample: perSample(x))
+        default:
+            throw .unsupported("\(what): not a tensor op")
+        }
+    }
+
+    private func broadcastOp(_ kind: BroadcastKind, _ op: OperatorInfo, _ operands: [TensorInfo], _ y: TensorInfo,
+                             _ what: String) throws(ModelError) -> PreparedOp {
+        for t in operands where !t.isBatched && !t.isConstant { throw .invalid("\(what): operand '\(t.name)' is neither batched nor constant") }
+        let (dims, strides, axis) = try broadcastSpace(operands, y, what)
+        return .broadcast(kind: kind, operands: op.inputs.map(Int.init), y: Int(op.outputs[0]), dims: dims, strides: strides,
+                          batchAxis: axis)
+    }
+
+    private func prepareStridedCopy(_ op: OperatorInfo, _ x: TensorInfo, _ y: TensorInfo, _ p: [Int64],
+                                    _ what: String) throws(ModelError) -> PreparedOp {
+        guard x.isBatched, !x.isConstant, x.dtype == y.dtype, x.quant == y.quant else {
+            throw .invalid("\(what): copies a batched activation to one of the same dtype and quantization")
+        }
+        guard let rank = p.first, rank >= 0, rank <= 6, p.count == 2 + 2 * Int(rank) else {
+            throw .invalid("\(what): strided copy parameters must be [rank <= 6, dims, strides, offset], found \(p.count) values")
+        }
+        let r = Int(rank)
+        let dims = Array(p[1...r]), strides = Array(p[(1 + r)...(2 * r)]), offset = p[1 + 2 * r]
+        guard dims.allSatisfy({ $0 >= 1 }), Array(y.shape.dropFirst()).reduce(Int64(1), *) == (dims.reduce(1) { $0 &* $1 }),
+              let count = Model.elementCount([-1] + dims), count == perSample(y) else {
+            throw .invalid("\(what): copy dims \(dims) do not fill output \(y.shape)")
+        }
+        // The smallest and largest element the walk touches must lie inside one input sample.
+        var lo = offset, hi = offset
+        for (d, s) in zip(dims, strides) {
+            let (span, o) = (d - 1).multipliedReportingOverflow(by: s)
+            guard !o, abs(s) <= Int64(Int32.max) else { throw .invalid("\(what): stride \(s) out of range") }
+            if span < 0 { lo += span } else { hi += span }
+        }
+        guard lo >= 0, hi < Int64(perSample(x)) else {
+            throw .invalid("\(what): copy reads elements \(lo)...\(hi) of an input sample holding \(perSample(x))")
+        }
+        return .stridedCopy(x: Int(op.inputs[0]), y: Int(op.outputs[0]), elem: x.dtype.byteSize, dims: dims, strides: strides,
+                            offset: offset, xBatchStride: Int64(perSample(x)))
+    }
+
+    private func prepareGather(_ op: OperatorInfo, table: TensorInfo, ids: TensorInfo, _ y: TensorInfo,
+                               _ what: String) throws(ModelError) -> PreparedOp {
+        guard table.isConstant, table.shape.count == 2, table.shape[0] >= 1, table.shape[1] >= 1 else {
+            throw .invalid("\(what): table must be a 2-D constant [rows, dim], found \(table.shape)")
+        }
+        guard ids.isBatched, ids.dtype == .int64 || ids.dtype == .int32 else {
+            throw .invalid("\(what): ids must be a batched int32 or int64 activation, found \(ids.dtype)\(ids.shape)")
+        }
+        let dim = table.shape[1]
+        guard y.dtype == .float32, y.shape == ids.shape + [dim] else {
+            throw .invalid("\(what): output \(y.dtype)\(y.shape), expected float32\(ids.shape + [dim])")
+        }
+        var rowQuant: (PinnedBuffer<Float>, PinnedBuffer<Int32>)?
+        switch table.dtype {
+        case .float32: break
+        case .int8:
+            guard let q = table.quant, q.axis == 0 else { throw .invalid("\(what): int8 table needs per-row quantization (axis 0)") }
+            rowQuant = (PinnedBuffer(q.scales), PinnedBuffer(q.zeroPoints))
+        default: throw .unsupported("\(what): \(table.dtype) embedding table")
+        }
+        return .gather(table: Int(op.inputs[0]), ids: Int(op.inputs[1]), y: Int(op.outputs[0]), rows: Int(table.shape[0]),
+                       dim: Int(dim), idBytes: ids.dtype.byteSize, idsPerSample: perSample(ids), rowQuant: rowQuant)
+    }
+
+    private func prepareTake(_ op: OperatorInfo, _ x: TensorInfo, _ picks: TensorInfo, _ y: TensorInfo, _ p: [Int64],
+                             _ what: String) throws(ModelError) -> PreparedOp {
+        try requireFloat(what, x, y)
+        guard picks.isConstant, picks.dtype == .int64, picks.shape.count == 1 else {
+            throw .invalid("\(what): positions must be a 1-D int64 constant")
+        }
+        guard p.count == 2, p[0] >= 1, p[1] >= 1, p[0] <= Int64(Int32.max), p[1] <= Int64(Int32.max),
+              p[0] * p[1] == Int64(perSample(x)) else {
+            throw .invalid("\(what): parameters \(p), expected [rows, inner] covering one input sample of \(perSample(x))")
+        }
+        let count = Int(picks.shape[0])
+        let rows = constants[Int(op.inputs[1])]!.pointer.assumingMemoryBound(to: Int64.self)
+        for i in 0..<count where rows[i] < 0 || rows[i] >= p[0] {
+            throw .invalid("\(what): position \(rows[i]) outside 0..<\(p[0])")
+        }
+        guard Int64(perSample(y)) == Int64(count) * p[1] else { throw .invalid("\(what): output \(y.shape) does not hold \(count) rows of \(p[1])") }
+        return .take(x: Int(op.inputs[0]), picks: Int(op.inputs[1]), y: Int(op.outputs[0]), rowsPerSample: Int(p[0]), inner: Int(p[1]), count: count)
+    }
+
+    private func prepareMatmul(_ op: OperatorInfo, _ a: TensorInfo, _ b: TensorInfo, _ y: TensorInfo, _ p: [Int64],
+                               _ what: String) throws(ModelError) -> PreparedOp {
+        try requireFloat(what, a, b, y)
+        guard p.count == 6, p.allSatisfy({ $0 >= 0 && $0 <= Int64(Int32.max) }), p[0...3].allSatisfy({ $0 >= 1 }) else {
+            throw .invalid("\(what): matmul parameters \(p), expected [count, M, K, N, a_stride, b_stride]")
+        }
+        let (count, m, k, n, sa, sb) = (Int(p[0]), Int(p[1]), Int(p[2]), Int(p[3]), Int(p[4]), Int(p[5]))
+        guard a.isBatched || b.isBatched, !(a.isConstant && b.isConstant) else { throw .invalid("\(what): one operand must be batched") }
+        // The last matrix each operand reads must end inside it (per sample for batched ones).
+        func fits(_ t: TensorInfo, _ stride: Int, _ size: Int) -> Bool {
+            let (last, o1) = (count - 1).multipliedReportingOverflow(by: stride)
+            let (end, o2) = last.addingReportingOverflow(size)
+            let have = t.isBatched ? perSample(t) : (Model.elementCount(t.shape) ?? 0)
+            return !o1 && !o2 && end <= have
+        }
+        guard fits(a, sa, m * k), fits(b, sb, k * n) else {
+            throw .invalid("\(what): \(count) products of [\(m), \(k)] x [\(k), \(n)] read past \(a.shape) or \(b.shape)")
+        }
+        guard y.isBatched, perSample(y) == count * m * n else {
+            throw .invalid("\(what): output \(y.shape) does not hold \(count) x [\(m), \(n)]")
+        }
+        return .matmul(a: Int(op.inputs[0]), b: Int(op.inputs[1]), y: Int(op.outputs[0]), count: count, m: m, k: k, n: n,
+                       aStride: sa, bStride: sb, aBatchStride: a.isBatched ? perSample(a) : 0,
+                       bBatchStride: b.isBatched ? perSample(b) : 0)
+    }
+}

@@ -1,0 +1,156 @@
+import MinnowKernels
+
+// Resolution and execution of the format-1.2 tensor ops. Split from Session.swift to keep the
+// hot loop readable; like it, `runTensorOp` and `runGather` only read pre-resolved records and
+// call kernels (no allocation).
+
+/// Argument records too large for an ExecOp case, built when the session is made.
+struct ArgTables {
+    var binaryShapes: [BinaryShape] = []
+    var concatParts: [ConcatPart] = []
+    var stridedCopies: [StridedCopyArgs] = []
+    var matmuls: [MatmulArgs] = []
+    var broadcasts: [BroadcastArgs] = []
+}
+
+extension BinaryShape {
+    /// The iteration space with the run's batch in place.
+    func withBatch(_ batch: Int) -> BinaryShape {
+        var s = self
+        switch batchAxis {
+        case 0: s.dims.0 = Int64(batch)
+        case 1: s.dims.1 = Int64(batch)
+        case 2: s.dims.2 = Int64(batch)
+        default: s.dims.3 = Int64(batch)
+        }
+        return s
+    }
+}
+
+private func tuple4(_ v: [Int64]) -> (Int64, Int64, Int64, Int64) { (v[0], v[1], v[2], v[3]) }
+
+private func tuple6(_ v: [Int64]) -> (Int64, Int64, Int64, Int64, Int64, Int64) {
+    let p = v + Array(repeating: 0, count: 6 - v.count)
+    return (p[0], p[1], p[2], p[3], p[4], p[5])
+}
+
+extension Session {
+    static func resolveTensorOp(_ op: PreparedOp, index: Int, _ a: [UnsafeMutableRawPointer], _ tables: inout ArgTables) -> ExecOp {
+        func f(_ i: Int) -> UnsafeMutablePointer<Float> { a[i].assumingMemoryBound(to: Float.self) }
+        switch op {
+        case let .stridedCopy(x, y, elem, dims, strides, offset, xBatch):
+            tables.stridedCopies.append(StridedCopyArgs(elem: Int32(elem), rank: Int32(dims.count), dims: tuple6(dims),
+                                                        strides: tuple6(strides), offset: offset, xBatchStride: xBatch))
+            return .stridedCopy(x: UnsafeRawPointer(a[x]), y: a[y], shape: tables.stridedCopies.count - 1)
+        case let .gather(table, ids, y, rows, dim, idBytes, perSample, rowQuant):
+            return .gather(GatherArgs(table: UnsafeRawPointer(a[table]), scales: rowQuant.map { UnsafePointer($0.scales.pointer) },
+                                      zeroPoints: rowQuant.map { UnsafePointer($0.zeroPoints.pointer) }, ids: UnsafeRawPointer(a[ids]),
+                                      y: f(y), rows: rows, dim: dim, idBytes: Int32(idBytes), idsPerSample: perSample,
+                                      operatorIndex: index))
+        case let .take(x, picks, y, rows, inner, count):
+            return .take(x: UnsafePointer(f(x)), picks: UnsafePointer(a[picks].assumingMemoryBound(to: Int64.self)), y: f(y),
+                         rowsPerSample: rows, inner: inner, count: count)
+        case let .reduce(kind, x, y, outer, extent, inner):
+            return .reduce(kind: kind, x: UnsafePointer(f(x)), y: f(y), outer: outer, extent: extent, inner: inner)
+        case let .matmul(x, w, y, count, m, k, n, sa, sb, ba, bb):
+            tables.matmuls.append(MatmulArgs(a: UnsafePointer(f(x)), b: UnsafePointer(f(w)), y: f(y), count: count, m: m, k: k, n: n,
+                                             aStride: sa, bStride: sb, aBatchStride: ba, bBatchStride: bb))
+            return .matmul(args: tables.matmuls.count - 1)
+        case let .layerNorm(x, gamma, beta, y, rows, dim, eps):
+            return .layerNorm(x: UnsafePointer(f(x)), gamma: UnsafePointer(f(gamma)), beta: beta.map { UnsafePointer(f($0)) }, y: f(y),
+                              rowsPerSample: rows, dim: dim, eps: eps)
+        case let .broadcast(kind, operands, y, dims, strides, axis):
+            let shape = BinaryShape(dims: tuple4(dims), aStrides: tuple4(strides[0]), bStrides: tuple4(strides[1]), batchAxis: axis)
+            tables.broadcasts.append(BroadcastArgs(kind: kind, a: UnsafeRawPointer(a[operands[0]]), b: UnsafeRawPointer(a[operands[1]]),
+                                                   c: operands.count > 2 ? UnsafeRawPointer(a[operands[2]]) : nil, y: a[y], shape: shape,
+                                                   cStrides: strides.count > 2 ? tuple4(strides[2]) : (0, 0, 0, 0)))
+            return .broadcast(args: tables.broadcasts.count - 1)
+        case let .not(x, y, n):
+            return .not(x: UnsafePointer(a[x].assumingMemoryBound(to: UInt8.self)), y: a[y].assumingMemoryBound(to: UInt8.self), perSample: n)
+        case let .cast(from, to, x, y, n):
+            return .cast(from: from, to: to, x: UnsafeRawPointer(a[x]), y: a[y], perSample: n)
+        default:
+            preconditionFailure("resolveTensorOp called with a core op")
+        }
+    }
+
+    /// Looks up a batch of ids; an id outside the table becomes a RunError (ids are data).
+    func runGather(_ g: GatherArgs, batch: Int) -> RunError? {
+        let n = Int64(g.idsPerSample * batch)
+        let bad: Int64
+        if let scales = g.scales, let zps = g.zeroPoints {
+            bad = mn_gather_s8_rows(g.table.assumingMemoryBound(to: Int8.self), scales, zps, Int64(g.rows), Int64(g.dim),
+                                    g.ids, g.idBytes, n, g.y)
+        } else {
+            bad = mn_gather_f32(g.table.assumingMemoryBound(to: Float.self), Int64(g.rows), Int64(g.dim), g.ids, g.idBytes, n, g.y)
+        }
+        guard bad >= 0 else { return nil }
+        let id = g.idBytes == 8 ? g.ids.load(fromByteOffset: Int(bad) * 8, as: Int64.self)
+                                : Int64(g.ids.load(fromByteOffset: Int(bad) * 4, as: Int32.self))
+        return .idOutOfRange(operatorIndex: g.operatorIndex, position: Int(bad), id: id, rows: g.rows)
+    }
+
+    func runTensorOp(_ op: ExecOp, batch: Int) {
+        switch op {
+        case let .stridedCopy(x, y, index):
+            var s = tables.stridedCopies[index]
+            withUnsafePointer(to: &s.dims) { dims in
+                withUnsafePointer(to: &s.strides) { strides in
+                    mn_strided_copy(x, y, s.elem, s.rank, UnsafeRawPointer(dims).assumingMemoryBound(to: Int64.self),
+                                    UnsafeRawPointer(strides).assumingMemoryBound(to: Int64.self), s.offset, Int64(batch),
+                                    s.xBatchStride)
+                }
+            }
+        case let .take(x, picks, y, rows, inner, count):
+            // Positions were checked at load, so the kernel cannot report a bad one here.
+            for b in 0..<batch {
+                _ = mn_gather_f32(x + b * rows * inner, Int64(rows), Int64(inner), picks, 8, Int64(count), y + b * count * inner)
+            }
+        case let .reduce(kind, x, y, outer, extent, inner):
+            mn_reduce_f32(kind, x, y, Int64(outer * batch), Int64(extent), Int64(inner))
+        case let .matmul(index):
+            let m = tables.matmuls[index]
+            if m.aBatchStride == m.count * m.aStride && m.bBatchStride == m.count * m.bStride {
+                // Both operands batched and densely packed: one call covers the whole batch.
+                mn_matmul_f32(m.a, m.b, m.y, Int64(m.count * batch), Int64(m.m), Int64(m.k), Int64(m.n), Int64(m.aStride), Int64(m.bStride))
+            } else {
+                for b in 0..<batch {
+                    mn_matmul_f32(m.a + b * m.aBatchStride, m.b + b * m.bBatchStride, m.y + b * m.count * m.m * m.n, Int64(m.count),
+                                  Int64(m.m), Int64(m.k), Int64(m.n), Int64(m.aStride), Int64(m.bStride))
+                }
+            }
+        case let .layerNorm(x, gamma, beta, y, rows, dim, eps):
+            mn_layer_norm_f32(x, gamma, beta, y, Int64(rows * batch), Int64(dim), eps)
+        case let .broadcast(index):
+            var b = tables.broadcasts[index]
+            var s = b.shape.withBatch(batch)
+            withUnsafePointer(to: &s.dims) { dp in
+                withUnsafePointer(to: &s.aStrides) { ap in
+                    withUnsafePointer(to: &s.bStrides) { bp in
+                        withUnsafePointer(to: &b.cStrides) { cp in
+                            let dims = UnsafeRawPointer(dp).assumingMemoryBound(to: Int64.self)
+                            let aS = UnsafeRawPointer(ap).assumingMemoryBound(to: Int64.self)
+                            let bS = UnsafeRawPointer(bp).assumingMemoryBound(to: Int64.self)
+                            let cS = UnsafeRawPointer(cp).assumingMemoryBound(to: Int64.self)
+                            switch b.kind {
+                            case let .compare(code, int64):
+                                mn_compare(code, int64 ? 1 : 0, b.a, aS, b.b, bS, b.y.assumingMemoryBound(to: UInt8.self), dims)
+                            case let .logic(code):
+                                mn_logic_u8(code, b.a.assumingMemoryBound(to: UInt8.self), aS, b.b.assumingMemoryBound(to: UInt8.self), bS,
+                                            b.y.assumingMemoryBound(to: UInt8.self), dims)
+                            case let .where(elem):
+                                mn_where(elem, b.a.assumingMemoryBound(to: UInt8.self), aS, b.b, bS, b.c!, cS, b.y, dims)
+                            }
+                        }
+                    }
+                }
+            }
+        case let .not(x, y, n):
+            mn_not_u8(x, y, Int64(n * batch))
+        case let .cast(from, to, x, y, n):
+            mn_cast(from, to, x, y, Int64(n * batch))
+        default:
+            break
+        }
+    }
+}
