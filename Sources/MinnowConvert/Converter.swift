@@ -54,6 +54,7 @@ public enum Converter {
         }
         let onnx = try ONNXGraph.load(path: onnxPath)
         var g = try Lowering.lower(onnx)
+        PatternFusion.run(&g)
         Fusion.run(&g)
         let weightBytesFP32 = g.tensors.filter(\.isConstant).reduce(0) { $0 + Int($1.shape.reduce(1, *)) * $1.dtype.byteSize }
 

@@ -41,6 +41,41 @@ enum Quantizer {
         return QuantParams(scales: [scale], zeroPoints: [zp], axis: -1)
     }
 
+    /// Asymmetric int8 per row (DESIGN §4, embedding tables): row r is stored as q with
+    /// real = scale[r] * (q - zp[r]), its range widened to contain 0 so zp fits in int8.
+    static func quantizeRows(_ w: [Float], rows: Int, dim: Int) -> (q: [Int8], params: QuantParams) {
+        var q = [Int8](repeating: 0, count: rows * dim)
+        var scales = [Float](repeating: 1, count: rows), zps = [Int32](repeating: 0, count: rows)
+        for r in 0..<rows {
+            let row = w[(r * dim)..<((r + 1) * dim)]
+            let p = activationParams(ActivationRange(min: row.min() ?? 0, max: row.max() ?? 0))
+            scales[r] = p.scales[0]
+            zps[r] = p.zeroPoints[0]
+            for (i, v) in row.enumerated() {
+                let x = (v / p.scales[0]).rounded(.toNearestOrEven) + Float(p.zeroPoints[0])
+                q[r * dim + i] = Int8(max(-128, min(127, x)))
+            }
+        }
+        return (q, QuantParams(scales: scales, zeroPoints: zps, axis: 0))
+    }
+
+    /// Embedding tables become int8 per row in every quantized mode: they dominate the size of
+    /// recommendation models, and the gather dequantizes only the rows it reads.
+    static func quantizeEmbeddings(_ g: inout MGraph, keep: [String]) -> [FloatDecision] {
+        var decisions: [FloatDecision] = []
+        for i in g.ops.indices where g.ops[i].opcode == .gather {
+            let t = g.ops[i].inputs[0]
+            guard case let .float(values)? = g.tensors[t].data, g.tensors[t].shape.count == 2 else { continue }
+            if matchesKeepFloat(g.ops[i], g, keep) {
+                decisions.append(FloatDecision(op: g.ops[i].name, opType: g.ops[i].sourceType, reason: "kept in float by --keep-float"))
+                continue
+            }
+            let (q, params) = quantizeRows(values, rows: Int(g.tensors[t].shape[0]), dim: Int(g.tensors[t].shape[1]))
+            g.ops[i].inputs[0] = g.addConstant(name: g.tensors[t].name, shape: g.tensors[t].shape, .int8(q), quant: params)
+        }
+        return decisions
+    }
+
     static func matchesKeepFloat(_ op: MOp, _ g: MGraph, _ keep: [String]) -> Bool {
         guard !keep.isEmpty else { return false }
         let names = Set(op.name.split(separator: "+").map(String.init) + [op.name, op.sourceType]
@@ -62,6 +97,7 @@ enum Quantizer {
             options.dynamicQuant = true
             g.ops[d].options = .dense(options)
         }
+        decisions += quantizeEmbeddings(&g, keep: keep)
         return decisions + floatOnlyOps(g)
     }
 
@@ -76,7 +112,8 @@ enum Quantizer {
 
     /// Ops with no int8 kernel: they run in fp32 in every mode.
     static func floatOnlyOps(_ g: MGraph) -> [FloatDecision] {
-        g.ops.filter { ![.dense, .copy, .quantize, .dequantize].contains($0.opcode) }.map {
+        let noMath: Set<OpCode> = [.dense, .copy, .quantize, .dequantize, .stridedCopy, .gather, .cast, .not, .and, .or, .equal, .less, .greater]
+        return g.ops.filter { !noMath.contains($0.opcode) }.map {
             FloatDecision(op: $0.name, opType: $0.sourceType, reason: "\($0.opcode) has no int8 kernel; runs in fp32")
         }
     }
@@ -139,6 +176,7 @@ enum Quantizer {
             rewritten.append(op)
         }
         g.ops = rewritten
+        decisions += quantizeEmbeddings(&g, keep: keep)
         return decisions + floatOnlyOps(g)
     }
 
