@@ -388,7 +388,8 @@ struct QuantParams FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
     VT_SCALES = 4,
     VT_ZERO_POINTS = 6,
-    VT_AXIS = 8
+    VT_AXIS = 8,
+    VT_BUFFER = 10
   };
   const flatbuffers::Vector<float> *scales() const {
     return GetPointer<const flatbuffers::Vector<float> *>(VT_SCALES);
@@ -399,6 +400,9 @@ struct QuantParams FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   int32_t axis() const {
     return GetField<int32_t>(VT_AXIS, -1);
   }
+  uint32_t buffer() const {
+    return GetField<uint32_t>(VT_BUFFER, 0);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyOffset(verifier, VT_SCALES) &&
@@ -406,6 +410,7 @@ struct QuantParams FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            VerifyOffset(verifier, VT_ZERO_POINTS) &&
            verifier.VerifyVector(zero_points()) &&
            VerifyField<int32_t>(verifier, VT_AXIS, 4) &&
+           VerifyField<uint32_t>(verifier, VT_BUFFER, 4) &&
            verifier.EndTable();
   }
 };
@@ -423,6 +428,9 @@ struct QuantParamsBuilder {
   void add_axis(int32_t axis) {
     fbb_.AddElement<int32_t>(QuantParams::VT_AXIS, axis, -1);
   }
+  void add_buffer(uint32_t buffer) {
+    fbb_.AddElement<uint32_t>(QuantParams::VT_BUFFER, buffer, 0);
+  }
   explicit QuantParamsBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -438,8 +446,10 @@ inline flatbuffers::Offset<QuantParams> CreateQuantParams(
     flatbuffers::FlatBufferBuilder &_fbb,
     flatbuffers::Offset<flatbuffers::Vector<float>> scales = 0,
     flatbuffers::Offset<flatbuffers::Vector<int32_t>> zero_points = 0,
-    int32_t axis = -1) {
+    int32_t axis = -1,
+    uint32_t buffer = 0) {
   QuantParamsBuilder builder_(_fbb);
+  builder_.add_buffer(buffer);
   builder_.add_axis(axis);
   builder_.add_zero_points(zero_points);
   builder_.add_scales(scales);
@@ -450,14 +460,16 @@ inline flatbuffers::Offset<QuantParams> CreateQuantParamsDirect(
     flatbuffers::FlatBufferBuilder &_fbb,
     const std::vector<float> *scales = nullptr,
     const std::vector<int32_t> *zero_points = nullptr,
-    int32_t axis = -1) {
+    int32_t axis = -1,
+    uint32_t buffer = 0) {
   auto scales__ = scales ? _fbb.CreateVector<float>(*scales) : 0;
   auto zero_points__ = zero_points ? _fbb.CreateVector<int32_t>(*zero_points) : 0;
   return minnow::fb::CreateQuantParams(
       _fbb,
       scales__,
       zero_points__,
-      axis);
+      axis,
+      buffer);
 }
 
 struct Tensor FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {

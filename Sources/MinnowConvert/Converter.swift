@@ -52,7 +52,8 @@ public enum Converter {
         if case let .percentile(p) = options.calibration, !(p > 50 && p <= 100) {
             throw .options("percentile must be in (50, 100], got \(p)")
         }
-        let onnx = try ONNXGraph.load(path: onnxPath)
+        var onnx = try ONNXGraph.load(path: onnxPath)
+        ONNXRewrites.run(&onnx)
         var g = try Lowering.lower(onnx)
         PatternFusion.run(&g)
         Fusion.run(&g)

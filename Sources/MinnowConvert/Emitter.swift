@@ -15,6 +15,17 @@ enum Emitter {
             if let data = t.data {
                 segments.append(SegmentPayload(bytes: data.bytes, shuffleWidth: t.dtype.byteSize == 4 ? 4 : 0))
                 info.buffer = UInt32(segments.count)
+                // Many per-slice parameters (an embedding table's per-row scales and offsets) go to a
+                // compressed segment of their own rather than into the FlatBuffer.
+                if var q = t.quant, q.scales.count > 256, q.zeroPoints.allSatisfy({ (-128...127).contains($0) }) {
+                    var bytes = q.scales.withUnsafeBytes { Array($0) }
+                    bytes += q.zeroPoints.map { UInt8(bitPattern: Int8($0)) }
+                    segments.append(SegmentPayload(bytes: bytes, shuffleWidth: 0))
+                    q.buffer = UInt32(segments.count)
+                    q.scales = []
+                    q.zeroPoints = []
+                    info.quant = q
+                }
             } else {
                 info.arenaOffsetPerSample = plan.offsets[i] ?? 0
             }

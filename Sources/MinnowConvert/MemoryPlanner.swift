@@ -28,6 +28,9 @@ enum MemoryPlanner {
             for t in op.outputs { if first[t] == nil { first[t] = i }; last[t] = max(last[t] ?? i, i) }
         }
         for t in g.outputs { last[t] = g.ops.count }
+        // Inputs stay intact through a run (format 1.2): running again on the same inputs, as
+        // a benchmark or a retry does, must see them unchanged, ids above all.
+        for t in g.inputs { last[t] = g.ops.count }
         let activations = first.keys.sorted()
         func aligned(_ v: UInt64) -> UInt64 { (v + alignment - 1) / alignment * alignment }
 

@@ -33,10 +33,14 @@ public struct QuantParams: Equatable, Sendable {
     public var scales: [Float]
     public var zeroPoints: [Int32]
     public var axis: Int32
-    public init(scales: [Float], zeroPoints: [Int32], axis: Int32 = -1) {
+    /// Format 1.2: 1-based buffer holding float32 scales then int8 zero points (the vectors are
+    /// then empty in the file; the loader fills them in). 0 = the vectors hold the values.
+    public var buffer: UInt32
+    public init(scales: [Float], zeroPoints: [Int32], axis: Int32 = -1, buffer: UInt32 = 0) {
         self.scales = scales
         self.zeroPoints = zeroPoints
         self.axis = axis
+        self.buffer = buffer
     }
 }
 

@@ -41,7 +41,7 @@ public final class Model: @unchecked Sendable {
     }
 
     public init(file: ModelFile) throws(ModelError) {
-        let d = file.description
+        let d = try Model.loadQuantBuffers(file)
         try Model.validateTensors(d)
         try Model.validateGraph(d)
         try Model.validateMemoryPlan(d)
@@ -74,6 +74,33 @@ public final class Model: @unchecked Sendable {
         golden = try Model.decodeGolden(d, file: file, inputs: inputs, outputs: outputs)
         kernelName = String(cString: kernels.pointee.name)
         description = d
+    }
+
+    /// The description with quantization parameters kept in segments (format 1.2) read into
+    /// their vectors, so everything after this sees one representation.
+    static func loadQuantBuffers(_ file: ModelFile) throws(ModelError) -> ModelDescription {
+        var d = file.description
+        for (i, t) in d.tensors.enumerated() {
+            guard var q = t.quant, q.buffer != 0 else { continue }
+            let label = "tensor \(i) '\(t.name)'"
+            guard q.scales.isEmpty, q.zeroPoints.isEmpty, q.axis >= 0, Int(q.axis) < t.shape.count, t.shape[Int(q.axis)] >= 0,
+                  Int(q.buffer) <= d.buffers.count else {
+                throw .invalid("\(label): quantization buffer \(q.buffer) needs empty vectors, a valid axis and an existing buffer")
+            }
+            let n = Int(t.shape[Int(q.axis)])
+            let (need, o) = n.multipliedReportingOverflow(by: 5)
+            guard !o, d.buffers[Int(q.buffer) - 1].size == UInt64(need) else {
+                throw .invalid("\(label): quantization buffer \(q.buffer) holds \(d.buffers[Int(q.buffer) - 1].size) bytes, \(n) scales and zero points need \(need)")
+            }
+            let bytes: AlignedBytes
+            do { bytes = try file.segment(Int(q.buffer)) } catch { throw .format(error) }
+            let raw = UnsafeRawBufferPointer(start: bytes.pointer, count: need)
+            q.scales = (0..<n).map { raw.load(fromByteOffset: $0 * 4, as: Float.self) }
+            q.zeroPoints = (0..<n).map { Int32(raw.load(fromByteOffset: 4 * n + $0, as: Int8.self)) }
+            q.buffer = 0
+            d.tensors[i].quant = q
+        }
+        return d
     }
 
     public func input(named name: String) -> TensorSpec? { inputs.first { $0.name == name } }

@@ -122,7 +122,7 @@ extension Model {
     }
 
     /// Tensors alive at the same time never share arena bytes. Lifetimes are computed as the
-    /// converter's planner does (model inputs from before the first operator, outputs to after
+    /// converter's planner does (model inputs from before the first operator, and since 1.2 to after the last; outputs to after
     /// the last; otherwise first write to last read), so a file whose plan would let one operator
     /// overwrite a value another still needs is refused rather than silently computing garbage.
     static func validateMemoryPlan(_ d: ModelDescription) throws(ModelError) {
@@ -133,7 +133,10 @@ extension Model {
             first[Int(t)] = min(first[Int(t)], at)
             last[Int(t)] = max(last[Int(t)], at)
         }
-        for t in d.inputs { touch(t, -1) }
+        for t in d.inputs {
+            touch(t, -1)
+            if d.formatMinor >= 2 { touch(t, d.operators.count) }  // 1.2: inputs survive the run
+        }
         for (i, op) in d.operators.enumerated() {
             for t in op.inputs { touch(t, i) }
             for t in op.outputs { touch(t, i) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CAllocCounter
 import Foundation
+import MinnowNumpy
 import MinnowRuntime
 
 struct BenchCommand: ParsableCommand {
@@ -14,6 +15,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Samples per run.") var batch: Int = 1
     @Option(help: "Threads per run (1: no pool; more: large operators are split by rows).") var threads: Int = 1
     @Option(help: "Seconds of timed runs after warm-up.") var seconds: Double = 3
+    @Option(help: "Inputs (.npz, as for `minnow run`): the first --batch samples are used, repeated if fewer. Default: synthetic floats in [-1, 1), ids 0 and 1 for integer inputs.")
+    var input: String?
     @Flag(help: "Print JSON (keys: load_ms, first_run_ms, latency_ms{p50,p90,p99}, throughput_per_s, allocations_per_run, peak_rss_bytes, batch, threads, kernels).")
     var json = false
 
@@ -30,13 +33,24 @@ struct BenchCommand: ParsableCommand {
 
             let t1 = DispatchTime.now().uptimeNanoseconds
             let session = try Session(model: model, maxBatch: batch, threads: threads)
-            // Deterministic inputs in [-1, 1) (a fixed LCG): every run sees the same data.
-            var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-            for i in model.inputs.indices {
-                let buffer = session.inputBuffer(i).bindMemory(to: Float.self)
-                for j in buffer.indices {
-                    state = state &* 6364136223846793005 &+ 1442695040888963407
-                    buffer[j] = Float(Int64(bitPattern: state >> 11) % 2_000_000) / 1_000_000 - 1
+            if let input {
+                let arrays: [(name: String, array: NpyArray)]
+                do { arrays = try Npz.readAny(path: input) } catch { throw CLIFailure("\(input): \(error)") }
+                let data = try RunCommand.matchInputs(model, arrays, file: input)
+                for (i, spec) in model.inputs.enumerated() {
+                    let per = spec.elementsPerSample
+                    try session.setInput(i, floats: (0..<batch).flatMap { data.values[i][(($0 % data.count) * per)..<(($0 % data.count + 1) * per)] })
+                }
+            } else {
+                // Deterministic inputs (a fixed LCG): every run sees the same data.
+                var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+                for (i, spec) in model.inputs.enumerated() {
+                    let values = (0..<(batch * spec.elementsPerSample)).map { _ -> Float in
+                        state = state &* 6364136223846793005 &+ 1442695040888963407
+                        let u = Float(Int64(bitPattern: state >> 11) % 2_000_000) / 1_000_000 - 1
+                        return spec.dtype == .float32 ? u : (u < 0 ? 0 : 1)  // ids and masks: 0 and 1
+                    }
+                    try session.setInput(i, floats: values)
                 }
             }
             try session.run(batch: batch)

@@ -19,6 +19,14 @@ import os
 import numpy as np
 
 
+def _as_input(v):
+    """Float features as float32; ids and masks (integer or bool arrays) as int64."""
+    v = np.asarray(v)
+    if np.issubdtype(v.dtype, np.integer) or v.dtype == np.bool_:
+        return np.ascontiguousarray(v, dtype=np.int64)
+    return np.ascontiguousarray(v, dtype=np.float32)
+
+
 def write_reference(out_dir, inputs, outputs, labels=None, calibration=None, parity=None):
     """Writes calibration.npz, reference.npz and parity.json from plain numpy arrays.
 
@@ -32,7 +40,7 @@ def write_reference(out_dir, inputs, outputs, labels=None, calibration=None, par
     for name, v in list(outputs.items()) + list((labels or {}).items()):
         if len(v) != samples:
             raise ValueError(f"'{name}' has {len(v)} rows, inputs have {samples}")
-    arrays = {f"inputs/{k}": np.ascontiguousarray(v, dtype=np.float32) for k, v in inputs.items()}
+    arrays = {f"inputs/{k}": _as_input(v) for k, v in inputs.items()}
     arrays.update({f"outputs/{k}": np.ascontiguousarray(v, dtype=np.float32) for k, v in outputs.items()})
     for k, v in (labels or {}).items():
         v = np.asarray(v)
@@ -40,7 +48,7 @@ def write_reference(out_dir, inputs, outputs, labels=None, calibration=None, par
     np.savez(os.path.join(out_dir, "reference.npz"), **arrays)
     if calibration is not None:
         np.savez_compressed(os.path.join(out_dir, "calibration.npz"),
-                            **{f"inputs/{k}": np.ascontiguousarray(v, dtype=np.float32) for k, v in calibration.items()})
+                            **{f"inputs/{k}": _as_input(v) for k, v in calibration.items()})
     if parity is not None:
         with open(os.path.join(out_dir, "parity.json"), "w") as f:
             json.dump(parity, f, indent=2, sort_keys=True)
@@ -59,7 +67,7 @@ def export_for_minnow(model, out_dir, inputs, calibration, labels=None, parity=N
 
     model.eval()
     names = list(inputs)
-    example = tuple(torch.as_tensor(np.asarray(calibration[k][:2], dtype=np.float32)) for k in names)
+    example = tuple(torch.as_tensor(_as_input(calibration[k][:2])) for k in names)
     with torch.no_grad():
         probe = model(*example)
     count = len(probe) if isinstance(probe, (tuple, list)) else 1
@@ -77,7 +85,7 @@ def export_for_minnow(model, out_dir, inputs, calibration, labels=None, parity=N
         torch.onnx.export(model, example, path, input_names=names, output_names=output_names, dynamo=False,
                           dynamic_axes=axes, opset_version=17)
     with torch.no_grad():
-        result = model(*(torch.as_tensor(np.asarray(inputs[k], dtype=np.float32)) for k in names))
+        result = model(*(torch.as_tensor(_as_input(inputs[k])) for k in names))
     results = result if isinstance(result, (tuple, list)) else (result,)
     outputs = {n: r.detach().cpu().numpy() for n, r in zip(output_names, results)}
     write_reference(out_dir, inputs, outputs, labels=labels, calibration=calibration, parity=parity)
