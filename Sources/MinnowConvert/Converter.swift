@@ -17,6 +17,10 @@ public struct ConversionSummary: Sendable {
     public var fileBytes: Int
     public var calibrationSamples: Int
     public var arenaBytesPerSample: Int
+    /// Embedding tables, reported apart (they dominate recommendation models).
+    public var embeddings: EmbeddingStats?
+    public var embeddingBytesFP32: Int { embeddings?.fp32Bytes ?? 0 }
+    public var embeddingBytesStored: Int { embeddings?.storedBytes ?? 0 }
 
     public var lines: [String] {
         var out: [String] = []
@@ -24,11 +28,24 @@ public struct ConversionSummary: Sendable {
         out.append("ops: " + opCounts.map { "\($0.op) x\($0.count)" }.joined(separator: ", ") + (int8Dense > 0 ? " (\(int8Dense) Dense in int8)" : ""))
         if floatOps.isEmpty {
             out.append("float ops: none")
-        } else {
+        } else if floatOps.count <= 12 {
             out.append("float ops (\(floatOps.count)):")
             for f in floatOps { out.append("  \(f.op) [\(f.opType)]: \(f.reason)") }
+        } else {
+            // Large graphs (transformers): one line per op type and reason.
+            out.append("float ops (\(floatOps.count), by type):")
+            var groups: [(key: String, count: Int)] = []
+            for f in floatOps {
+                let key = "[\(f.opType)]: \(f.reason)"
+                if let i = groups.firstIndex(where: { $0.key == key }) { groups[i].count += 1 } else { groups.append((key, 1)) }
+            }
+            for g in groups { out.append("  \(g.count) x \(g.key)") }
         }
         out.append("weights: \(kb(weightBytesFP32)) fp32 -> \(kb(weightBytesStored)) stored")
+        if let e = embeddings {
+            out.append("embeddings: \(e.tables) table\(e.tables == 1 ? "" : "s"), \(e.rows) rows, \(kb(e.fp32Bytes)) fp32 -> \(kb(e.storedBytes)) in the file "
+                       + "(\(String(format: "%.2f", Double(e.fp32Bytes) / Double(max(e.storedBytes, 1))))x smaller)")
+        }
         let ratio = fileBytes > 0 ? Double(onnxBytes) / Double(fileBytes) : 0
         out.append("file: \(kb(fileBytes)) (ONNX \(kb(onnxBytes)), \(String(format: "%.2f", ratio))x smaller, \(String(format: "%.1f", 100 * Double(fileBytes) / Double(max(onnxBytes, 1))))% of ONNX)")
         out.append("arena: \(arenaBytesPerSample) bytes per sample")
@@ -93,7 +110,9 @@ public enum Converter {
         let bytes = Emitter.bytes(g, plan: plan, maxBatch: options.maxBatch, metadata: metadata, producer: version,
                                   sourceHash: onnx.sourceHash, codec: .zstd, zstdLevel: options.zstdLevel)
         // The file we write must load: a converter bug surfaces here, not on the edge box.
-        do { _ = try Model(bytes: AlignedBytes(bytes)) } catch { throw .model("\(error)") }
+        let written: Model
+        do { written = try Model(bytes: AlignedBytes(bytes)) } catch { throw .model("\(error)") }
+        let embeddings = EmbeddingStats(written.description)
 
         var counts: [(String, Int)] = []
         for op in g.ops {
@@ -107,7 +126,8 @@ public enum Converter {
             mode: options.mode, opCounts: counts, int8Dense: int8Dense,
             floatOps: floatOps.map { ($0.op, $0.opType, $0.reason) }, onnxBytes: onnxBytes,
             weightBytesFP32: weightBytesFP32, weightBytesStored: stored, fileBytes: bytes.count,
-            calibrationSamples: samples, arenaBytesPerSample: Int(plan.arenaBytesPerSample))
+            calibrationSamples: samples, arenaBytesPerSample: Int(plan.arenaBytesPerSample),
+            embeddings: embeddings.tables > 0 ? embeddings : nil)
         return ConversionResult(bytes: bytes, summary: summary)
     }
 }

@@ -4,6 +4,59 @@
 enum ONNXRewrites {
     static func run(_ onnx: inout ONNXGraph) {
         advancedIndexing(&onnx)
+        unbindAfterPermute(&onnx)
+    }
+
+    /// `qkv.view(b, s, 3, h, d).permute(2, 0, 3, 1, 4)` then `q, k, v = ...` (unbind) puts the
+    /// batch second, only for the slices to take it out again: Transpose(perm, perm[0] = a) read
+    /// only by Slice(axis 0, [i, i+1)) + Squeeze(0) pairs (or Gather(axis 0, scalar i)). Each
+    /// pair is `Transpose(Gather(x, i, axis=a), perm without its first entry)`.
+    static func unbindAfterPermute(_ onnx: inout ONNXGraph) {
+        var consumers: [String: [Int]] = [:]
+        for (i, n) in onnx.nodes.enumerated() { for name in n.inputs { consumers[name, default: []].append(i) } }
+        let outputs = Set(onnx.outputs.map(\.name))
+        func ints(_ name: String) -> [Int64]? { onnx.initializers[name]?.ints }
+        var replaced: [Int: [ONNXNode]] = [:]
+        var removed = Set<Int>()
+        for (ti, t) in onnx.nodes.enumerated() {
+            guard t.opType == "Transpose", let perm = t.ints("perm"), let a = perm.first, a != 0, t.outputs.count == 1,
+                  !outputs.contains(t.outputs[0]), let readers = consumers[t.outputs[0]], !readers.isEmpty else { continue }
+            // Axis j of the input is axis j - 1 after axis a is taken out.
+            let rest = perm.dropFirst().map { $0 > a ? $0 - 1 : $0 }
+            var plan: [(drop: [Int], index: Int64, output: String, name: String)] = []
+            for r in readers {
+                let n = onnx.nodes[r]
+                if n.opType == "Gather", n.int("axis", default: 0) == 0, n.inputs.count == 2, let i = onnx.initializers[n.inputs[1]],
+                   i.shape.isEmpty, let v = i.ints.first {
+                    plan.append(([r], v, n.outputs[0], n.name))
+                } else if n.opType == "Slice", n.inputs.count >= 4, let st = ints(n.inputs[1]), let en = ints(n.inputs[2]),
+                          ints(n.inputs[3]) == [0], n.inputs.count < 5 || ints(n.inputs[4]) == [1], st.count == 1, en == [st[0] + 1],
+                          !outputs.contains(n.outputs[0]), let sq = consumers[n.outputs[0]], sq.count == 1,
+                          onnx.nodes[sq[0]].opType == "Squeeze", onnx.nodes[sq[0]].inputs.count == 2,
+                          ints(onnx.nodes[sq[0]].inputs[1]) == [0] {
+                    plan.append(([r, sq[0]], st[0], onnx.nodes[sq[0]].outputs[0], n.name))
+                } else {
+                    plan = []
+                    break
+                }
+            }
+            guard !plan.isEmpty else { continue }
+            removed.insert(ti)
+            for p in plan {
+                let index = p.name + ".index", picked = p.name + ".picked"
+                onnx.initializers[index] = ConstTensor(shape: [], ints: [p.index])
+                replaced[p.drop.last!] = [
+                    ONNXNode(name: p.name, opType: "Gather", domain: "", inputs: [t.inputs[0], index], outputs: [picked],
+                             attributes: ["axis": .int(a)]),
+                    ONNXNode(name: p.name + ".transpose", opType: "Transpose", domain: "", inputs: [picked], outputs: [p.output],
+                             attributes: ["perm": .ints(rest)]),
+                ]
+                removed.formUnion(p.drop.dropLast())
+            }
+        }
+        var nodes: [ONNXNode] = []
+        for (i, n) in onnx.nodes.enumerated() where !removed.contains(i) { nodes += replaced[i] ?? [n] }
+        onnx.nodes = nodes
     }
 
     /// torch's exporter writes `z[:, idx]` (a constant index list on axis k) as

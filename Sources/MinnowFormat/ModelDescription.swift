@@ -217,3 +217,31 @@ public struct GoldenSamples: Equatable, Sendable {
         self.tolerance = tolerance
     }
 }
+
+/// Embedding tables (the constant operand of Gather ops) and what they cost: they dominate the
+/// size of recommendation models, so the converter and `minnow inspect` report them apart.
+public struct EmbeddingStats: Equatable, Sendable {
+    public var tables = 0
+    public var rows = 0
+    /// What the tables would take as float32.
+    public var fp32Bytes = 0
+    /// Bytes in the file (after quantization and compression), per-row parameters included.
+    public var storedBytes = 0
+
+    public init(_ d: ModelDescription) {
+        var seen = Set<Int32>()
+        for op in d.operators where op.opcode == .gather {
+            let i = op.inputs.first ?? -1
+            guard i >= 0, Int(i) < d.tensors.count, !seen.contains(i) else { continue }
+            let t = d.tensors[Int(i)]
+            guard t.buffer > 0, t.shape.count == 2 else { continue }
+            seen.insert(i)
+            tables += 1
+            rows += Int(t.shape[0])
+            fp32Bytes += Int(t.shape[0] * t.shape[1]) * 4
+            for b in [t.buffer, t.quant?.buffer ?? 0] where b > 0 && Int(b) <= d.buffers.count {
+                storedBytes += Int(d.buffers[Int(b) - 1].storedSize)
+            }
+        }
+    }
+}

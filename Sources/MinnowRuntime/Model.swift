@@ -77,7 +77,8 @@ public final class Model: @unchecked Sendable {
     }
 
     /// The description with quantization parameters kept in segments (format 1.2) read into
-    /// their vectors, so everything after this sees one representation.
+    /// their vectors, so everything after this sees one representation. (Re-encode a model from
+    /// its file's description, not from this one.)
     static func loadQuantBuffers(_ file: ModelFile) throws(ModelError) -> ModelDescription {
         var d = file.description
         for (i, t) in d.tensors.enumerated() {
@@ -97,8 +98,7 @@ public final class Model: @unchecked Sendable {
             let raw = UnsafeRawBufferPointer(start: bytes.pointer, count: need)
             q.scales = (0..<n).map { raw.load(fromByteOffset: $0 * 4, as: Float.self) }
             q.zeroPoints = (0..<n).map { Int32(raw.load(fromByteOffset: 4 * n + $0, as: Int8.self)) }
-            q.buffer = 0
-            d.tensors[i].quant = q
+            d.tensors[i].quant = q  // `buffer` stays set: it tells where the values came from (stats, inspect)
         }
         return d
     }

@@ -39,6 +39,10 @@ struct InspectCommand: ParsableCommand {
             for (i, b) in d.buffers.enumerated() {
                 print("  \(i + 1): \(b.codec) \(b.storedSize) stored / \(b.size) bytes\(b.shuffle > 0 ? ", shuffle \(b.shuffle)" : "")")
             }
+            let e = EmbeddingStats(d)
+            if e.tables > 0 {
+                print("embeddings: \(e.tables) tables, \(e.rows) rows, \(e.fp32Bytes) bytes as fp32, \(e.storedBytes) in the file (\(String(format: "%.2f", Double(e.fp32Bytes) / Double(max(e.storedBytes, 1))))x smaller)")
+            }
             print("arena: \(d.memoryPlan.arenaBytesPerSample) bytes per sample, max batch \(d.memoryPlan.maxBatch) (\(Int(d.memoryPlan.arenaBytesPerSample) * Int(d.memoryPlan.maxBatch)) bytes)")
             print("kernels: \(model.kernelName)")
         }
@@ -84,6 +88,10 @@ struct InspectCommand: ParsableCommand {
                 ["codec": b.codec.description, "stored_size": Int(b.storedSize), "size": Int(b.size), "shuffle": Int(b.shuffle)]
             },
             "arena_bytes_per_sample": Int(d.memoryPlan.arenaBytesPerSample),
+            "embeddings": { () -> [String: Any] in
+                let e = EmbeddingStats(d)
+                return ["tables": e.tables, "rows": e.rows, "fp32_bytes": e.fp32Bytes, "stored_bytes": e.storedBytes]
+            }(),
             "max_batch": Int(d.memoryPlan.maxBatch),
         ]
     }

@@ -1,0 +1,120 @@
+import CAllocCounter
+import Foundation
+import MinnowConvert
+import MinnowFormat
+import MinnowParity
+import MinnowRuntime
+import XCTest
+
+/// The recommendation and sequence fixtures (stock torch exports with embeddings, interactions,
+/// attention): converted with no flags beyond the calibration set, in every mode, they must pass
+/// their parity specs, run allocation-free, and keep embedding tables int8 per row.
+final class RecommendationFixtureTests: XCTestCase {
+    static let names = ["dlrm_ctr", "bst_seqrec"]
+
+    /// Conversions are shared by the tests of this class (DLRM's tables make them the slow part).
+    nonisolated(unsafe) static var cache: [String: (Model, ConversionSummary)] = [:]
+
+    func convert(_ name: String, _ mode: QuantizationMode) throws -> (model: Model, summary: ConversionSummary) {
+        let key = "\(name)/\(mode)"
+        if let hit = Self.cache[key] { return hit }
+        var options = ConvertOptions()
+        options.mode = mode
+        options.calibrationPath = fixture(name, "calibration.npz")
+        let result = try Converter.convert(onnxPath: fixture(name, "model.onnx"), options: options)
+        let entry = (try Model(bytes: AlignedBytes(result.bytes)), result.summary)
+        Self.cache[key] = entry
+        return entry
+    }
+
+    func report(_ model: Model, _ name: String) throws -> ParityReport {
+        try Parity.evaluate(model: model, referencePath: fixture(name, "reference.npz"),
+                            spec: try ParitySpec.load(path: fixture(name, "parity.json")))
+    }
+
+    func testEveryModePassesItsParitySpec() throws {
+        for name in Self.names {
+            for mode in QuantizationMode.allCases {
+                let r = try report(try convert(name, mode).model, name)
+                XCTAssertTrue(r.passed, "\(name) \(mode)\n\(r.table())")
+                let auc = r.rows.first { $0.metric == "roc_auc" && $0.against == .labels }!
+                let limit = name == "dlrm_ctr" ? 0.003 : 0.005  // the thresholds
+                XCTAssertLessThanOrEqual(auc.trainer! - auc.ours, limit, "\(name) \(mode)")
+                if mode == .float {
+                    let err = r.rows.first { $0.metric == "max_abs_error" && $0.against == .trainer }!
+                    XCTAssertLessThanOrEqual(err.ours, 1e-4, "\(name) float")
+                }
+            }
+        }
+    }
+
+    func testEmbeddingTablesAreInt8PerRowAndReported() throws {
+        for name in Self.names {
+            let (model, summary) = try convert(name, .static)
+            let tables = model.description.operators.filter { $0.opcode == .gather }.map { model.description.tensors[Int($0.inputs[0])] }
+                .filter(\.isConstant)
+            XCTAssertFalse(tables.isEmpty, name)
+            for t in tables {
+                XCTAssertEqual(t.dtype, .int8, "\(name) \(t.name)")
+                XCTAssertEqual(t.quant?.axis, 0, "\(name) \(t.name): one scale and offset per row")
+                XCTAssertEqual(t.quant?.scales.count, Int(t.shape[0]))
+            }
+            let rows = tables.reduce(0) { $0 + Int($1.shape[0] * $1.shape[1]) }
+            XCTAssertEqual(summary.embeddingBytesFP32, rows * 4, name)
+            XCTAssertLessThan(summary.embeddingBytesStored, rows * 4 / 3, name)
+            let (floatModel, _) = try convert(name, .float)
+            XCTAssertTrue(floatModel.description.operators.filter { $0.opcode == .gather }
+                .allSatisfy { floatModel.description.tensors[Int($0.inputs[0])].dtype != .int8 }, "float mode keeps float tables")
+        }
+    }
+
+    func testInferenceIsAllocationFreeAtEveryBatch() throws {
+        XCTAssertEqual(minnow_alloc_counter_active(), 1)
+        for name in Self.names {
+            for mode in QuantizationMode.allCases {
+                let model = try convert(name, mode).model
+                let reference = try ReferenceSet.load(path: fixture(name, "reference.npz"), model: model)
+                let session = try Session(model: model, maxBatch: 64)
+                for (i, spec) in model.inputs.enumerated() {
+                    try session.setInput(i, floats: Array(reference.inputs[i].prefix(64 * spec.elementsPerSample)))
+                }
+                try session.run(batch: 64)
+                for batch in [1, 7, 64] {
+                    minnow_alloc_reset()
+                    try session.run(batch: batch)
+                    XCTAssertEqual(minnow_alloc_count(), 0, "\(name) \(mode) batch \(batch)")
+                }
+            }
+        }
+    }
+
+    func testAnIdOutsideItsTableIsATypedRunError() throws {
+        let model = try convert("dlrm_ctr", .static).model
+        let session = try Session(model: model, maxBatch: 2)
+        let sparse = model.inputs.firstIndex { $0.name == "sparse" }!
+        var ids = [Float](repeating: 1, count: 2 * 26)
+        ids[26 + 3] = 5000  // table 3 has fewer rows
+        try session.setInput(sparse, floats: ids)
+        XCTAssertThrowsError(try session.run(batch: 2)) { e in
+            guard case let .idOutOfRange(_, position, id, rows)? = e as? RunError else { return XCTFail("\(e)") }
+            XCTAssertEqual(id, 5000)
+            XCTAssertEqual(position, 1)  // the second sample of table 3's column
+            XCTAssertLessThan(rows, 5000)
+        }
+        // The session stays usable: fix the id and run again.
+        ids[26 + 3] = 3
+        try session.setInput(sparse, floats: ids)
+        XCTAssertNoThrow(try session.run(batch: 2))
+    }
+
+    func testThreadsGiveIdenticalResults() throws {
+        for name in Self.names {
+            let model = try convert(name, .static).model
+            let reference = try ReferenceSet.load(path: fixture(name, "reference.npz"), model: model)
+            let inputs = reference.inputs.enumerated().map { i, v in Array(v.prefix(200 * model.inputs[i].elementsPerSample)) }
+            let one = try Session(model: model, maxBatch: 64, threads: 1)
+            let two = try Session(model: model, maxBatch: 64, threads: 2)
+            XCTAssertEqual(try one.predict(inputs: inputs, samples: 200), try two.predict(inputs: inputs, samples: 200), name)
+        }
+    }
+}
