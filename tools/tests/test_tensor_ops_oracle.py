@@ -153,3 +153,36 @@ def test_embedding_id_outside_table_is_a_clear_error(minnow, tmp_path):
     p = minnow("run", tmp_path / "m.minnow", "--input", tmp_path / "in.npz", "-o", tmp_path / "o.npz", check=False)
     assert p.returncode == 1
     assert "id 40 at position 4 is outside the table's 40 rows" in p.stderr
+
+
+@pytest.mark.parametrize("name,fused", [("decomposed_layer_norm", "LayerNorm"), ("decomposed_gelu", "Gelu")])
+def test_decomposed_patterns_become_one_kernel(minnow, tmp_path, name, fused):
+    import json
+    nodes, inputs, outputs, inits, feeds, opset = CASES[name]
+    out = run_both(minnow, tmp_path, graph(nodes, inputs, outputs, inits, opset), feeds, atol=2e-5, rtol=2e-5)
+    ops = json.loads(minnow("inspect", out, "--json").stdout)["operators"]
+    assert [o["op"] for o in ops] == [fused]
+
+
+@pytest.mark.parametrize("mode", ["static", "dynamic"])
+def test_int8_embedding_rows_stay_within_half_a_step(minnow, tmp_path, mode):
+    """Per-row int8: every looked-up value is within half a quantization step of its row."""
+    table = x(500, 16) * np.linspace(0.01, 3, 500, dtype=np.float32)[:, None]  # rows of very different ranges
+    m = graph([helper.make_node("Gather", ["table", "ids"], ["y"])], [("ids", I64, [8])], [("y", F)], {"table": table})
+    path = tmp_path / "m.onnx"
+    onnx.save(m, path)
+    ids = R.integers(0, 500, (64, 8))
+    np.savez(tmp_path / "calib.npz", **{"inputs/ids": ids})
+    minnow("convert", path, "-o", tmp_path / "m.minnow", "--mode", mode, "--calibration", tmp_path / "calib.npz")
+    np.savez(tmp_path / "in.npz", **{"inputs/ids": ids})
+    minnow("run", tmp_path / "m.minnow", "--input", tmp_path / "in.npz", "-o", tmp_path / "o.npz")
+    with np.load(tmp_path / "o.npz") as z:
+        got = z["outputs/y"]
+    want = table[ids]
+    lo, hi = np.minimum(table.min(1), 0), np.maximum(table.max(1), 0)
+    step = ((hi - lo) / 255)[ids][..., None]
+    assert np.all(np.abs(got - want) <= step * 0.5 + 1e-6)
+    import json
+    info = json.loads(minnow("inspect", tmp_path / "m.minnow", "--json").stdout)
+    assert info["embeddings"]["tables"] == 1 and info["embeddings"]["fp32_bytes"] == 500 * 16 * 4
+    assert info["embeddings"]["stored_bytes"] < 500 * 16 * 4 / 3

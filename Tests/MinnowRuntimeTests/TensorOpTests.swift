@@ -1,0 +1,94 @@
+import MinnowFormat
+import MinnowRuntime
+import XCTest
+
+// Format-1.2 ops built by hand: what they compute, and the load-time checks that let their
+// kernels run without checking (the converter's side is covered against onnxruntime in
+// tools/tests/test_tensor_ops_oracle.py).
+
+/// x[-1, 2, 3] -> StridedCopy(params) -> y[-1, 3, 2] (a transpose with the default params).
+private func transposeModel(params: [Int64] = [2, 3, 2, 1, 3, 0], minor: UInt16 = 2) -> [UInt8] {
+    var d = ModelDescription()
+    d.formatMinor = minor
+    d.tensors = [
+        TensorInfo(name: "x", dtype: .float32, shape: [-1, 2, 3], arenaOffsetPerSample: 0),
+        TensorInfo(name: "y", dtype: .float32, shape: [-1, 3, 2], arenaOffsetPerSample: 64),
+    ]
+    d.operators = [OperatorInfo(opcode: .stridedCopy, inputs: [0], outputs: [1], options: .params(ints: params, floats: []), name: "t")]
+    d.inputs = [0]
+    d.outputs = [1]
+    d.memoryPlan = MemoryPlanInfo(arenaBytesPerSample: 128, maxBatch: 4)
+    return ModelFileWriter.write(d, segments: [])
+}
+
+/// ids[-1, 3] int64 -> Gather(table [4, 2] int8, per-row params in buffer 2) -> y[-1, 3, 2].
+private func embeddingModel(paramBytes: [UInt8]? = nil) -> [UInt8] {
+    var d = ModelDescription()
+    d.tensors = [
+        TensorInfo(name: "ids", dtype: .int64, shape: [-1, 3], arenaOffsetPerSample: 0),
+        TensorInfo(name: "table", dtype: .int8, shape: [4, 2], quant: QuantParams(scales: [], zeroPoints: [], axis: 0, buffer: 2), buffer: 1),
+        TensorInfo(name: "y", dtype: .float32, shape: [-1, 3, 2], arenaOffsetPerSample: 64),
+    ]
+    d.operators = [OperatorInfo(opcode: .gather, inputs: [1, 0], outputs: [2], name: "emb")]
+    d.inputs = [0]
+    d.outputs = [2]
+    d.memoryPlan = MemoryPlanInfo(arenaBytesPerSample: 128, maxBatch: 4)
+    let table: [Int8] = [0, 10, -128, 127, 5, 5, 1, 2]
+    let scales: [Float] = [0.5, 1, 2, 0.25]
+    let zps: [Int8] = [0, -128, 5, 1]
+    let params = paramBytes ?? (scales.withUnsafeBytes { Array($0) } + zps.map { UInt8(bitPattern: $0) })
+    return ModelFileWriter.write(d, segments: [SegmentPayload(bytes: table.map { UInt8(bitPattern: $0) }), SegmentPayload(bytes: params)])
+}
+
+private func loadError(_ bytes: [UInt8]) -> String {
+    do { _ = try Session(model: try Model(bytes: AlignedBytes(bytes))); return "loaded" } catch { return "\(error)" }
+}
+
+final class TensorOpTests: XCTestCase {
+    func testStridedCopyTransposesEverySample() throws {
+        let session = try Session(model: try Model(bytes: AlignedBytes(transposeModel())))
+        try session.setInput(0, floats: (0..<12).map(Float.init))
+        try session.run(batch: 2)
+        XCTAssertEqual(session.outputFloats(0, batch: 2), [0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11])
+        // Inputs survive a run (1.2): a second run gives the same answer.
+        try session.run(batch: 2)
+        XCTAssertEqual(session.outputFloats(0, batch: 2), [0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11])
+    }
+
+    func testStridedCopyThatWouldReadOutsideASampleIsRefused() {
+        XCTAssertEqual(loadError(transposeModel(params: [2, 3, 2, 1, 3, 1])),
+                       "invalid model: operator 0 (StridedCopy 't'): copy reads elements 1...6 of an input sample holding 6")
+        XCTAssertEqual(loadError(transposeModel(params: [2, 3, 2, -1, 3, 0])),
+                       "invalid model: operator 0 (StridedCopy 't'): copy reads elements -2...3 of an input sample holding 6")
+        XCTAssertEqual(loadError(transposeModel(params: [7, 3])),
+                       "invalid model: operator 0 (StridedCopy 't'): strided copy parameters must be [rank <= 6, dims, strides, offset], found 2 values")
+        XCTAssertEqual(loadError(transposeModel(params: [2, 3, 3, 1, 3, 0])),
+                       "invalid model: operator 0 (StridedCopy 't'): copy dims [3, 3] do not fill output [-1, 3, 2]")
+    }
+
+    func testNewOpcodesNeedFormat12() {
+        XCTAssertEqual(loadError(transposeModel(minor: 1)),
+                       "invalid model: operator 0 (StridedCopy 't'): opcode needs format 1.2, the file declares 1.1")
+    }
+
+    func testInt8EmbeddingRowsAreDequantizedPerRow() throws {
+        let model = try Model(bytes: AlignedBytes(embeddingModel()))
+        XCTAssertEqual(model.description.tensors[1].quant?.scales, [0.5, 1, 2, 0.25])
+        XCTAssertEqual(model.description.tensors[1].quant?.zeroPoints, [0, -128, 5, 1])
+        let session = try Session(model: model)
+        try session.setInput(0, floats: [0, 1, 3, -1, 2, 2])  // -1 counts from the end (row 3)
+        try session.run(batch: 2)
+        // row r = scale[r] * (q - zp[r])
+        let rows: [[Float]] = [[0, 5], [0, 255], [0, 0.25], [0, 0.25], [0, 0], [0, 0]]
+        XCTAssertEqual(session.outputFloats(0, batch: 2), rows.flatMap { $0 })
+        try session.setInput(0, floats: [0, 4, 1])
+        XCTAssertThrowsError(try session.run(batch: 1)) { e in
+            XCTAssertEqual("\(e)", "operator 0 (Gather): id 4 at position 1 is outside the table's 4 rows")
+        }
+    }
+
+    func testQuantParamsSegmentOfTheWrongSizeIsRefused() {
+        XCTAssertEqual(loadError(embeddingModel(paramBytes: [UInt8](repeating: 0, count: 19))),
+                       "invalid model: tensor 1 'table': quantization buffer 2 holds 19 bytes, 4 scales and zero points need 20")
+    }
+}
