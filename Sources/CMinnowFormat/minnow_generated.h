@@ -170,11 +170,13 @@ enum OpCode : uint16_t {
   OpCode_gelu = 36,
   OpCode_gelu_tanh = 37,
   OpCode_cast = 38,
+  OpCode_im2col = 39,
+  OpCode_pool = 40,
   OpCode_MIN = OpCode_dense,
-  OpCode_MAX = OpCode_cast
+  OpCode_MAX = OpCode_pool
 };
 
-inline const OpCode (&EnumValuesOpCode())[39] {
+inline const OpCode (&EnumValuesOpCode())[41] {
   static const OpCode values[] = {
     OpCode_dense,
     OpCode_add,
@@ -214,13 +216,15 @@ inline const OpCode (&EnumValuesOpCode())[39] {
     OpCode_reciprocal,
     OpCode_gelu,
     OpCode_gelu_tanh,
-    OpCode_cast
+    OpCode_cast,
+    OpCode_im2col,
+    OpCode_pool
   };
   return values;
 }
 
 inline const char * const *EnumNamesOpCode() {
-  static const char * const names[40] = {
+  static const char * const names[42] = {
     "dense",
     "add",
     "sub",
@@ -260,13 +264,15 @@ inline const char * const *EnumNamesOpCode() {
     "gelu",
     "gelu_tanh",
     "cast",
+    "im2col",
+    "pool",
     nullptr
   };
   return names;
 }
 
 inline const char *EnumNameOpCode(OpCode e) {
-  if (flatbuffers::IsOutRange(e, OpCode_dense, OpCode_cast)) return "";
+  if (flatbuffers::IsOutRange(e, OpCode_dense, OpCode_pool)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesOpCode()[index];
 }

@@ -8,6 +8,7 @@ import MinnowFormat
 
 enum Fusion {
     static func run(_ g: inout MGraph) {
+        hoistActivationsAboveLayoutCopies(&g)
         var changed = true
         while changed {
             changed = false
@@ -100,5 +101,29 @@ enum Fusion {
             let bt = g.ops[d].inputs[2]
             g.ops[d].inputs[2] = g.addConstant(name: g.tensors[bt].name, shape: g.tensors[bt].shape, .float(zip(b, s).map { $0 * $1 }))
         }
+    }
+
+    /// Dense -> layout copy -> Relu/Clip/LeakyRelu (a Conv's transpose back to NCHW sits between
+    /// them) becomes Dense -> activation -> copy: element-wise ops commute with a layout change,
+    /// and the activation then fuses into the Dense.
+    static func hoistActivationsAboveLayoutCopies(_ g: inout MGraph) {
+        for a in g.ops.indices where [.relu, .clip, .leakyRelu].contains(g.ops[a].opcode) {
+            let t = g.ops[a].inputs[0]
+            guard let c = g.producer(of: t), c < a, [.copy, .stridedCopy].contains(g.ops[c].opcode), g.consumers(of: t) == [a],
+                  !g.isGraphOutput(t) else { continue }
+            let d = g.ops[c].inputs[0]
+            guard let p = g.producer(of: d), g.ops[p].opcode == .dense, g.consumers(of: d) == [c], !g.isGraphOutput(d) else { continue }
+            // d -> act -> r -> copy -> (the activation's old output)
+            let r = g.add(MTensor(name: g.tensors[d].name + ".act", dtype: g.tensors[d].dtype, shape: g.tensors[d].shape))
+            var act = g.ops[a], copy = g.ops[c]
+            act.inputs = [d]
+            let out = act.outputs[0]
+            act.outputs = [r]
+            copy.inputs = [r]
+            copy.outputs = [out]
+            g.ops[c] = act
+            g.ops[a] = copy
+        }
+        g.compact()
     }
 }

@@ -23,6 +23,8 @@ extension Lowering {
             guard g.tensors[x].dtype == .bool else { throw bad(n, "Not of a \(g.tensors[x].dtype) tensor (bool only)") }
             emit(n, .not, [x], shape: shape(x), dtype: .bool)
         case "Where": try lowerWhere(n)
+        case "Conv": try lowerConv(n)
+        case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool": try lowerPool(n)
         case "Cast": try lowerCast(n)
         case "Pow": try lowerPow(n)
         case "Max", "Min":

@@ -5,6 +5,45 @@ enum ONNXRewrites {
     static func run(_ onnx: inout ONNXGraph) {
         advancedIndexing(&onnx)
         unbindAfterPermute(&onnx)
+        foldBatchNormIntoConv(&onnx)
+    }
+
+    /// Conv (constant weight) -> BatchNormalization (constant statistics) becomes one Conv with
+    /// W' = W * a[oc], B' = (B - mean) * a + beta, a = scale / sqrt(var + eps) (the inference form).
+    static func foldBatchNormIntoConv(_ onnx: inout ONNXGraph) {
+        var consumers: [String: [Int]] = [:]
+        for (i, n) in onnx.nodes.enumerated() { for name in n.inputs { consumers[name, default: []].append(i) } }
+        let outputs = Set(onnx.outputs.map(\.name))
+        var removed = Set<Int>()
+        for (ci, conv) in onnx.nodes.enumerated() where conv.opType == "Conv" && conv.outputs.count == 1 {
+            guard !outputs.contains(conv.outputs[0]), let c = consumers[conv.outputs[0]], c.count == 1 else { continue }
+            let bn = onnx.nodes[c[0]]
+            guard bn.opType == "BatchNormalization", bn.inputs.count == 5, bn.outputs.count == 1 || bn.outputs.dropFirst().allSatisfy(\.isEmpty),
+                  conv.inputs.count >= 2, let w = onnx.initializers[conv.inputs[1]], w.isFloat, w.shape.count >= 3,
+                  let scale = onnx.initializers[bn.inputs[1]], let beta = onnx.initializers[bn.inputs[2]],
+                  let mean = onnx.initializers[bn.inputs[3]], let variance = onnx.initializers[bn.inputs[4]] else { continue }
+            let oc = w.shape[0]
+            guard [scale, beta, mean, variance].allSatisfy({ $0.count == oc }) else { continue }
+            let bias = conv.inputs.count > 2 && !conv.inputs[2].isEmpty ? onnx.initializers[conv.inputs[2]]?.floats : [Float](repeating: 0, count: oc)
+            guard let bias, bias.count == oc else { continue }
+            let eps = bn.float("epsilon", default: 1e-5)
+            let (s, b, m, v) = (scale.floats, beta.floats, mean.floats, variance.floats)
+            let a = (0..<oc).map { s[$0] / (v[$0] + eps).squareRoot() }
+            let per = w.count / oc
+            let wv = w.floats
+            let folded = (0..<w.count).map { wv[$0] * a[$0 / per] }
+            let newBias = (0..<oc).map { (bias[$0] - m[$0]) * a[$0] + b[$0] }
+            let wName = conv.name + ".bn_folded_weight", bName = conv.name + ".bn_folded_bias"
+            onnx.initializers[wName] = ConstTensor(shape: w.shape, floats: folded)
+            onnx.initializers[bName] = ConstTensor(shape: [oc], floats: newBias)
+            var fused = conv
+            fused.inputs = [conv.inputs[0], wName, bName]
+            fused.outputs = [bn.outputs[0]]
+            fused.name = conv.name + "+" + bn.name
+            onnx.nodes[ci] = fused
+            removed.insert(c[0])
+        }
+        onnx.nodes = onnx.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
     /// `qkv.view(b, s, 3, h, d).permute(2, 0, 3, 1, 4)` then `q, k, v = ...` (unbind) puts the

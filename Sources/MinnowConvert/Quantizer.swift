@@ -112,7 +112,7 @@ enum Quantizer {
 
     /// Ops with no int8 kernel: they run in fp32 in every mode.
     static func floatOnlyOps(_ g: MGraph) -> [FloatDecision] {
-        let noMath: Set<OpCode> = [.dense, .copy, .quantize, .dequantize, .stridedCopy, .gather, .cast, .not, .and, .or, .equal, .less, .greater]
+        let noMath: Set<OpCode> = [.dense, .copy, .quantize, .dequantize, .stridedCopy, .im2col, .gather, .cast, .not, .and, .or, .equal, .less, .greater]
         return g.ops.filter { !noMath.contains($0.opcode) }.map {
             FloatDecision(op: $0.name, opType: $0.sourceType, reason: "\($0.opcode) has no int8 kernel; runs in fp32")
         }
@@ -130,12 +130,13 @@ enum Quantizer {
             }
         }
         // Can tensor t be int8? Only if every reader takes int8: an int8 dense (as its input) or a
-        // copy whose result can be int8 too. Graph outputs stay fp32.
+        // layout op (copy, strided copy, im2col) whose result can be int8 too. Graph outputs stay fp32.
+        let layoutOnly: Set<OpCode> = [.copy, .stridedCopy, .im2col]
         func acceptsInt8(_ t: Int) -> Bool {
             let readers = g.consumers(of: t)
             guard !readers.isEmpty, !g.isGraphOutput(t) else { return false }
             return readers.allSatisfy { c in
-                (int8Dense.contains(c) && g.ops[c].inputs[0] == t) || (g.ops[c].opcode == .copy && acceptsInt8(g.ops[c].outputs[0]))
+                (int8Dense.contains(c) && g.ops[c].inputs[0] == t) || (layoutOnly.contains(g.ops[c].opcode) && acceptsInt8(g.ops[c].outputs[0]))
             }
         }
         var isInt8 = [Bool](repeating: false, count: g.tensors.count)
@@ -145,7 +146,7 @@ enum Quantizer {
             if int8Dense.contains(i), case let .dense(o) = op.options, o.activation != .leakyRelu, acceptsInt8(y) {
                 isInt8[y] = true
                 params[y] = activationParams(ranges[y] ?? ActivationRange(min: 0, max: 0))
-            } else if op.opcode == .copy, isInt8[op.inputs[0]] {
+            } else if layoutOnly.contains(op.opcode), isInt8[op.inputs[0]] {
                 isInt8[y] = true
                 params[y] = params[op.inputs[0]]
             }
@@ -155,10 +156,31 @@ enum Quantizer {
             g.tensors[t].quant = q
         }
         // A Quantize goes in front of each int8 dense whose input is fp32 (one per tensor, shared).
+        // For a convolution the Quantize goes before its im2col: the image, not its 9x larger patches.
+        var quantizeBeforeIm2col = Set<Int>()
+        for d in int8Dense {
+            let x = g.ops[d].inputs[0]
+            if g.tensors[x].dtype != .int8, let m = g.producer(of: x), g.ops[m].opcode == .im2col, g.consumers(of: x) == [d],
+               !g.isGraphOutput(x) { quantizeBeforeIm2col.insert(m) }
+        }
         var rewritten: [MOp] = []
         var quantized = [Int: Int]()
+        func quantizedTensor(_ x: Int) -> Int {
+            if let q = quantized[x] { return q }
+            let q = activationParams(ranges[x] ?? ActivationRange(min: 0, max: 0))
+            let xq = g.add(MTensor(name: g.tensors[x].name + ".q", dtype: .int8, shape: g.tensors[x].shape, quant: q))
+            rewritten.append(MOp(opcode: .quantize, inputs: [x], outputs: [xq], name: g.tensors[x].name + ".quantize",
+                                 sourceType: "QuantizeLinear"))
+            quantized[x] = xq
+            return xq
+        }
         for (i, original) in g.ops.enumerated() {
             var op = original
+            if quantizeBeforeIm2col.contains(i) {
+                op.inputs[0] = quantizedTensor(op.inputs[0])
+                g.tensors[op.outputs[0]].dtype = .int8
+                g.tensors[op.outputs[0]].quant = g.tensors[op.inputs[0]].quant
+            }
             if int8Dense.contains(i) {
                 let x = op.inputs[0]
                 if g.tensors[x].dtype != .int8 {

@@ -193,3 +193,57 @@ void mn_cast(int32_t from, int32_t to, const void *x, void *y, int64_t n) {
         }
     }
 }
+
+void mn_im2col(const void *x, void *y, int32_t elem, const int64_t p[13], int64_t batch, int8_t pad_value) {
+    const int64_t C = p[0], H = p[1], W = p[2], KH = p[3], KW = p[4], OH = p[5], OW = p[6];
+    const int64_t sh = p[7], sw = p[8], pt = p[9], pl = p[10], dh = p[11], dw = p[12];
+    const int64_t K = C * KH * KW;
+    for (int64_t b = 0; b < batch; b++) {
+        const char *xs = (const char *)x + b * C * H * W * elem;
+        char *ys = (char *)y + b * OH * OW * K * elem;
+        for (int64_t oh = 0; oh < OH; oh++)
+        for (int64_t ow = 0; ow < OW; ow++) {
+            // One row per output pixel, in the weight's (c, kh, kw) order.
+            char *row = ys + (oh * OW + ow) * K * elem;
+            for (int64_t c = 0; c < C; c++)
+            for (int64_t kh = 0; kh < KH; kh++) {
+                const int64_t ih = oh * sh - pt + kh * dh;
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    const int64_t iw = ow * sw - pl + kw * dw;
+                    char *dst = row + ((c * KH + kh) * KW + kw) * elem;
+                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
+                        if (elem == 1) *dst = (char)pad_value; else memset(dst, 0, (size_t)elem);
+                    } else {
+                        memcpy(dst, xs + ((c * H + ih) * W + iw) * elem, (size_t)elem);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void mn_pool_f32(const float *x, float *y, const int64_t p[13], int64_t batch) {
+    const int64_t kind = p[0], C = p[1], H = p[2], W = p[3], KH = p[4], KW = p[5], OH = p[6], OW = p[7];
+    const int64_t sh = p[8], sw = p[9], pt = p[10], pl = p[11], include_pad = p[12];
+    for (int64_t bc = 0; bc < batch * C; bc++) {
+        const float *xc = x + bc * H * W;
+        float *yc = y + bc * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++)
+        for (int64_t ow = 0; ow < OW; ow++) {
+            float acc = kind == 0 ? -INFINITY : 0.f;
+            int64_t n = 0;
+            for (int64_t kh = 0; kh < KH; kh++) {
+                const int64_t ih = oh * sh - pt + kh;
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    const int64_t iw = ow * sw - pl + kw;
+                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;  // padding never wins a max
+                    const float v = xc[ih * W + iw];
+                    if (kind == 0) acc = v > acc ? v : acc; else acc += v;
+                    n++;
+                }
+            }
+            if (kind == 1) acc /= (float)(include_pad ? KH * KW : (n > 0 ? n : 1));
+            yc[oh * OW + ow] = acc;
+        }
+    }
+}

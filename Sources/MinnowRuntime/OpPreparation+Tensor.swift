@@ -93,6 +93,22 @@ extension OpPreparer {
             try sameShape(what, x, y)
             return .cast(from: Int32(x.dtype.rawValue), to: Int32(y.dtype.rawValue), x: Int(op.inputs[0]), y: Int(op.outputs[0]),
                          elementsPerSample: perSample(x))
+        case .im2col:
+            try arity(1)
+            return try prepareIm2col(op, try input(0), y, ints, what)
+        case .pool:
+            try arity(1)
+            let x = try input(0)
+            try requireFloat(what, x, y)
+            guard ints.count == 13, ints[0] == 0 || ints[0] == 1, ints[1...9].allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }),
+                  ints[10...11].allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }) else {
+                throw .invalid("\(what): pool parameters \(ints), expected [kind 0/1, C, H, W, KH, KW, OH, OW, sh, sw >= 1, pads >= 0, flag]")
+            }
+            let (c, h, w, oh, ow) = (ints[1], ints[2], ints[3], ints[6], ints[7])
+            guard Int64(perSample(x)) == c * h * w, Int64(perSample(y)) == c * oh * ow else {
+                throw .invalid("\(what): pool of [\(c), \(h), \(w)] -> [\(c), \(oh), \(ow)] does not match \(x.shape) -> \(y.shape)")
+            }
+            return .pool(x: Int(op.inputs[0]), y: Int(op.outputs[0]), params: ints)
         default:
             throw .unsupported("\(what): not a tensor op")
         }
@@ -132,6 +148,27 @@ extension OpPreparer {
         }
         return .stridedCopy(x: Int(op.inputs[0]), y: Int(op.outputs[0]), elem: x.dtype.byteSize, dims: dims, strides: strides,
                             offset: offset, xBatchStride: Int64(perSample(x)))
+    }
+
+    private func prepareIm2col(_ op: OperatorInfo, _ x: TensorInfo, _ y: TensorInfo, _ p: [Int64], _ what: String) throws(ModelError) -> PreparedOp {
+        guard x.isBatched, !x.isConstant, x.dtype == y.dtype, x.quant == y.quant, x.dtype == .float32 || x.dtype == .int8 else {
+            throw .invalid("\(what): im2col copies a batched float32 or int8 activation to one of the same dtype and quantization")
+        }
+        // Every value bounded (taps outside the image are skipped by the kernel), so products cannot overflow.
+        guard p.count == 13, p[0...8].allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), p[9...10].allSatisfy({ $0 >= 0 && $0 <= 1 << 16 }),
+              p[11...12].allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }) else {
+            throw .invalid("\(what): im2col parameters \(p), expected [C, H, W, KH, KW, OH, OW, strides >= 1, pads >= 0, dilations >= 1]")
+        }
+        let (c, h, w, kh, kw, oh, ow) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+        guard Int64(perSample(x)) == c * h * w, Int64(perSample(y)) == oh * ow * c * kh * kw, y.shape.last == c * kh * kw else {
+            throw .invalid("\(what): patches of [\(c), \(h), \(w)] into [\(oh * ow), \(c * kh * kw)] do not match \(x.shape) -> \(y.shape)")
+        }
+        var pad: Int8 = 0
+        if x.dtype == .int8 {
+            guard let q = x.quant, q.axis == -1 else { throw .invalid("\(what): int8 input needs per-tensor quantization") }
+            pad = Int8(q.zeroPoints[0])  // validated to lie in -128...127
+        }
+        return .im2col(x: Int(op.inputs[0]), y: Int(op.outputs[0]), elem: x.dtype.byteSize, params: p, padValue: pad)
     }
 
     private func prepareGather(_ op: OperatorInfo, table: TensorInfo, ids: TensorInfo, _ y: TensorInfo,

@@ -37,6 +37,9 @@ enum PreparedOp: @unchecked Sendable {
     case broadcast(kind: BroadcastKind, operands: [Int], y: Int, dims: [Int64], strides: [[Int64]], batchAxis: Int)
     case not(x: Int, y: Int, elementsPerSample: Int)
     case cast(from: Int32, to: Int32, x: Int, y: Int, elementsPerSample: Int)
+    /// Convolution patches; `padValue` is what an out-of-image tap reads (an int8 input's zero point).
+    case im2col(x: Int, y: Int, elem: Int, params: [Int64], padValue: Int8)
+    case pool(x: Int, y: Int, params: [Int64])
 
     struct Dense {
         var x: Int, w: Int, y: Int

@@ -11,6 +11,8 @@ struct ArgTables {
     var stridedCopies: [StridedCopyArgs] = []
     var matmuls: [MatmulArgs] = []
     var broadcasts: [BroadcastArgs] = []
+    /// im2col and pool parameters, 13 per op.
+    var windowParams: [Int64] = []
 }
 
 extension BinaryShape {
@@ -69,6 +71,12 @@ extension Session {
             return .not(x: UnsafePointer(a[x].assumingMemoryBound(to: UInt8.self)), y: a[y].assumingMemoryBound(to: UInt8.self), perSample: n)
         case let .cast(from, to, x, y, n):
             return .cast(from: from, to: to, x: UnsafeRawPointer(a[x]), y: a[y], perSample: n)
+        case let .im2col(x, y, elem, params, pad):
+            tables.windowParams += params
+            return .im2col(x: UnsafeRawPointer(a[x]), y: a[y], elem: Int32(elem), params: tables.windowParams.count - 13, padValue: pad)
+        case let .pool(x, y, params):
+            tables.windowParams += params
+            return .pool(x: UnsafePointer(f(x)), y: f(y), params: tables.windowParams.count - 13)
         default:
             preconditionFailure("resolveTensorOp called with a core op")
         }
@@ -149,6 +157,10 @@ extension Session {
             mn_not_u8(x, y, Int64(n * batch))
         case let .cast(from, to, x, y, n):
             mn_cast(from, to, x, y, Int64(n * batch))
+        case let .im2col(x, y, elem, at, pad):
+            tables.windowParams.withUnsafeBufferPointer { p in mn_im2col(x, y, elem, p.baseAddress! + at, Int64(batch), pad) }
+        case let .pool(x, y, at):
+            tables.windowParams.withUnsafeBufferPointer { p in mn_pool_f32(x, y, p.baseAddress! + at, Int64(batch)) }
         default:
             break
         }

@@ -43,7 +43,9 @@ final class FixtureTests: XCTestCase {
         let reg = try report(try convert("regression_mlp", .static), "regression_mlp")
         let rmse = value(reg, "rmse", .labels)
         XCTAssertLessThanOrEqual(rmse.ours, rmse.trainer! * 1.03)
-        for r in [digits, ctr, reg] { XCTAssertTrue(r.passed, r.table()) }
+        let cnn = try report(try convert("cnn_digits", .static), "cnn_digits")
+        XCTAssertGreaterThanOrEqual(value(cnn, "top1_agreement").ours, 0.99)
+        for r in [digits, ctr, reg, cnn] { XCTAssertTrue(r.passed, r.table()) }
     }
 
     func testDynamicModePassesParity() throws {

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-let fixtureNames = ["digits_mlp", "ctr_mlp", "regression_mlp"]
+let fixtureNames = ["digits_mlp", "ctr_mlp", "regression_mlp", "cnn_digits"]
 
 func fixture(_ name: String, _ file: String) -> String { repoRoot.appendingPathComponent("fixtures/\(name)/\(file)").path }
 

@@ -74,6 +74,33 @@ def digits_mlp(out_dir):
           "Handwritten digits (scikit-learn `load_digits`, 8x8 images scaled to [0, 1]): 64 -> 128 ReLU -> 10 softmax.")
 
 
+class DigitsCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(16 * 4 * 4, 10))
+
+    def forward(self, x):
+        return torch.softmax(self.net(x), dim=-1)
+
+
+def cnn_digits(out_dir):
+    torch.manual_seed(SEED)
+    data = load_digits()
+    x = (data.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    y = data.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.3, random_state=SEED, stratify=y)
+    model = DigitsCNN()
+    nll = nn.NLLLoss()
+    train(model, torch.tensor(x_tr), torch.tensor(y_tr), lambda p, t: nll(torch.log(p + 1e-9), t), epochs=30, lr=3e-3)
+    parity = {"task": "multiclass", "outputs": {"probs": {"top1_agreement": {"min": 0.99}}}, "labels": {"accuracy": {"max_drop": 0.01}}}
+    write(out_dir, "cnn_digits", model, x_tr, x_te, y_te, "x", "probs", parity,
+          "Handwritten digits as 1x8x8 images: conv 3x3 (8) + BatchNorm + ReLU, conv 3x3 (16) + ReLU, max-pool 2, "
+          "dense 10, softmax.")
+
+
 class CtrMLP(nn.Module):
     def __init__(self, mean, std):
         super().__init__()
@@ -125,7 +152,7 @@ def regression_mlp(out_dir):
           "Regression (scikit-learn diabetes, target de-standardized in the graph): 10 -> 64 ReLU -> 64 ReLU -> 1.")
 
 
-FIXTURES = {"digits_mlp": digits_mlp, "ctr_mlp": ctr_mlp, "regression_mlp": regression_mlp}
+FIXTURES = {"digits_mlp": digits_mlp, "cnn_digits": cnn_digits, "ctr_mlp": ctr_mlp, "regression_mlp": regression_mlp}
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

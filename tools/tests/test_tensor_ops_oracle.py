@@ -135,6 +135,25 @@ CASES = {
                         [("x", F, [16])], [("y", F)],
                         {"sq2": np.array(1.4142135, np.float32), "one": np.array(1, np.float32), "half": np.array(0.5, np.float32)},
                         {"x": x(4, 16) * 3}, 17),
+    "conv_stride_pad_dilation": ([helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=[2, 1], pads=[1, 2, 0, 1], dilations=[1, 2])],
+                                 [("x", F, [3, 9, 8])], [("y", F)], {"w": x(5, 3, 3, 2), "b": x(5)}, {"x": x(4, 3, 9, 8)}, 17),
+    "conv_groups_same_upper": ([helper.make_node("Conv", ["x", "w"], ["y"], group=2, auto_pad="SAME_UPPER", strides=[2, 2])],
+                               [("x", F, [4, 7, 7])], [("y", F)], {"w": x(6, 2, 3, 3)}, {"x": x(3, 4, 7, 7)}, 17),
+    "conv1d": ([helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1])],
+               [("x", F, [4, 12])], [("y", F)], {"w": x(6, 4, 3), "b": x(6)}, {"x": x(3, 4, 12)}, 17),
+    "conv_bn_relu_folded": ([helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+                             helper.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["n"], epsilon=1e-3),
+                             helper.make_node("Relu", ["n"], ["y"])],
+                            [("x", F, [2, 6, 6])], [("y", F)],
+                            {"w": x(4, 2, 3, 3), "b": x(4), "s": x(4), "bb": x(4), "m": x(4), "v": np.abs(x(4)) + 0.5},
+                            {"x": x(5, 2, 6, 6)}, 17),
+    "maxpool_ceil_pad": ([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)],
+                         [("x", F, [3, 8, 7])], [("y", F)], {}, {"x": x(4, 3, 8, 7)}, 17),
+    "avgpool_include_pad": ([helper.make_node("AveragePool", ["x"], ["a"], kernel_shape=[2, 3], pads=[1, 1, 1, 1], count_include_pad=1),
+                             helper.make_node("AveragePool", ["x"], ["b"], kernel_shape=[2, 2], strides=[2, 2])],
+                            [("x", F, [3, 6, 6])], [("a", F), ("b", F)], {}, {"x": x(4, 3, 6, 6)}, 17),
+    "global_pools": ([helper.make_node("GlobalAveragePool", ["x"], ["a"]), helper.make_node("GlobalMaxPool", ["x"], ["b"])],
+                     [("x", F, [5, 4, 3])], [("a", F), ("b", F)], {}, {"x": x(4, 5, 4, 3)}, 17),
 }
 
 
@@ -186,3 +205,27 @@ def test_int8_embedding_rows_stay_within_half_a_step(minnow, tmp_path, mode):
     info = json.loads(minnow("inspect", tmp_path / "m.minnow", "--json").stdout)
     assert info["embeddings"]["tables"] == 1 and info["embeddings"]["fp32_bytes"] == 500 * 16 * 4
     assert info["embeddings"]["stored_bytes"] < 500 * 16 * 4 / 3
+
+
+@pytest.mark.parametrize("mode", ["static", "dynamic"])
+def test_small_cnn_quantized_stays_close(minnow, tmp_path, mode):
+    """Conv -> Relu -> MaxPool -> Conv -> Relu -> GlobalAveragePool -> Gemm in int8: SNR >= 25 dB."""
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c2"], ["r2"]),
+             helper.make_node("GlobalAveragePool", ["r2"], ["g"]), helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], transB=1)]
+    inits = {"w1": x(8, 1, 3, 3) * 0.5, "b1": x(8) * 0.1, "w2": x(16, 8, 3, 3) * 0.2, "b2": x(16) * 0.1, "w3": x(10, 16), "b3": x(10)}
+    m = graph(nodes, [("x", F, [1, 8, 8])], [("y", F)], inits)
+    path = tmp_path / "m.onnx"
+    onnx.save(m, path)
+    np.savez(tmp_path / "calib.npz", **{"inputs/x": x(200, 1, 8, 8)})
+    minnow("convert", path, "-o", tmp_path / "m.minnow", "--mode", mode, "--calibration", tmp_path / "calib.npz")
+    feeds = {"x": x(64, 1, 8, 8)}
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    np.savez(tmp_path / "in.npz", **{"inputs/x": feeds["x"]})
+    minnow("run", tmp_path / "m.minnow", "--input", tmp_path / "in.npz", "-o", tmp_path / "o.npz")
+    with np.load(tmp_path / "o.npz") as z:
+        got = z["outputs/y"]
+    snr = 10 * np.log10(np.sum(want ** 2) / np.sum((got - want) ** 2))
+    assert snr >= 25, snr

@@ -133,6 +133,12 @@ void mn_where(int32_t elem, const uint8_t *c, const int64_t c_strides[4], const 
 /// Element conversion between dtypes (codes as in the schema: 0 float32, 3 int32, 4 int64, 5 bool).
 void mn_cast(int32_t from, int32_t to, const void *x, void *y, int64_t n);
 
+/// Convolution patches: each sample x [C, H, W] becomes y [OH*OW, C*KH*KW] (params as the
+/// schema's im2col). Out-of-image taps read 0, or `pad_value` for one-byte (int8) elements.
+void mn_im2col(const void *x, void *y, int32_t elem, const int64_t params[13], int64_t batch, int8_t pad_value);
+/// Max (kind 0) or average (kind 1) pooling of [C, H, W] per sample (params as the schema's pool).
+void mn_pool_f32(const float *x, float *y, const int64_t params[13], int64_t batch);
+
 #ifdef __cplusplus
 }
 #endif
