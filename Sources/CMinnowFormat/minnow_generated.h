@@ -172,11 +172,13 @@ enum OpCode : uint16_t {
   OpCode_cast = 38,
   OpCode_im2col = 39,
   OpCode_pool = 40,
+  OpCode_lstm = 41,
+  OpCode_gru = 42,
   OpCode_MIN = OpCode_dense,
-  OpCode_MAX = OpCode_pool
+  OpCode_MAX = OpCode_gru
 };
 
-inline const OpCode (&EnumValuesOpCode())[41] {
+inline const OpCode (&EnumValuesOpCode())[43] {
   static const OpCode values[] = {
     OpCode_dense,
     OpCode_add,
@@ -218,13 +220,15 @@ inline const OpCode (&EnumValuesOpCode())[41] {
     OpCode_gelu_tanh,
     OpCode_cast,
     OpCode_im2col,
-    OpCode_pool
+    OpCode_pool,
+    OpCode_lstm,
+    OpCode_gru
   };
   return values;
 }
 
 inline const char * const *EnumNamesOpCode() {
-  static const char * const names[42] = {
+  static const char * const names[44] = {
     "dense",
     "add",
     "sub",
@@ -266,13 +270,15 @@ inline const char * const *EnumNamesOpCode() {
     "cast",
     "im2col",
     "pool",
+    "lstm",
+    "gru",
     nullptr
   };
   return names;
 }
 
 inline const char *EnumNameOpCode(OpCode e) {
-  if (flatbuffers::IsOutRange(e, OpCode_dense, OpCode_pool)) return "";
+  if (flatbuffers::IsOutRange(e, OpCode_dense, OpCode_gru)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesOpCode()[index];
 }

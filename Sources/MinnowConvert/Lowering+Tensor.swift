@@ -10,7 +10,6 @@ extension Lowering {
     /// Handles `n` if it is one of this file's operators; false when it is not.
     mutating func lowerTensorNode(_ n: ONNXNode) throws(ConvertError) -> Bool {
         switch n.opType {
-        case "Transpose": try lowerTranspose(n)
         case "Slice": try lowerSlice(n)
         case "Split": try lowerSplit(n)
         case "Expand": try lowerExpand(n)
@@ -47,7 +46,7 @@ extension Lowering {
 
     // MARK: helpers
 
-    func floatActivation(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> Int {
+    mutating func floatActivation(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> Int {
         let x = try activation(n, i)
         guard g.tensors[x].dtype == .float32 else { throw bad(n, "input \(i) is \(g.tensors[x].dtype), expected float32") }
         return x
@@ -101,17 +100,6 @@ extension Lowering {
     }
 
     // MARK: layout
-
-    private mutating func lowerTranspose(_ n: ONNXNode) throws(ConvertError) {
-        let x = try activation(n, 0)
-        let s = shape(x)
-        let perm = (n.ints("perm") ?? (0..<Int64(s.count)).reversed().map { $0 }).map(Int.init)
-        guard perm.sorted() == Array(0..<s.count) else { throw bad(n, "perm \(perm) is not a permutation of \(s.count) axes") }
-        guard perm[0] == 0 else { throw bad(n, "perm \(perm) moves the batch dimension") }
-        let inStrides = Lowering.strides(Array(s.dropFirst()))
-        let dims = perm.dropFirst().map { s[$0] }, strides = perm.dropFirst().map { inStrides[$0 - 1] }
-        try emitStridedCopy(n, x, dims: dims, strides: strides, offset: 0, outShape: [-1] + dims)
-    }
 
     private mutating func lowerSlice(_ n: ONNXNode) throws(ConvertError) {
         let x = try activation(n, 0)
@@ -336,17 +324,19 @@ extension Lowering {
         switch try value(n, i) {
         case let .tensor(t): return t
         case let .constant(c): return typedConstant(n.inputs[i], c, dtype)
+        default: throw bad(n, "input \(i) has a layout this op cannot read")  // value() resolves layouts
         }
     }
 
-    private func shapeOf(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> [Int64] {
+    private mutating func shapeOf(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> [Int64] {
         switch try value(n, i) {
         case let .tensor(t): return shape(t)
         case let .constant(c): return c.shape.map { Int64($0) }
+        default: throw bad(n, "input \(i) has a layout this op cannot read")
         }
     }
 
-    private func activationDType(_ n: ONNXNode, _ indices: [Int]) throws(ConvertError) -> DType? {
+    private mutating func activationDType(_ n: ONNXNode, _ indices: [Int]) throws(ConvertError) -> DType? {
         for i in indices { if case let .tensor(t) = try value(n, i) { return g.tensors[t].dtype } }
         return nil
     }

@@ -8,6 +8,13 @@ struct Lowering {
     enum Value {
         case constant(ConstTensor)
         case tensor(Int)
+        /// A value whose axes are a permutation of a stored (batch-first) tensor's: logical axis i
+        /// is stored axis perm[i]. Exports that put the batch second for a while (RNN inputs and
+        /// outputs) stay batch-first in storage this way; Lowering+Layout.swift.
+        case permuted(Int, perm: [Int])
+        /// A constant broadcast over the batch (`zeros(num_layers, batch, hidden)` initial states):
+        /// every element equals `value`. Only recurrent ops and shape ops accept it.
+        case uniform(Float)
     }
 
     var g = MGraph()
@@ -50,7 +57,12 @@ struct Lowering {
         }
         for node in onnx.nodes { try lower(node) }
         for out in onnx.outputs {
-            guard let v = values[out.name] else { throw .unsupportedTensor(name: out.name, reason: "graph output is never produced") }
+            guard var v = values[out.name] else { throw .unsupportedTensor(name: out.name, reason: "graph output is never produced") }
+            if case let .permuted(t, perm) = v {
+                let node = ONNXNode(name: out.name, opType: "output", domain: "", inputs: [], outputs: [], attributes: [:])
+                guard perm.first == 0 else { throw .unsupportedTensor(name: out.name, reason: "graph output has the batch at axis \(perm.firstIndex(of: 0) ?? -1)") }
+                v = .tensor(try materialize(node, t, perm))
+            }
             guard case var .tensor(t) = v else {
                 throw .unsupportedTensor(name: out.name, reason: "graph output is a constant; nothing to compute")
             }
@@ -72,18 +84,35 @@ struct Lowering {
         .invalidNode(node: n.name, opType: n.opType, reason: reason)
     }
 
-    func value(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> Value {
+    /// Input i as stored: a permuted value stays permuted (for the ops that understand layouts).
+    func rawValue(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> Value {
         guard let name = n.input(i) else { throw bad(n, "input \(i) is missing") }
         guard let v = values[name] else { throw bad(n, "input '\(name)' is not produced by any earlier node") }
         return v
     }
 
-    func activation(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> Int {
+    /// Input i for ops that need the logical layout in storage: a permuted value is copied into
+    /// it (once) when that keeps the batch first, refused otherwise.
+    mutating func value(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> Value {
+        switch try rawValue(n, i) {
+        case let .permuted(t, perm):
+            guard perm.first == 0 else { throw bad(n, "input \(i) has the batch at axis \(perm.firstIndex(of: 0) ?? -1); \(n.opType) would need it first") }
+            let y = try materialize(n, t, perm)
+            values[n.inputs[i]] = .tensor(y)
+            return .tensor(y)
+        case .uniform:
+            throw bad(n, "input \(i) is a constant broadcast over the batch (supported as recurrent initial states only)")
+        case let v:
+            return v
+        }
+    }
+
+    mutating func activation(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> Int {
         guard case let .tensor(t) = try value(n, i) else { throw bad(n, "input \(i) must be computed, not constant") }
         return t
     }
 
-    func constant(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> ConstTensor {
+    mutating func constant(_ n: ONNXNode, _ i: Int) throws(ConvertError) -> ConstTensor {
         guard case let .constant(c) = try value(n, i) else {
             throw bad(n, "input \(i) ('\(n.inputs[i])') must be a constant (initializer or foldable)")
         }
@@ -146,6 +175,7 @@ struct Lowering {
         }
         let present = n.inputs.filter { !$0.isEmpty }
         let allConstant = present.allSatisfy { if case .constant? = values[$0] { return true } else { return false } }
+        if try lowerLayoutNode(n) { return }
         if ConstantFolder.foldable.contains(n.opType) && allConstant {
             for name in present where values[name] == nil { throw bad(n, "input '\(name)' is not produced by any earlier node") }
             let ins: [ConstTensor?] = n.inputs.map { name in
@@ -158,10 +188,10 @@ struct Lowering {
         }
         switch n.opType {
         case "Identity", "Dropout":
-            values[n.outputs[0]] = try value(n, 0)
+            values[n.outputs[0]] = try rawValue(n, 0)
         case "Shape":
             // Shape of an activation: known dims fold, the batch becomes the sentinel.
-            let s = shape(try activation(n, 0)).map { $0 == -1 ? ConstantFolder.batchSentinel : $0 }
+            let s = try logicalShape(n, 0).map { $0 == -1 ? ConstantFolder.batchSentinel : $0 }
             let start = ConstantFolder.clampIndex(Int(n.int("start", default: 0)), s.count)
             let end = max(start, ConstantFolder.clampIndex(Int(n.int("end", default: Int64(s.count))), s.count))
             values[n.outputs[0]] = .constant(ConstTensor(shape: [end - start], ints: Array(s[start..<end])))
@@ -330,6 +360,8 @@ struct Lowering {
             case let .constant(c):
                 ins.append(floatConstant(n.inputs[i], c))
                 shapes.append(c.shape.map { Int64($0) })
+            default:
+                throw bad(n, "input \(i) has a layout this op cannot read")
             }
         }
         emit(n, op, ins, shape: try broadcast(n, shapes[0], shapes[1]))

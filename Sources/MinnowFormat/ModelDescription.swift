@@ -90,7 +90,7 @@ public enum OpCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
          quantize, dequantize
     // Format 1.2.
     case stridedCopy = 16, gather, reduce, matmul, layerNorm, `where`, equal, less, greater, and, or, not, pow, max, min,
-         exp, sqrt, erf, neg, reciprocal, gelu, geluTanh, cast, im2col, pool
+         exp, sqrt, erf, neg, reciprocal, gelu, geluTanh, cast, im2col, pool, lstm, gru
 
     public var description: String { OpCode.names[Int(rawValue)] }
 
@@ -99,7 +99,7 @@ public enum OpCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         "Dense", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "Softmax", "LogSoftmax", "Copy",
         "Concat", "Quantize", "Dequantize", "StridedCopy", "Gather", "Reduce", "MatMul", "LayerNorm", "Where", "Equal", "Less",
         "Greater", "And", "Or", "Not", "Pow", "Max", "Min", "Exp", "Sqrt", "Erf", "Neg", "Reciprocal", "Gelu", "GeluTanh", "Cast",
-        "Im2Col", "Pool",
+        "Im2Col", "Pool", "LSTM", "GRU",
     ]
 
     /// The first format minor version that has this opcode.

@@ -49,6 +49,15 @@ enum ExecOp {
     /// `params` is the offset of 13 values in the session's window-parameter table.
     case im2col(x: UnsafeRawPointer, y: UnsafeMutableRawPointer, elem: Int32, params: Int, padValue: Int8)
     case pool(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, params: Int)
+    /// `args` indexes the session's recurrent table.
+    case recurrent(args: Int)
+}
+
+struct RecurrentArgs {
+    var gates: Int
+    var x: UnsafePointer<Float>, w: UnsafePointer<Float>, r: UnsafePointer<Float>, bias: UnsafePointer<Float>?
+    var y: UnsafeMutablePointer<Float>
+    var steps: Int, inputSize: Int, hidden: Int, directions: Int, linearBeforeReset: Bool
 }
 
 struct StridedCopyArgs {

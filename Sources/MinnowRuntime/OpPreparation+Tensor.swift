@@ -93,6 +93,9 @@ extension OpPreparer {
             try sameShape(what, x, y)
             return .cast(from: Int32(x.dtype.rawValue), to: Int32(y.dtype.rawValue), x: Int(op.inputs[0]), y: Int(op.outputs[0]),
                          elementsPerSample: perSample(x))
+        case .lstm, .gru:
+            guard op.inputs.count == 4 else { throw .invalid("\(what): expects (x, W, R, B or -1)") }
+            return try prepareRecurrent(op, y, ints, what)
         case .im2col:
             try arity(1)
             return try prepareIm2col(op, try input(0), y, ints, what)
@@ -169,6 +172,38 @@ extension OpPreparer {
             pad = Int8(q.zeroPoints[0])  // validated to lie in -128...127
         }
         return .im2col(x: Int(op.inputs[0]), y: Int(op.outputs[0]), elem: x.dtype.byteSize, params: p, padValue: pad)
+    }
+
+    private func prepareRecurrent(_ op: OperatorInfo, _ y: TensorInfo, _ p: [Int64], _ what: String) throws(ModelError) -> PreparedOp {
+        let gates = op.opcode == .lstm ? 4 : 3
+        guard p.count == (op.opcode == .lstm ? 4 : 5), p[0...2].allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), p[3] == 1 || p[3] == 2 else {
+            throw .invalid("\(what): parameters \(p), expected [steps, input, hidden, directions 1 or 2\(gates == 3 ? ", linear_before_reset" : "")]")
+        }
+        let (s, i, h, d) = (p[0], p[1], p[2], p[3])
+        for k in 0..<3 where op.inputs[k] < 0 { throw .invalid("\(what): input \(k) is missing") }
+        let x = tensor(op.inputs[0]), w = tensor(op.inputs[1]), r = tensor(op.inputs[2])
+        try requireFloat(what, x, w, r, y)
+        let gh = Int64(gates) * h
+        guard x.isBatched, perSample(x) == Int(s * i), y.isBatched, perSample(y) == Int(s * d * h),
+              w.isConstant, w.shape == [d, gh, i], r.isConstant, r.shape == [d, gh, h] else {
+            throw .invalid("\(what): shapes x \(x.shape), W \(w.shape), R \(r.shape), y \(y.shape) do not fit steps \(s), input \(i), hidden \(h), directions \(d)")
+        }
+        var bias: PinnedBuffer<Float>?
+        if op.inputs[3] >= 0 {
+            let b = tensor(op.inputs[3])
+            guard b.isConstant, b.dtype == .float32, b.shape == [d, 2 * gh] else { throw .invalid("\(what): bias must be a float32 constant [\(d), \(2 * gh)]") }
+            let v = constants[Int(op.inputs[3])]!.pointer.assumingMemoryBound(to: Float.self)
+            let n = Int(d * 2 * gh)
+            let all = (0..<n).map { v[$0] }
+            if gates == 4 {
+                // LSTM adds Wb and Rb to the same gate: sum them once here.
+                bias = PinnedBuffer((0..<Int(d * gh)).map { k in all[(k / Int(gh)) * 2 * Int(gh) + k % Int(gh)] + all[(k / Int(gh)) * 2 * Int(gh) + Int(gh) + k % Int(gh)] })
+            } else {
+                bias = PinnedBuffer(all)
+            }
+        }
+        return .recurrent(gates: gates, x: Int(op.inputs[0]), w: Int(op.inputs[1]), r: Int(op.inputs[2]), bias: bias, y: Int(op.outputs[0]),
+                          steps: Int(s), inputSize: Int(i), hidden: Int(h), directions: Int(d), linearBeforeReset: gates == 3 && p[4] != 0)
     }
 
     private func prepareGather(_ op: OperatorInfo, table: TensorInfo, ids: TensorInfo, _ y: TensorInfo,

@@ -43,7 +43,7 @@ struct OpPreparer {
             let codes: [OpCode: Int32] = [.exp: 5, .sqrt: 6, .erf: 7, .neg: 8, .reciprocal: 9, .gelu: 10, .geluTanh: 11]
             return .unary(op: codes[op.opcode]!, x: Int(op.inputs[0]), y: Int(op.outputs[0]),
                           elementsPerSample: perSample(x), p0: 0, p1: 0)
-        case .stridedCopy, .gather, .reduce, .matmul, .layerNorm, .where, .equal, .less, .greater, .and, .or, .not, .cast, .im2col, .pool:
+        case .stridedCopy, .gather, .reduce, .matmul, .layerNorm, .where, .equal, .less, .greater, .and, .or, .not, .cast, .im2col, .pool, .lstm, .gru:
             guard op.outputs.count == 1, !op.inputs.isEmpty else { throw .invalid("\(what): expects inputs and one output") }
             return try prepareTensorOp(op, what)
         case .relu, .leakyRelu, .sigmoid, .tanh, .clip:

@@ -13,6 +13,7 @@ struct ArgTables {
     var broadcasts: [BroadcastArgs] = []
     /// im2col and pool parameters, 13 per op.
     var windowParams: [Int64] = []
+    var recurrent: [RecurrentArgs] = []
 }
 
 extension BinaryShape {
@@ -77,6 +78,11 @@ extension Session {
         case let .pool(x, y, params):
             tables.windowParams += params
             return .pool(x: UnsafePointer(f(x)), y: f(y), params: tables.windowParams.count - 13)
+        case let .recurrent(gates, x, w, r, bias, y, steps, inputSize, hidden, directions, lbr):
+            tables.recurrent.append(RecurrentArgs(gates: gates, x: UnsafePointer(f(x)), w: UnsafePointer(f(w)), r: UnsafePointer(f(r)),
+                                                  bias: bias.map { UnsafePointer($0.pointer) }, y: f(y), steps: steps, inputSize: inputSize,
+                                                  hidden: hidden, directions: directions, linearBeforeReset: lbr))
+            return .recurrent(args: tables.recurrent.count - 1)
         default:
             preconditionFailure("resolveTensorOp called with a core op")
         }
@@ -161,6 +167,16 @@ extension Session {
             tables.windowParams.withUnsafeBufferPointer { p in mn_im2col(x, y, elem, p.baseAddress! + at, Int64(batch), pad) }
         case let .pool(x, y, at):
             tables.windowParams.withUnsafeBufferPointer { p in mn_pool_f32(x, y, p.baseAddress! + at, Int64(batch)) }
+        case let .recurrent(index):
+            let a = tables.recurrent[index]
+            let s = recurrentScratch.pointer.assumingMemoryBound(to: Float.self)
+            if a.gates == 4 {
+                mn_lstm_f32(a.x, a.w, a.r, a.bias, a.y, Int64(batch), Int64(a.steps), Int64(a.inputSize), Int64(a.hidden),
+                            Int64(a.directions), s)
+            } else {
+                mn_gru_f32(a.x, a.w, a.r, a.bias, a.y, Int64(batch), Int64(a.steps), Int64(a.inputSize), Int64(a.hidden),
+                           Int64(a.directions), a.linearBeforeReset ? 1 : 0, s)
+            }
         default:
             break
         }

@@ -10,6 +10,8 @@ public final class Session {
 
     private let arena: AlignedBytes
     private let scratch: AlignedBytes
+    /// Gate projections of the recurrent ops: (steps + 2) x gates x hidden floats, the largest op's.
+    let recurrentScratch: AlignedBytes
     private let plan: [ExecOp]
     /// Argument records too large for an ExecOp case, indexed from the plan.
     let tables: ArgTables
@@ -49,6 +51,13 @@ public final class Session {
         var scratchBytes = 0
         for op in model.prepared { if case let .denseDynamic(dense, _, _, _) = op { scratchBytes = max(scratchBytes, dense.k) } }
         scratch = AlignedBytes(count: scratchBytes * self.threads)
+        var recurrentBytes = 0
+        for op in model.prepared {
+            if case let .recurrent(gates, _, _, _, _, _, steps, _, hidden, _, _) = op {
+                recurrentBytes = max(recurrentBytes, (steps + 2) * gates * hidden * 4)
+            }
+        }
+        recurrentScratch = AlignedBytes(count: recurrentBytes)
 
         // Resolve every tensor to its address: constants in the model, activations in the arena
         // at offset-per-sample × max batch (so the first `batch` rows of each are contiguous).

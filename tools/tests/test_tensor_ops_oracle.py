@@ -157,6 +157,36 @@ CASES = {
 }
 
 
+def _rnn_case(op, direction, hidden=5, steps=7, inputs=4, lbr=None, use_yh=False):
+    """torch's export shape: batch-first x -> Transpose -> op -> Y [S, D, B, H] -> back to [B, S, D*H]."""
+    d = 2 if direction == "bidirectional" else 1
+    g = 4 if op == "LSTM" else 3
+    attrs = {"hidden_size": hidden, "direction": direction}
+    if lbr is not None:
+        attrs["linear_before_reset"] = lbr
+    outs = ["Y", "Yh"] if use_yh else ["Y"]
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node(op, ["xt", "W", "R", "B"], outs, **attrs),
+             helper.make_node("Transpose", ["Y"], ["Yt"], perm=[0, 2, 1, 3]),
+             helper.make_node("Reshape", ["Yt", "shape"], ["Yr"]),
+             helper.make_node("Transpose", ["Yr"], ["y"], perm=[1, 0, 2])]
+    results = [("y", F)]
+    if use_yh:
+        nodes.append(helper.make_node("Transpose", ["Yh"], ["h"], perm=[1, 0, 2]))
+        results.append(("h", F))
+    inits = {"W": x(d, g * hidden, inputs) * 0.5, "R": x(d, g * hidden, hidden) * 0.5, "B": x(d, 2 * g * hidden) * 0.2,
+             "shape": c([steps, 0, d * hidden])}
+    return (nodes, [("x", F, [steps, inputs])], results, inits, {"x": x(3, steps, inputs)}, 17)
+
+
+CASES.update({
+    "lstm_bidirectional_with_final_state": _rnn_case("LSTM", "bidirectional", use_yh=True),
+    "lstm_forward": _rnn_case("LSTM", "forward"),
+    "gru_linear_before_reset": _rnn_case("GRU", "bidirectional", lbr=1, use_yh=True),
+    "gru_reset_before_linear": _rnn_case("GRU", "forward", lbr=0),
+})
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_tensor_op_float_matches_onnxruntime(minnow, tmp_path, name):
     nodes, inputs, outputs, inits, feeds, opset = CASES[name]

@@ -139,6 +139,16 @@ void mn_im2col(const void *x, void *y, int32_t elem, const int64_t params[13], i
 /// Max (kind 0) or average (kind 1) pooling of [C, H, W] per sample (params as the schema's pool).
 void mn_pool_f32(const float *x, float *y, const int64_t params[13], int64_t batch);
 
+/// ONNX LSTM / GRU with default activations and zero initial state, batch-first: x [batch, S, I],
+/// W [D, G*H, I], R [D, G*H, H] (gates i, o, f, c for LSTM; z, r, h for GRU), y [batch, S, D, H];
+/// direction 1 runs backward. bias: LSTM [D, 4H] (Wb + Rb summed at load), GRU [D, 6H] (Wb, Rb);
+/// NULL for none.
+/// scratch: (S + 2) * G * H floats.
+void mn_lstm_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
+                 int64_t I, int64_t H, int64_t D, float *scratch);
+void mn_gru_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
+                int64_t I, int64_t H, int64_t D, int32_t linear_before_reset, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif
