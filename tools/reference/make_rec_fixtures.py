@@ -190,7 +190,63 @@ def bst_seqrec(out_dir):
                  "padding mask); masked mean pool; MLP; sigmoid.")
 
 
-FIXTURES = {"dlrm_ctr": dlrm_ctr, "bst_seqrec": bst_seqrec}
+# ---------------------------------------------------------------- bilstm_nextitem
+
+class NextItem(nn.Module):
+    """Embedding -> bidirectional LSTM -> last step -> dense softmax over the catalogue."""
+
+    def __init__(self, items, dim=32, hidden=48):
+        super().__init__()
+        self.items = nn.Embedding(items, dim)
+        self.lstm = nn.LSTM(dim, hidden, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(2 * hidden, items)
+
+    def forward(self, history):
+        y, _ = self.lstm(self.items(history))
+        return torch.softmax(self.out(y[:, -1]), dim=-1)
+
+
+def bilstm_nextitem(out_dir):
+    torch.manual_seed(SEED)
+    r = np.random.default_rng(SEED)
+    items, seq, n = 500, 20, 24_000
+    # Sessions walk a hidden item graph: each item has a few likely successors.
+    successors = r.integers(1, items, (items, 4))
+    walks = np.zeros((n, seq + 1), np.int64)
+    walks[:, 0] = r.integers(1, items, n)
+    for t in range(1, seq + 1):
+        follow = r.random(n) < 0.85
+        walks[:, t] = np.where(follow, successors[walks[:, t - 1], r.integers(0, 4, n)], r.integers(1, items, n))
+    history, target = walks[:, :seq], walks[:, seq]
+    tr, te = slice(0, 20_000), slice(20_000, n)
+    model = NextItem(items)
+    g = torch.Generator().manual_seed(SEED)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    x, y = torch.tensor(history[tr]), torch.tensor(target[tr])
+    for epoch in range(6):
+        perm = torch.randperm(len(y), generator=g)
+        for i in range(0, len(y), 256):
+            idx = perm[i:i + 256]
+            opt.zero_grad()
+            loss = nn.functional.nll_loss(torch.log(model(x[idx]) + 1e-9), y[idx])
+            loss.backward()
+            opt.step()
+        print(f"  epoch {epoch}: loss {float(loss):.4f}")
+    model.eval()
+    with torch.no_grad():
+        p = model(torch.tensor(history[te])).numpy()
+    top = np.argsort(-p, 1)[:, :10]
+    print(f"  bilstm_nextitem: recall@10 {np.mean([target[te][i] in top[i] for i in range(len(top))]):.4f}")
+    parity = {"task": "ranking", "k": 10, "labels": {"recall_at_k": {"max_drop": 0.01}}}
+    export_for_minnow(model, os.path.join(out_dir, "bilstm_nextitem"), inputs={"history": history[te][:2000]},
+                      calibration={"history": history[:1000]}, labels={"next": target[te][:2000]}, parity=parity,
+                      output_names=["next"])
+    write_readme(out_dir, "bilstm_nextitem",
+                 f"Next-item model on synthetic sessions (random walks on an item graph, {items} items): embedding (32) -> "
+                 f"bidirectional LSTM (48 per direction) over the last {seq} items -> last step -> dense softmax over items.")
+
+
+FIXTURES = {"dlrm_ctr": dlrm_ctr, "bst_seqrec": bst_seqrec, "bilstm_nextitem": bilstm_nextitem}
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
