@@ -8,7 +8,8 @@ enum ConstantFolder {
 
     static let foldable: Set<String> = [
         "Identity", "Constant", "Cast", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Flatten",
-        "Transpose", "Slice", "Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "ConstantOfShape", "Range", "Relu", "Dropout",
+"Transpose", "Slice", "Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "ConstantOfShape", "Range", "Relu", "Dropout",
+        "Max", "Min", "Expand", "GatherElements",
     ]
 
     static func fold(_ n: ONNXNode, _ ins: [ConstTensor?]) throws(ConvertError) -> [ConstTensor] {
@@ -100,6 +101,48 @@ enum ConstantFolder {
             return [try slice(n, ins, bad)]
         case "Add", "Sub", "Mul", "Div":
             return [try broadcastBinary(n.opType, try input(0), try input(1), bad)]
+        case "Max", "Min":
+            guard ins.count == 2 else { throw bad("\(ins.count) inputs (two are folded)") }
+            return [try broadcastBinary(n.opType, try input(0), try input(1), bad)]
+        case "Expand":
+            // A constant broadcast to a constant shape (one over the batch is Lowering's `uniform`).
+            let x = try input(0), target = try input(1).ints
+            guard !target.contains(batchSentinel), target.allSatisfy({ $0 >= 1 }) else { throw bad("expands to \(target)") }
+            let rank = max(x.shape.count, target.count)
+            let xs = Array(repeating: 1, count: rank - x.shape.count) + x.shape
+            let ts = Array(repeating: 1, count: rank - target.count) + target.map { Int($0) }
+            var out: [Int] = []
+            for (a, b) in zip(xs, ts) {
+                guard a == b || a == 1 || b == 1 else { throw bad("shape \(x.shape) does not expand to \(target)") }
+                out.append(max(a, b))
+            }
+            let ones = out.map { _ in Int64(1) }
+            let shaped = ConstTensor(shape: out, ints: ones)
+            // x * ones broadcasts exactly as Expand does (for ints and floats alike).
+            return [try broadcastBinary("Mul", x, x.isFloat ? ConstTensor(shape: out, floats: ones.map { _ in 1 }) : shaped, bad)]
+        case "GatherElements":
+            let x = try input(0), idx = try input(1)
+            var axis = Int(n.int("axis", default: 0))
+            if axis < 0 { axis += x.shape.count }
+            guard axis >= 0, axis < x.shape.count, idx.shape.count == x.shape.count else { throw bad("axis or rank mismatch") }
+            let xStrides = (0..<x.shape.count).map { x.shape[($0 + 1)...].reduce(1, *) }
+            var order: [Int] = []
+            var pos = [Int](repeating: 0, count: idx.shape.count)
+            let values = idx.ints
+            for k in 0..<idx.count {
+                var v = Int(values[k])
+                if v < 0 { v += x.shape[axis] }
+                guard v >= 0, v < x.shape[axis] else { throw bad("index \(values[k]) out of range") }
+                var flat = 0
+                for d in 0..<pos.count {
+                    guard d == axis || pos[d] < x.shape[d] else { throw bad("index shape \(idx.shape) exceeds data \(x.shape)") }
+                    flat += (d == axis ? v : pos[d]) * xStrides[d]
+                }
+                order.append(flat)
+                var d = pos.count - 1
+                while d >= 0 { pos[d] += 1; if pos[d] < idx.shape[d] { break }; pos[d] = 0; d -= 1 }
+            }
+            return [select(x, order, idx.shape)]
         case "Neg":
             let x = try input(0)
             return [x.isFloat ? ConstTensor(shape: x.shape, floats: x.floats.map { -$0 }) : ConstTensor(shape: x.shape, ints: x.ints.map { -$0 })]
@@ -291,6 +334,8 @@ enum ConstantFolder {
             case "Add": f = { $0 + $1 }
             case "Sub": f = { $0 - $1 }
             case "Mul": f = { $0 * $1 }
+            case "Max": f = { Swift.max($0, $1) }
+            case "Min": f = { Swift.min($0, $1) }
             default: f = { $0 / $1 }
             }
             return ConstTensor(shape: shape, floats: (0..<total).map { f(x[ia[$0]], y[ib[$0]]) })
@@ -308,6 +353,8 @@ enum ConstantFolder {
             case "Add": return p &+ q
             case "Sub": return p &- q
             case "Mul": return p == batchSentinel || q == batchSentinel ? batchSentinel : p &* q
+            case "Max": return Swift.max(p, q)
+            case "Min": return Swift.min(p, q)
             default:
                 guard q != 0 else { throw bad("integer division by zero") }
                 return p / q

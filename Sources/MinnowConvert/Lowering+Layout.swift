@@ -18,6 +18,20 @@ extension Lowering {
         case "LSTM", "GRU":
             try lowerRecurrent(n)
             return true
+        case "Gather":
+            // An embedding looked up with the same id everywhere (Hugging Face's token_type_ids
+            // buffer of zeros): one row, which broadcasts wherever it is added.
+            guard n.inputs.count == 2, case let .constant(table) = try rawValue(n, 0), case let .uniform(v) = try rawValue(n, 1) else { break }
+            let readers = onnx.nodes.filter { $0.inputs.contains(n.outputs[0]) }
+            guard n.int("axis", default: 0) == 0, table.shape.count >= 2, !onnx.outputs.contains(where: { $0.name == n.outputs[0] }),
+                  readers.allSatisfy({ ["Add", "Sub", "Mul"].contains($0.opType) }) else {
+                throw bad(n, "looks up one id for the whole batch; supported only where the row is added or multiplied in")
+            }
+            let rows = table.shape[0], row = Int(v < 0 ? Float(rows) + v : v)
+            guard v.rounded() == v, row >= 0, row < rows else { throw bad(n, "id \(v) outside the table's \(rows) rows") }
+            let dim = table.count / rows
+            values[n.outputs[0]] = .constant(ConstTensor(shape: Array(table.shape.dropFirst()), floats: Array(table.floats[(row * dim)..<((row + 1) * dim)])))
+            return true
         case "Expand":
             // A constant broadcast over the batch: every element the same (zeros for RNN states).
             guard case let .constant(c) = try rawValue(n, 0), case let .constant(target) = try rawValue(n, 1),

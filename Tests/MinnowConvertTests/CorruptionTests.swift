@@ -69,8 +69,11 @@ final class CampaignProgress: @unchecked Sendable {
     private let lock = NSLock()
     private var step = 0
     private var label = ""
+    private var done = false
     func advance(_ l: String) { lock.lock(); step += 1; label = l; lock.unlock() }
-    var snapshot: (Int, String) { lock.lock(); defer { lock.unlock() }; return (step, label) }
+    /// The campaign is over: the watchdog stops watching (other tests may take their time).
+    func finish() { lock.lock(); done = true; lock.unlock() }
+    var snapshot: (Int, String, Bool) { lock.lock(); defer { lock.unlock() }; return (step, label, done) }
 }
 
 final class CorruptionTests: XCTestCase {
@@ -124,12 +127,14 @@ final class CorruptionTests: XCTestCase {
             var last = -1
             while true {
                 Thread.sleep(forTimeInterval: 60)
-                let (step, label) = progress.snapshot
+                let (step, label, done) = progress.snapshot
+                if done { return }
                 if step == last { fatalError("corruption campaign hung at \(label)") }
                 last = step
             }
         }
         watchdog.start()
+        defer { progress.finish() }
 
         for (k, file) in files.enumerated() {
             let (name, base) = (file.label, file.bytes)

@@ -180,6 +180,21 @@ def _rnn_case(op, direction, hidden=5, steps=7, inputs=4, lbr=None, use_yh=False
 
 
 CASES.update({
+    # Hugging Face BERT: token_type_ids from a buffer of zeros (GatherElements on it, then Expand over
+    # the batch), looked up and added; position ids sliced from a buffer with Range/Max folding.
+    "hf_token_type_embedding": ([helper.make_node("Gather", ["words", "ids"], ["we"]),
+                                 helper.make_node("GatherElements", ["buf", "pos"], ["tt"], axis=1),
+                                 helper.make_node("Shape", ["ids"], ["b"], start=0, end=1),
+                                 helper.make_node("Concat", ["b", "s"], ["target"], axis=0),
+                                 helper.make_node("Expand", ["tt", "target"], ["tte"]),
+                                 helper.make_node("Gather", ["types", "tte"], ["te"]),
+                                 helper.make_node("Max", ["lo", "hi"], ["m"]),
+                                 helper.make_node("Add", ["we", "te"], ["a"]),
+                                 helper.make_node("Mul", ["a", "m"], ["y"])],
+                                [("ids", I64, [6])], [("y", F)],
+                                {"words": x(30, 4), "types": x(2, 4), "buf": np.zeros((1, 16), np.int64), "pos": c([[0, 1, 2, 3, 4, 5]]),
+                                 "s": c([6]), "lo": np.array([0.5, 2, -1, 1], np.float32), "hi": np.array([1, 1, 1, 1], np.float32)},
+                                {"ids": R.integers(0, 30, (4, 6))}, 17),
     "lstm_bidirectional_with_final_state": _rnn_case("LSTM", "bidirectional", use_yh=True),
     "lstm_forward": _rnn_case("LSTM", "forward"),
     "gru_linear_before_reset": _rnn_case("GRU", "bidirectional", lbr=1, use_yh=True),
