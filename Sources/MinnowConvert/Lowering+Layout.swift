@@ -64,11 +64,16 @@ extension Lowering {
         return shape(try activation(n, i))
     }
 
-    /// A strided copy of stored tensor t into its logical layout (perm[0] must be 0).
-    mutating func materialize(_ n: ONNXNode, _ t: Int, _ perm: [Int]) throws(ConvertError) -> Int {
+    /// Per-sample dims and element strides that read stored tensor t in the order `perm` (perm[0] = 0).
+    func permutedLayout(_ t: Int, _ perm: [Int]) -> (dims: [Int64], strides: [Int64]) {
         let s = shape(t)
         let storageStrides = Lowering.strides(Array(s.dropFirst()))
-        let dims = perm.dropFirst().map { s[$0] }, strides = perm.dropFirst().map { storageStrides[$0 - 1] }
+        return (perm.dropFirst().map { s[$0] }, perm.dropFirst().map { storageStrides[$0 - 1] })
+    }
+
+    /// A strided copy of stored tensor t into its logical layout (perm[0] must be 0).
+    mutating func materialize(_ n: ONNXNode, _ t: Int, _ perm: [Int]) throws(ConvertError) -> Int {
+        let (dims, strides) = permutedLayout(t, perm)
         guard dims.count <= 6 else { throw bad(n, "layout change needs \(dims.count) dimensions per sample (at most 6)") }
         let y = g.add(MTensor(name: g.tensors[t].name + ".layout", dtype: g.tensors[t].dtype, shape: [-1] + dims))
         g.ops.append(MOp(opcode: .stridedCopy, inputs: [t], outputs: [y],
@@ -93,10 +98,8 @@ extension Lowering {
         if c == Array(0..<c.count) {
             values[n.outputs[0]] = .tensor(t)
         } else if c[0] == 0 {
-            let s = shape(t)
-            let storageStrides = Lowering.strides(Array(s.dropFirst()))
-            let dims = c.dropFirst().map { s[$0] }
-            try emitStridedCopy(n, t, dims: dims, strides: c.dropFirst().map { storageStrides[$0 - 1] }, offset: 0, outShape: [-1] + dims)
+            let (dims, strides) = permutedLayout(t, c)
+            try emitStridedCopy(n, t, dims: dims, strides: strides, offset: 0, outShape: [-1] + dims)
         } else {
             values[n.outputs[0]] = .permuted(t, perm: c)
         }

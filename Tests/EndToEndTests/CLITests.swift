@@ -171,4 +171,22 @@ final class BenchTests: XCTestCase {
         }
         XCTAssertEqual(try minnow(["bench", out, "--batch", "65", "--seconds", "0.1"]).code, 1)
     }
+
+    /// A model with embedding ids: real inputs from a reference file (the first --batch samples),
+    /// and synthetic ones that stay inside every table.
+    func testBenchTakesInputsAndValidIds() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("m.minnow").path
+        XCTAssertEqual(try minnow(["convert", fixture("bilstm_nextitem", "model.onnx"), "-o", out,
+                                   "--calibration", fixture("bilstm_nextitem", "calibration.npz")]).code, 0)
+        for extra in [["--input", fixture("bilstm_nextitem", "reference.npz")], []] {
+            let r = try minnow(["bench", out, "--batch", "3", "--seconds", "0.1", "--json"] + extra)
+            XCTAssertEqual(r.code, 0, r.stderr)
+            let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+            XCTAssertEqual(j["allocations_per_run"] as? Double, 0)
+        }
+        let bad = try minnow(["bench", out, "--input", fixture("ctr_mlp", "reference.npz"), "--seconds", "0.1"])
+        XCTAssertEqual(bad.code, 1)
+        XCTAssertTrue(bad.stderr.contains("no array for input 'history'"), bad.stderr)
+    }
 }
