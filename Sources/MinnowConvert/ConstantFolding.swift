@@ -116,10 +116,11 @@ enum ConstantFolder {
                 guard a == b || a == 1 || b == 1 else { throw bad("shape \(x.shape) does not expand to \(target)") }
                 out.append(max(a, b))
             }
-            let ones = out.map { _ in Int64(1) }
-            let shaped = ConstTensor(shape: out, ints: ones)
+            guard let total = checkedProduct(out.map { Int64($0) }, limit: foldLimit) else { throw bad("folded result \(out) too large") }
             // x * ones broadcasts exactly as Expand does (for ints and floats alike).
-            return [try broadcastBinary("Mul", x, x.isFloat ? ConstTensor(shape: out, floats: ones.map { _ in 1 }) : shaped, bad)]
+            let ones = x.isFloat ? ConstTensor(shape: out, floats: Array(repeating: 1, count: Int(total)))
+                                 : ConstTensor(shape: out, ints: Array(repeating: 1, count: Int(total)))
+            return [try broadcastBinary("Mul", x, ones, bad)]
         case "GatherElements":
             let x = try input(0), idx = try input(1)
             var axis = Int(n.int("axis", default: 0))

@@ -33,6 +33,12 @@ extension Lowering {
             let x = try floatActivation(n, 0)
             let codes: [String: OpCode] = ["Exp": .exp, "Sqrt": .sqrt, "Erf": .erf, "Neg": .neg, "Reciprocal": .reciprocal]
             emit(n, codes[n.opType]!, [x], shape: shape(x))
+        case "IsNaN":
+            // x != x, the one test that holds exactly for NaN: Equal(x, x) then Not.
+            let x = try floatActivation(n, 0)
+            let eq = g.add(MTensor(name: n.outputs[0] + ".equal", dtype: .bool, shape: shape(x)))
+            g.ops.append(MOp(opcode: .equal, inputs: [x, x], outputs: [eq], name: n.name, sourceType: n.opType))
+            emit(n, .not, [eq], shape: shape(x), dtype: .bool)
         case "Gelu":
             let x = try floatActivation(n, 0)
             let approximate = n.string("approximate") ?? "none"
@@ -230,36 +236,42 @@ extension Lowering {
             }
         case let (.tensor(x), .constant(idx)):
             // Picking fixed positions of an activation (`x[:, 3]`, `z[:, pairs]`).
-            let s = shape(x)
-            let axis = try normalizedAxis(n, n.int("axis", default: 0), rank: s.count)
-            guard axis >= 1 else { throw bad(n, "Gather along the batch dimension") }
-            let d = s[axis]
-            var picks: [Int64] = []
-            for v in idx.ints {
-                let i = v < 0 ? v + d : v
-                guard i >= 0, i < d else { throw bad(n, "index \(v) out of range for dimension \(d)") }
-                picks.append(i)
-            }
-            let inStrides = Lowering.strides(Array(s.dropFirst()))
-            let outShape = Array(s[..<axis]) + idx.shape.map { Int64($0) } + Array(s[(axis + 1)...])
-            let step = picks.count > 1 ? picks[1] - picks[0] : 1
-            let progression = picks.indices.allSatisfy { picks[$0] == picks[0] + Int64($0) * step }
-            if progression {
-                var dims = Array(s.dropFirst()), strides = inStrides
-                dims[axis - 1] = Int64(picks.count)
-                strides[axis - 1] = inStrides[axis - 1] * step
-                try emitStridedCopy(n, x, dims: dims, strides: strides, offset: picks[0] * inStrides[axis - 1], outShape: outShape)
-            } else {
-                // Irregular positions: a gather whose "table" is each sample's rows [outer * d, inner].
-                guard g.tensors[x].dtype == .float32 else { throw bad(n, "irregular Gather of a \(g.tensors[x].dtype) activation") }
-                let outer = s[1..<axis].reduce(1, *), inner = s[(axis + 1)...].reduce(1, *)
-                var rows: [Int64] = []
-                for o in 0..<outer { for p in picks { rows.append(o * d + p) } }
-                let r = g.addConstant(name: n.name + ".rows", shape: [Int64(rows.count)], .int64(rows))
-                emit(n, .gather, [x, r], shape: outShape, .params(ints: [outer * d, inner], floats: []))
-            }
+            let axis = try normalizedAxis(n, n.int("axis", default: 0), rank: shape(x).count)
+            try gatherPositions(n, x, axis: axis, idx)
         default:
             throw bad(n, "Gather needs one constant and one computed operand")
+        }
+    }
+
+    /// Fixed positions `idx` of activation x along `axis` (>= 1): a strided copy when they form a
+    /// progression, a per-sample gather otherwise.
+    mutating func gatherPositions(_ n: ONNXNode, _ x: Int, axis: Int, _ idx: ConstTensor) throws(ConvertError) {
+        let s = shape(x)
+        guard axis >= 1 else { throw bad(n, "Gather along the batch dimension") }
+        let d = s[axis]
+        var picks: [Int64] = []
+        for v in idx.ints {
+            let i = v < 0 ? v + d : v
+            guard i >= 0, i < d else { throw bad(n, "index \(v) out of range for dimension \(d)") }
+            picks.append(i)
+        }
+        let inStrides = Lowering.strides(Array(s.dropFirst()))
+        let outShape = Array(s[..<axis]) + idx.shape.map { Int64($0) } + Array(s[(axis + 1)...])
+        let step = picks.count > 1 ? picks[1] - picks[0] : 1
+        let progression = picks.indices.allSatisfy { picks[$0] == picks[0] + Int64($0) * step }
+        if progression {
+            var dims = Array(s.dropFirst()), strides = inStrides
+            dims[axis - 1] = Int64(picks.count)
+            strides[axis - 1] = inStrides[axis - 1] * step
+            try emitStridedCopy(n, x, dims: dims, strides: strides, offset: picks[0] * inStrides[axis - 1], outShape: outShape)
+        } else {
+            // Irregular positions: a gather whose "table" is each sample's rows [outer * d, inner].
+            guard g.tensors[x].dtype == .float32 else { throw bad(n, "irregular Gather of a \(g.tensors[x].dtype) activation") }
+            let outer = s[1..<axis].reduce(1, *), inner = s[(axis + 1)...].reduce(1, *)
+            var rows: [Int64] = []
+            for o in 0..<outer { for p in picks { rows.append(o * d + p) } }
+            let r = g.addConstant(name: n.name + ".rows", shape: [Int64(rows.count)], .int64(rows))
+            emit(n, .gather, [x, r], shape: outShape, .params(ints: [outer * d, inner], floats: []))
         }
     }
 

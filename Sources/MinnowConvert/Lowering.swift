@@ -15,6 +15,14 @@ struct Lowering {
         /// A constant broadcast over the batch (`zeros(num_layers, batch, hidden)` initial states):
         /// every element equals `value`. Only recurrent ops and shape ops accept it.
         case uniform(Float)
+        /// An integer tensor equal to base + coef * (the sample's batch index); axis 0 of base and
+        /// coef has size 1 (Lowering+BatchIndex.swift).
+        case batchAffine(base: ConstTensor, coef: ConstTensor)
+        /// A value computed from a batch index whose contents are never needed, only its shape.
+        case shapeOnly([Int64])
+        /// Stored tensor t (read in order `perm`, perm[0] = 0) with its first `lead` axes after the
+        /// batch merged into the batch: logically [batch * lead dims, remaining axes...].
+        case merged(Int, perm: [Int], lead: Int)
     }
 
     var g = MGraph()
@@ -102,6 +110,10 @@ struct Lowering {
             return .tensor(y)
         case .uniform:
             throw bad(n, "input \(i) is a constant broadcast over the batch (supported as recurrent initial states only)")
+        case .batchAffine, .shapeOnly:
+            throw bad(n, "input \(i) is computed from a Range over the batch; \(n.opType) cannot read it (only shape arithmetic and GatherND indices can)")
+        case .merged:
+            throw bad(n, "input \(i) merges the batch with other axes; \(n.opType) would need them apart")
         case let v:
             return v
         }
@@ -175,6 +187,7 @@ struct Lowering {
         }
         let present = n.inputs.filter { !$0.isEmpty }
         let allConstant = present.allSatisfy { if case .constant? = values[$0] { return true } else { return false } }
+        if try lowerBatchIndexNode(n) { return }
         if try lowerLayoutNode(n) { return }
         if ConstantFolder.foldable.contains(n.opType) && allConstant {
             for name in present where values[name] == nil { throw bad(n, "input '\(name)' is not produced by any earlier node") }
