@@ -10,6 +10,7 @@ enum ConstantFolder {
         "Identity", "Constant", "Cast", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Flatten",
 "Transpose", "Slice", "Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "ConstantOfShape", "Range", "Relu", "Dropout",
         "Max", "Min", "Expand", "GatherElements",
+        "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "And", "Or", "Not",
     ]
 
     static func fold(_ n: ONNXNode, _ ins: [ConstTensor?]) throws(ConvertError) -> [ConstTensor] {
@@ -32,6 +33,7 @@ enum ConstantFolder {
             let x = try input(0)
             let to = n.int("to", default: 1)
             if to == 1 || to == 10 || to == 11 { return [ConstTensor(shape: x.shape, floats: x.floats)] }
+            if to == 9 { return [ConstTensor(shape: x.shape, ints: x.floats.map { $0 != 0 ? 1 : 0 })] }
             return [ConstTensor(shape: x.shape, ints: x.ints)]
         case "Shape":
             var dims = try input(0).shape.map { Int64($0) }
@@ -101,6 +103,11 @@ enum ConstantFolder {
             return [try slice(n, ins, bad)]
         case "Add", "Sub", "Mul", "Div":
             return [try broadcastBinary(n.opType, try input(0), try input(1), bad)]
+        case "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "And", "Or":
+            return [try compareBinary(n.opType, try input(0), try input(1), bad)]
+        case "Not":
+            let x = try input(0)
+            return [ConstTensor(shape: x.shape, ints: x.ints.map { $0 == 0 ? 1 : 0 })]
         case "Max", "Min":
             guard ins.count == 2 else { throw bad("\(ins.count) inputs (two are folded)") }
             return [try broadcastBinary(n.opType, try input(0), try input(1), bad)]
@@ -299,9 +306,9 @@ enum ConstantFolder {
         return select(x, order, shape)
     }
 
-    /// numpy-broadcast binary arithmetic on constants (float if either side is float).
-    static func broadcastBinary(_ op: String, _ a: ConstTensor, _ b: ConstTensor,
-                                _ bad: (String) -> ConvertError) throws(ConvertError) -> ConstTensor {
+    /// The numpy broadcast shape of a and b, and for each result element its source positions.
+    static func broadcastIndices(_ a: ConstTensor, _ b: ConstTensor,
+                                 _ bad: (String) -> ConvertError) throws(ConvertError) -> ([Int], [Int], [Int]) {
         let rank = max(a.shape.count, b.shape.count)
         let sa = Array(repeating: 1, count: rank - a.shape.count) + a.shape
         let sb = Array(repeating: 1, count: rank - b.shape.count) + b.shape
@@ -328,6 +335,34 @@ enum ConstantFolder {
             var d = rank - 1
             while d >= 0 { idx[d] += 1; if idx[d] < shape[d] { break }; idx[d] = 0; d -= 1 }
         }
+        return (shape, ia, ib)
+    }
+
+    /// Comparisons and logic on constants: 0/1 integers (ONNX bool).
+    static func compareBinary(_ op: String, _ a: ConstTensor, _ b: ConstTensor,
+                              _ bad: (String) -> ConvertError) throws(ConvertError) -> ConstTensor {
+        let (shape, ia, ib) = try broadcastIndices(a, b, bad)
+        let f: (Double, Double) -> Bool
+        switch op {
+        case "Equal": f = { $0 == $1 }
+        case "Less": f = { $0 < $1 }
+        case "LessOrEqual": f = { $0 <= $1 }
+        case "Greater": f = { $0 > $1 }
+        case "GreaterOrEqual": f = { $0 >= $1 }
+        case "And": f = { $0 != 0 && $1 != 0 }
+        default: f = { $0 != 0 || $1 != 0 }
+        }
+        // Doubles hold every int64 shape value exactly enough to compare (and floats exactly).
+        let x = a.isFloat ? a.floats.map(Double.init) : a.ints.map(Double.init)
+        let y = b.isFloat ? b.floats.map(Double.init) : b.ints.map(Double.init)
+        return ConstTensor(shape: shape, ints: ia.indices.map { f(x[ia[$0]], y[ib[$0]]) ? 1 : 0 })
+    }
+
+    /// numpy-broadcast binary arithmetic on constants (float if either side is float).
+    static func broadcastBinary(_ op: String, _ a: ConstTensor, _ b: ConstTensor,
+                                _ bad: (String) -> ConvertError) throws(ConvertError) -> ConstTensor {
+        let (shape, ia, ib) = try broadcastIndices(a, b, bad)
+        let total = ia.count
         if a.isFloat || b.isFloat {
             let x = a.floats, y = b.floats
             let f: (Float, Float) -> Float

@@ -21,6 +21,9 @@ public struct ConvertOptions: Sendable {
     public var calibrationPath: String?
     public var calibration: CalibrationMethod = .minMax
     public var maxBatch: Int = 64
+    /// Length given to dynamic dimensions other than the batch (an export with a dynamic sequence
+    /// axis); nil refuses such exports. The model then takes inputs of exactly this length.
+    public var maxSeq: Int?
     /// Node names, output tensor names or ONNX op types to keep in float.
     public var keepFloat: [String] = []
     public var zstdLevel: Int32 = 3

@@ -71,7 +71,7 @@ public enum Converter {
         }
         var onnx = try ONNXGraph.load(path: onnxPath)
         ONNXRewrites.run(&onnx)
-        var g = try Lowering.lower(onnx)
+        var g = try Lowering.lower(onnx, maxSeq: options.maxSeq)
         PatternFusion.run(&g)
         Fusion.run(&g)
         let weightBytesFP32 = g.tensors.filter(\.isConstant).reduce(0) { $0 + Int($1.shape.reduce(1, *)) * $1.dtype.byteSize }

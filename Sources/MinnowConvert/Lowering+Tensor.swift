@@ -16,7 +16,7 @@ extension Lowering {
         case "Gather": try lowerGather(n)
         case "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceL2": try lowerReduce(n)
         case "LayerNormalization": try lowerLayerNorm(n)
-        case "Equal", "Less", "Greater", "And", "Or": try lowerCompare(n)
+        case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or": try lowerCompare(n)
         case "Not":
             let x = try activation(n, 0)
             guard g.tensors[x].dtype == .bool else { throw bad(n, "Not of a \(g.tensors[x].dtype) tensor (bool only)") }
@@ -364,8 +364,19 @@ extension Lowering {
             guard g.tensors[t].dtype == dtype else { throw bad(n, "operands are \(g.tensors[t].dtype) and \(dtype)") }
             ins.append(t)
         }
-        let codes: [String: OpCode] = ["Equal": .equal, "Less": .less, "Greater": .greater, "And": .and, "Or": .or]
-        emit(n, codes[n.opType]!, ins, shape: try broadcast(n, try shapeOf(n, 0), try shapeOf(n, 1)), dtype: .bool)
+        let codes: [String: OpCode] = ["Equal": .equal, "Less": .less, "Greater": .greater, "And": .and, "Or": .or,
+                                       "LessOrEqual": .less, "GreaterOrEqual": .greater]
+        let out = try broadcast(n, try shapeOf(n, 0), try shapeOf(n, 1))
+        if n.opType.hasSuffix("OrEqual") {
+            // a <= b as (a < b) or (a == b): exact for NaN too (both false).
+            let strict = g.add(MTensor(name: n.outputs[0] + ".strict", dtype: .bool, shape: out))
+            let equal = g.add(MTensor(name: n.outputs[0] + ".equal", dtype: .bool, shape: out))
+            g.ops.append(MOp(opcode: codes[n.opType]!, inputs: ins, outputs: [strict], name: n.name, sourceType: n.opType))
+            g.ops.append(MOp(opcode: .equal, inputs: ins, outputs: [equal], name: n.name, sourceType: n.opType))
+            emit(n, .or, [strict, equal], shape: out, dtype: .bool)
+            return
+        }
+        emit(n, codes[n.opType]!, ins, shape: out, dtype: .bool)
     }
 
     private mutating func lowerWhere(_ n: ONNXNode) throws(ConvertError) {

@@ -32,8 +32,12 @@ struct Lowering {
     /// The batch size baked into an export without a dynamic batch axis (commonly 1).
     var exportedBatch: Int64?
 
-    static func lower(_ onnx: ONNXGraph) throws(ConvertError) -> MGraph {
+    /// Length given to dynamic non-batch input dimensions (`--max-seq`).
+    var maxSeq: Int?
+
+    static func lower(_ onnx: ONNXGraph, maxSeq: Int? = nil) throws(ConvertError) -> MGraph {
         var l = Lowering(onnx: onnx)
+        l.maxSeq = maxSeq
         try l.run()
         return l.g
     }
@@ -50,8 +54,8 @@ struct Lowering {
             guard !input.dims.isEmpty else { throw .unsupportedTensor(name: input.name, reason: "scalar input; inputs need a batch dimension") }
             var shape: [Int64] = [-1]
             for (i, d) in input.dims.enumerated().dropFirst() {
-                guard let d else {
-                    throw .unsupportedTensor(name: input.name, reason: "dimension \(i) is dynamic; only dimension 0 (the batch) may be")
+                guard let d = d ?? maxSeq.map(Int64.init) else {
+                    throw .unsupportedTensor(name: input.name, reason: "dimension \(i) is dynamic; only dimension 0 (the batch) may be (give it a length with --max-seq N)")
                 }
                 shape.append(d)
             }

@@ -17,6 +17,8 @@ struct ConvertCommand: ParsableCommand {
     var mode: String = "static"
     @Option(help: "Calibration range method: minmax or percentile:P (e.g. percentile:99.99).") var calibrationMethod: String = "minmax"
     @Option(help: "Largest batch a session may run; the memory plan is made for it.") var maxBatch: Int = 64
+    @Option(help: "Length for dynamic dimensions other than the batch (an export with a dynamic sequence axis); inputs then have exactly this length.")
+    var maxSeq: Int?
     @Option(help: "Comma-separated node names, output names or ONNX op types to keep in fp32.") var keepFloat: String = ""
     @Option(help: "zstd level for weight segments (1-22).") var zstdLevel: Int = 3
     @Option(help: "Reference set (.npz): keep the most sensitive layers in float until parity holds (the --spec thresholds, or the task defaults).")
@@ -35,6 +37,10 @@ struct ConvertCommand: ParsableCommand {
             options.mode = m
             options.calibrationPath = calibration
             options.maxBatch = maxBatch
+            if let maxSeq {
+                guard maxSeq >= 1, maxSeq <= 1 << 20 else { throw CLIFailure("--max-seq must be between 1 and 1048576 (got \(maxSeq))") }
+                options.maxSeq = maxSeq
+            }
             options.zstdLevel = Int32(clamping: zstdLevel)
             options.keepFloat = keepFloat.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             if calibrationMethod == "minmax" {

@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Trains `tiny_bert`, a BERT-style query/product encoder built with Hugging Face `transformers`
-from a small config, on a synthetic matching task, and writes it with
-minnow_reference.export_for_minnow (stock torch.onnx dynamo export of the transformers model,
-with its attention mask; mean-pooled embedding output).
+"""BERT fixtures built with Hugging Face `transformers`.
 
-    python3 tools/reference/make_bert_fixture.py [--out fixtures]
+tiny_bert: a BERT-style query/product encoder from a small config, trained on a synthetic matching
+task, written with minnow_reference.export_for_minnow (stock torch.onnx dynamo export with its
+attention mask; mean-pooled embedding output).
+
+bert_user_seq128: a different config (3 layers, hidden 96, 3 heads, tanh GELU, sequence 128)
+exported the way a user exports a `BertModel` themselves: the whole model, both of its outputs
+(last_hidden_state, pooler_output), `dynamic_axes` for batch and sequence. Minnow converts it with
+`--max-seq 128`.
+
+    python3 tools/reference/make_bert_fixture.py [--out fixtures] [--only tiny_bert bert_user_seq128]
 
 Seeds are fixed: the same torch and transformers versions write the same files.
 """
@@ -15,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from minnow_reference import export_for_minnow
+from minnow_reference import export_for_minnow, write_reference
 
 SEED = 0
 VOCAB, SEQ, TOPICS = 1000, 32, 16
@@ -105,9 +111,54 @@ def tiny_bert(out_dir):
                 "Regenerate: `python3 tools/reference/make_bert_fixture.py` (needs `transformers`).\n")
 
 
+def bert_user_seq128(out_dir):
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(SEED + 1)
+    r = np.random.default_rng(SEED + 1)
+    seq, vocab = 128, 3000
+    config = BertConfig(vocab_size=vocab, hidden_size=96, num_hidden_layers=3, num_attention_heads=3,
+                        intermediate_size=384, max_position_embeddings=seq, hidden_act="gelu_new")
+    model = BertModel(config).eval()
+    n = 200
+    lengths = r.integers(4, seq + 1, n)
+    ids = r.integers(100, vocab, (n, seq)).astype(np.int64)
+    mask = (np.arange(seq)[None, :] < lengths[:, None]).astype(np.int64)
+    ids[mask == 0] = 0                                      # [PAD]
+    ids[:, 0] = 101                                         # [CLS]
+    d = os.path.join(out_dir, "bert_user_seq128")
+    os.makedirs(d, exist_ok=True)
+    example = (torch.tensor(ids[:2]), torch.tensor(mask[:2]))
+    # What a user writes: the classic export call with batch and sequence axes left dynamic.
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+            "last_hidden_state": {0: "batch", 1: "sequence"}, "pooler_output": {0: "batch"}}
+    torch.onnx.export(model, example, os.path.join(d, "model.onnx"), input_names=["input_ids", "attention_mask"],
+                      output_names=["last_hidden_state", "pooler_output"], dynamic_axes=axes, dynamo=True,
+                      external_data=False)
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask))
+    outputs = {"last_hidden_state": out.last_hidden_state.numpy(), "pooler_output": out.pooler_output.numpy()}
+    # Token states: cosine per sample over every token (padding included, as PyTorch computes it).
+    parity = {"outputs": {"last_hidden_state": {"cosine_min": {"min": 0.99}}, "pooler_output": {"cosine_min": {"min": 0.99}}}}
+    write_reference(d, {"input_ids": ids[100:], "attention_mask": mask[100:]}, {k: v[100:] for k, v in outputs.items()},
+                    calibration={"input_ids": ids[:100], "attention_mask": mask[:100]}, parity=parity)
+    with open(os.path.join(d, "README.md"), "w") as f:
+        f.write("# bert_user_seq128\n\n"
+                "A `transformers` `BertModel` (3 layers, hidden 96, 3 heads, FFN 384, `gelu_new`, vocabulary 3,000, "
+                "random weights) exported as a user would: `torch.onnx.export(model, (input_ids, attention_mask), "
+                "dynamo=True, dynamic_axes=...)` with batch and sequence dynamic, both outputs. Reference: PyTorch's "
+                "outputs on 100 inputs of 128 tokens (lengths 4 to 128, padded on the right).\n\n"
+                "Convert: `minnow convert model.onnx -o m.minnow --max-seq 128 --calibration calibration.npz`.\n\n"
+                "Regenerate: `python3 tools/reference/make_bert_fixture.py --only bert_user_seq128`.\n")
+
+
+FIXTURES = {"tiny_bert": tiny_bert, "bert_user_seq128": bert_user_seq128}
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", "fixtures"))
+    ap.add_argument("--only", nargs="*", choices=sorted(FIXTURES))
     args = ap.parse_args()
     torch.set_num_threads(2)
-    tiny_bert(args.out)
+    for name in args.only or sorted(FIXTURES):
+        FIXTURES[name](args.out)
