@@ -9,7 +9,7 @@ enum PatternFusion {
     static func run(_ g: inout MGraph) {
         var dead = Set<Int>()
         for i in g.ops.indices where !dead.contains(i) {
-            if let (ops, fused) = layerNorm(&g, at: i, dead) ?? gelu(g, at: i, dead) {
+            if let (ops, fused) = layerNorm(&g, at: i, dead) ?? gelu(g, at: i, dead) ?? geluTanh(g, at: i, dead) {
                 dead.formUnion(ops)
                 // The fused op takes the place of the pattern's last op, where all of its inputs exist.
                 g.ops[ops.max()!] = fused
@@ -103,25 +103,60 @@ enum PatternFusion {
         guard s.inputs.count == 2, let c = scalar(g, s.inputs[1]) else { return nil }
         let x = s.inputs[0]
         guard (s.opcode == .div && abs(c - 1.4142135) < 1e-4) || (s.opcode == .mul && abs(c - 0.70710678) < 1e-5) else { return nil }
-        guard let addOne = soleConsumer(g, g.ops[erfOp].outputs[0], dead), g.ops[addOne].opcode == .add,
-              let one = other(g, addOne, g.ops[erfOp].outputs[0]), scalar(g, one) == 1,
-              let mulA = soleConsumer(g, g.ops[addOne].outputs[0], dead), g.ops[mulA].opcode == .mul,
-              let partner = other(g, mulA, g.ops[addOne].outputs[0]) else { return nil }
-        var ops = [scaleOp, erfOp, addOne, mulA]
-        let out: Int
-        if partner == x {
-            // (x * (1 + erf)) * 0.5
-            guard let half = soleConsumer(g, g.ops[mulA].outputs[0], dead), g.ops[half].opcode == .mul,
-                  let h = other(g, half, g.ops[mulA].outputs[0]), scalar(g, h) == 0.5 else { return nil }
-            ops.append(half); out = g.ops[half].outputs[0]
-        } else if let halfOp = g.producer(of: partner), g.ops[halfOp].opcode == .mul, g.ops[halfOp].inputs.contains(x),
-                  let h = other(g, halfOp, x), scalar(g, h) == 0.5, soleConsumer(g, partner, dead) == mulA {
-            // (x * 0.5) * (1 + erf)
-            ops.append(halfOp); out = g.ops[mulA].outputs[0]
-        } else {
-            return nil
-        }
+        guard let (ops, out) = geluTail(g, x: x, inner: erfOp, head: [scaleOp], dead) else { return nil }
         return (ops, MOp(opcode: .gelu, inputs: [x], outputs: [out], name: ops.map { g.ops[$0].name }.joined(separator: "+"),
                          sourceType: "Gelu (decomposed)"))
+    }
+
+    /// 0.5 * x * (1 + Tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))) (Hugging Face `gelu_new`,
+    /// tf2onnx's approximate GELU).
+    private static func geluTanh(_ g: MGraph, at tanhOp: Int, _ dead: Set<Int>) -> ([Int], MOp)? {
+        guard g.ops[tanhOp].opcode == .tanh, let scaleOp = g.producer(of: g.ops[tanhOp].inputs[0]),
+              soleConsumer(g, g.ops[tanhOp].inputs[0], dead) == tanhOp, g.ops[scaleOp].opcode == .mul,
+              let (v, c) = constOperand(g, scaleOp), abs(c - 0.7978846) < 1e-5,
+              let addOp = g.producer(of: v), g.ops[addOp].opcode == .add, soleConsumer(g, v, dead) == scaleOp else { return nil }
+        // x + 0.044715 * Pow(x, 3), either operand order.
+        for x in g.ops[addOp].inputs {
+            guard let cube = other(g, addOp, x), let cubeMul = g.producer(of: cube), g.ops[cubeMul].opcode == .mul,
+                  soleConsumer(g, cube, dead) == addOp, let (p, k) = constOperand(g, cubeMul), abs(k - 0.044715) < 1e-6,
+                  let powOp = g.producer(of: p), g.ops[powOp].opcode == .pow, g.ops[powOp].inputs.first == x,
+                  g.ops[powOp].inputs.count == 2, scalar(g, g.ops[powOp].inputs[1]) == 3, soleConsumer(g, p, dead) == cubeMul,
+                  let (ops, out) = geluTail(g, x: x, inner: tanhOp, head: [powOp, cubeMul, addOp, scaleOp], dead) else { continue }
+            return (ops, MOp(opcode: .geluTanh, inputs: [x], outputs: [out], name: ops.map { g.ops[$0].name }.joined(separator: "+"),
+                             sourceType: "Gelu tanh (decomposed)"))
+        }
+        return nil
+    }
+
+    /// Binary op `o` with one scalar float constant operand: (the other operand, the constant).
+    private static func constOperand(_ g: MGraph, _ o: Int) -> (Int, Float)? {
+        let ins = g.ops[o].inputs
+        guard ins.count == 2 else { return nil }
+        if let c = scalar(g, ins[1]) { return (ins[0], c) }
+        if let c = scalar(g, ins[0]) { return (ins[1], c) }
+        return nil
+    }
+
+    /// The shared end of both GELU forms: (1 + inner) * x * 0.5, in the orders exporters write it.
+    /// Returns every op of the pattern and the value it computes.
+    private static func geluTail(_ g: MGraph, x: Int, inner: Int, head: [Int], _ dead: Set<Int>) -> ([Int], Int)? {
+        guard let addOne = soleConsumer(g, g.ops[inner].outputs[0], dead), g.ops[addOne].opcode == .add,
+              let one = other(g, addOne, g.ops[inner].outputs[0]), scalar(g, one) == 1,
+              let mulA = soleConsumer(g, g.ops[addOne].outputs[0], dead), g.ops[mulA].opcode == .mul,
+              let partner = other(g, mulA, g.ops[addOne].outputs[0]) else { return nil }
+        var ops = head + [inner, addOne, mulA]
+        if partner == x {
+            // (x * (1 + f)) * 0.5
+            guard let half = soleConsumer(g, g.ops[mulA].outputs[0], dead), g.ops[half].opcode == .mul,
+                  let h = other(g, half, g.ops[mulA].outputs[0]), scalar(g, h) == 0.5 else { return nil }
+            ops.append(half)
+            return (ops, g.ops[half].outputs[0])
+        } else if let halfOp = g.producer(of: partner), g.ops[halfOp].opcode == .mul, g.ops[halfOp].inputs.contains(x),
+                  let h = other(g, halfOp, x), scalar(g, h) == 0.5, soleConsumer(g, partner, dead) == mulA {
+            // (x * 0.5) * (1 + f)
+            ops.append(halfOp)
+            return (ops, g.ops[mulA].outputs[0])
+        }
+        return nil
     }
 }

@@ -108,7 +108,7 @@ def tiny_bert(out_dir):
                 f"of up to {SEQ} tokens, padded on the right with an attention mask. Output: the mean of the unmasked "
                 f"tokens' last hidden states. For {top1:.1%} of 1,000 test queries the nearest of 1,000 test products is on the "
                 f"query's topic (chance: {1 / TOPICS:.1%}).\n\n"
-                "Regenerate: `python3 tools/reference/make_bert_fixture.py` (needs `transformers`).\n")
+                "Regenerate: `python3 tools/reference/make_bert_fixture.py --only tiny_bert` (needs `transformers`).\n")
 
 
 def bert_user_seq128(out_dir):
@@ -140,14 +140,14 @@ def bert_user_seq128(out_dir):
     outputs = {"last_hidden_state": out.last_hidden_state.numpy(), "pooler_output": out.pooler_output.numpy()}
     # Token states: cosine per sample over every token (padding included, as PyTorch computes it).
     parity = {"outputs": {"last_hidden_state": {"cosine_min": {"min": 0.99}}, "pooler_output": {"cosine_min": {"min": 0.99}}}}
-    write_reference(d, {"input_ids": ids[100:], "attention_mask": mask[100:]}, {k: v[100:] for k, v in outputs.items()},
+    write_reference(d, {"input_ids": ids[100:148], "attention_mask": mask[100:148]}, {k: v[100:148] for k, v in outputs.items()},
                     calibration={"input_ids": ids[:100], "attention_mask": mask[:100]}, parity=parity)
     with open(os.path.join(d, "README.md"), "w") as f:
         f.write("# bert_user_seq128\n\n"
                 "A `transformers` `BertModel` (3 layers, hidden 96, 3 heads, FFN 384, `gelu_new`, vocabulary 3,000, "
                 "random weights) exported as a user would: `torch.onnx.export(model, (input_ids, attention_mask), "
                 "dynamo=True, dynamic_axes=...)` with batch and sequence dynamic, both outputs. Reference: PyTorch's "
-                "outputs on 100 inputs of 128 tokens (lengths 4 to 128, padded on the right).\n\n"
+                "outputs on 48 inputs of 128 tokens (lengths 4 to 128, padded on the right).\n\n"
                 "Convert: `minnow convert model.onnx -o m.minnow --max-seq 128 --calibration calibration.npz`.\n\n"
                 "Regenerate: `python3 tools/reference/make_bert_fixture.py --only bert_user_seq128`.\n")
 
