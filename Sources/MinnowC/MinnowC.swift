@@ -106,6 +106,18 @@ public func minnow_model_output_shape_impl(_ model: OpaquePointer?, _ index: Int
     return writeShape(m.model.outputs[Int(index)], dims, capacity)
 }
 
+@_cdecl("minnow_model_input_dtype")
+public func minnow_model_input_dtype_impl(_ model: OpaquePointer?, _ index: Int32) -> Int32 {
+    guard let m = modelHandle(model), m.model.inputs.indices.contains(Int(index)) else { fail("no input \(index)"); return -1 }
+    return Int32(m.model.inputs[Int(index)].dtype.rawValue)
+}
+
+@_cdecl("minnow_model_output_dtype")
+public func minnow_model_output_dtype_impl(_ model: OpaquePointer?, _ index: Int32) -> Int32 {
+    guard let m = modelHandle(model), m.model.outputs.indices.contains(Int(index)) else { fail("no output \(index)"); return -1 }
+    return Int32(m.model.outputs[Int(index)].dtype.rawValue)
+}
+
 @_cdecl("minnow_model_input_index")
 public func minnow_model_input_index_impl(_ model: OpaquePointer?, _ name: UnsafePointer<CChar>?) -> Int32 {
     guard let m = modelHandle(model), let name else { fail("model or name is NULL"); return -1 }
@@ -166,8 +178,14 @@ public func minnow_session_max_batch_impl(_ session: OpaquePointer?) -> Int32 {
 @_cdecl("minnow_session_input")
 public func minnow_session_input_impl(_ session: OpaquePointer?, _ index: Int32) -> UnsafeMutablePointer<Float>? {
     guard let s = sessionHandle(session), s.session.model.inputs.indices.contains(Int(index)) else { fail("no input \(index)"); return nil }
-    guard s.session.model.inputs[Int(index)].dtype == .float32 else { fail("input \(index) is not float32"); return nil }
+    guard s.session.model.inputs[Int(index)].dtype == .float32 else { fail("input \(index) is not float32 (use minnow_session_input_data)"); return nil }
     return s.session.inputBuffer(Int(index)).baseAddress?.assumingMemoryBound(to: Float.self)
+}
+
+@_cdecl("minnow_session_input_data")
+public func minnow_session_input_data_impl(_ session: OpaquePointer?, _ index: Int32) -> UnsafeMutableRawPointer? {
+    guard let s = sessionHandle(session), s.session.model.inputs.indices.contains(Int(index)) else { fail("no input \(index)"); return nil }
+    return s.session.inputBuffer(Int(index)).baseAddress
 }
 
 @_cdecl("minnow_session_set_input")
@@ -198,7 +216,14 @@ public func minnow_session_run_impl(_ session: OpaquePointer?, _ batch: Int32) -
 @_cdecl("minnow_session_output")
 public func minnow_session_output_impl(_ session: OpaquePointer?, _ index: Int32) -> UnsafePointer<Float>? {
     guard let s = sessionHandle(session), s.session.model.outputs.indices.contains(Int(index)) else { fail("no output \(index)"); return nil }
+    guard s.session.model.outputs[Int(index)].dtype == .float32 else { fail("output \(index) is not float32 (use minnow_session_output_data)"); return nil }
     return s.session.outputBuffer(Int(index), batch: s.session.maxBatch).baseAddress?.assumingMemoryBound(to: Float.self)
+}
+
+@_cdecl("minnow_session_output_data")
+public func minnow_session_output_data_impl(_ session: OpaquePointer?, _ index: Int32) -> UnsafeRawPointer? {
+    guard let s = sessionHandle(session), s.session.model.outputs.indices.contains(Int(index)) else { fail("no output \(index)"); return nil }
+    return UnsafeRawPointer(s.session.outputBuffer(Int(index), batch: s.session.maxBatch).baseAddress)
 }
 
 #if canImport(Glibc)

@@ -67,7 +67,15 @@ struct Lowering {
             g.inputs.append(t)
             values[input.name] = .tensor(t)
         }
-        for node in onnx.nodes { try lower(node) }
+        // ONNX values are defined once (SSA); a second definition makes the graph ambiguous
+        // (onnxruntime refuses it as "Duplicate definition of name").
+        var defined = Set(onnx.inputs.map(\.name))
+        for node in onnx.nodes {
+            for name in node.outputs where !name.isEmpty {
+                guard defined.insert(name).inserted else { throw bad(node, "output '\(name)' is already defined by an earlier node or input") }
+            }
+            try lower(node)
+        }
         for out in onnx.outputs {
             guard var v = values[out.name] else { throw .unsupportedTensor(name: out.name, reason: "graph output is never produced") }
             if case let .permuted(t, perm) = v {

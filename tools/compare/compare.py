@@ -3,7 +3,7 @@
 the same fixtures, the same inputs, the same thread count, in interleaved rounds after warm-up.
 Reports medians and Minnow/peer ratios, and writes docs/benchmarks.md.
 
-    python3 tools/compare/compare.py [--fixtures digits_mlp ctr_mlp regression_mlp] [--rounds 5]
+    python3 tools/compare/compare.py [--fixtures digits_mlp ctr_mlp ...] [--rounds 5]
                                      [--seconds 1] [--threads 1] [--write docs/benchmarks.md]
 
 Both engines run in this process behind the same kind of call: ONNX Runtime's
@@ -31,9 +31,23 @@ sys.path.insert(0, os.path.join(ROOT, "tools", "python"))
 import minnow  # noqa: E402  (the binding; MINNOW_LIB points at libMinnowC.so)
 
 
+ALL_FIXTURES = ["digits_mlp", "ctr_mlp", "regression_mlp", "dlrm_ctr", "bst_seqrec", "bilstm_nextitem", "cnn_digits",
+                "tiny_bert", "bert_user_seq128"]
+# Extra `minnow convert` flags a fixture needs (an export with a dynamic sequence axis).
+CONVERT_FLAGS = {"bert_user_seq128": ["--max-seq", "128"]}
+
+
+def load_arrays(path, prefix=""):
+    """name -> array for every input of a .npz (keys `inputs/<name>`, or bare names)."""
+    with np.load(path) as z:
+        keys = [k for k in z.files if k.startswith("inputs/")] or z.files
+        return {k.split("/", 1)[-1]: z[k] for k in keys}
+
+
 class Reader(CalibrationDataReader):
-    def __init__(self, name, x, batch=64):
-        self.items = iter([{name: x[i:i + batch]} for i in range(0, len(x), batch)])
+    def __init__(self, arrays, batch=64):
+        n = len(next(iter(arrays.values())))
+        self.items = iter([{k: v[i:i + batch] for k, v in arrays.items()} for i in range(0, n, batch)])
 
     def get_next(self):
         return next(self.items, None)
@@ -42,28 +56,27 @@ class Reader(CalibrationDataReader):
 def ort_variants(fixture, tmp):
     d = os.path.join(ROOT, "fixtures", fixture)
     src = os.path.join(d, "model.onnx")
-    name = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).get_inputs()[0].name
-    with np.load(os.path.join(d, "calibration.npz")) as z:
-        calib = z[z.files[0]].astype(np.float32)
+    types = {i.name: i.type for i in ort.InferenceSession(src, providers=["CPUExecutionProvider"]).get_inputs()}
+    calib = {k: v.astype(np.float32 if types[k] == "tensor(float)" else v.dtype) for k, v in load_arrays(os.path.join(d, "calibration.npz")).items()}
     out = {"ort-fp32": src}
     st = os.path.join(tmp, f"{fixture}.static.onnx")
-    quantize_static(src, st, Reader(name, calib), quant_format=QuantFormat.QDQ, per_channel=True,
+    quantize_static(src, st, Reader(calib), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     out["ort-int8-static"] = st
     dy = os.path.join(tmp, f"{fixture}.dynamic.onnx")
     quantize_dynamic(src, dy, per_channel=True, weight_type=QuantType.QInt8)
     out["ort-int8-dynamic"] = dy
-    return name, out
+    return out
 
 
-def time_ort(path, name, x, seconds, threads):
+def time_ort(path, feed, seconds, threads):
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    feed = {name: x}
-    for _ in range(50):
+    batch = len(next(iter(feed.values())))
+    for _ in range(20):
         s.run(None, feed)
     lat = []
     end = time.perf_counter() + seconds
@@ -71,13 +84,13 @@ def time_ort(path, name, x, seconds, threads):
         t = time.perf_counter()
         s.run(None, feed)
         lat.append(time.perf_counter() - t)
-    return statistics.median(lat) * 1e3, len(x) * len(lat) / sum(lat)
+    return statistics.median(lat) * 1e3, batch * len(lat) / sum(lat)
 
 
-def time_minnow(model, name, x, seconds, threads):
-    s = minnow.Session(model, max_batch=len(x), threads=threads)
-    feed = {name: x}
-    for _ in range(50):
+def time_minnow(model, feed, seconds, threads):
+    batch = len(next(iter(feed.values())))
+    s = minnow.Session(model, max_batch=batch, threads=threads)
+    for _ in range(20):
         s.run(feed)
     lat = []
     end = time.perf_counter() + seconds
@@ -85,18 +98,18 @@ def time_minnow(model, name, x, seconds, threads):
         t = time.perf_counter()
         s.run(feed)
         lat.append(time.perf_counter() - t)
-    return statistics.median(lat) * 1e3, len(x) * len(lat) / sum(lat)
+    return statistics.median(lat) * 1e3, batch * len(lat) / sum(lat)
 
 
-def bench_minnow(model_path, batch, threads):
-    p = subprocess.run([MINNOW, "bench", model_path, "--batch", str(batch), "--seconds", "0.3", "--threads", str(threads), "--json"],
-                       capture_output=True, text=True, check=True)
+def bench_minnow(model_path, reference, batch, threads):
+    p = subprocess.run([MINNOW, "bench", model_path, "--batch", str(batch), "--seconds", "0.3", "--threads", str(threads),
+                        "--input", reference, "--json"], capture_output=True, text=True, check=True)
     return json.loads(p.stdout)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--fixtures", nargs="*", default=["digits_mlp", "ctr_mlp", "regression_mlp"])
+    ap.add_argument("--fixtures", nargs="*", default=ALL_FIXTURES)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--threads", type=int, nargs="+", default=[1], help="one table per thread count")
@@ -119,24 +132,26 @@ def measure(args, threads):
             d = os.path.join(ROOT, "fixtures", fx)
             mn = os.path.join(tmp, f"{fx}.minnow")
             subprocess.run([MINNOW, "convert", os.path.join(d, "model.onnx"), "-o", mn, "--calibration",
-                            os.path.join(d, "calibration.npz")], check=True, capture_output=True)
-            name, variants = ort_variants(fx, tmp)
+                            os.path.join(d, "calibration.npz")] + CONVERT_FLAGS.get(fx, []), check=True, capture_output=True)
+            variants = ort_variants(fx, tmp)
             loaded = minnow.Model(mn)
-            with np.load(os.path.join(d, "reference.npz")) as z:
-                pool = z[f"inputs/{name}"].astype(np.float32)
+            pool = load_arrays(os.path.join(d, "reference.npz"))
+            types = {i.name: i.type for i in ort.InferenceSession(os.path.join(d, "model.onnx"), providers=["CPUExecutionProvider"]).get_inputs()}
             for batch in (1, 64):
-                x = np.resize(pool, (batch, pool.shape[1]))
+                # The same samples for both engines, each input in the dtype the model declares.
+                feed = {k: np.resize(v, (batch, *v.shape[1:])).astype(np.float32 if types[k] == "tensor(float)" else v.dtype)
+                        for k, v in pool.items() if k in types}
                 samples = {k: ([], []) for k in list(variants) + ["minnow"]}
                 extra = None
                 for _ in range(args.rounds):  # interleaved rounds
                     for k, path in variants.items():
-                        lat, thr = time_ort(path, name, x, args.seconds, threads)
+                        lat, thr = time_ort(path, feed, args.seconds, threads)
                         samples[k][0].append(lat)
                         samples[k][1].append(thr)
-                    lat, thr = time_minnow(loaded, name, x, args.seconds, threads)
+                    lat, thr = time_minnow(loaded, feed, args.seconds, threads)
                     samples["minnow"][0].append(lat)
                     samples["minnow"][1].append(thr)
-                extra = bench_minnow(mn, batch, threads)
+                extra = bench_minnow(mn, os.path.join(d, "reference.npz"), batch, threads)
                 med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in samples.items()}
                 best_lat = min(v[0] for k, v in med.items() if k != "minnow")
                 best_thr = max(v[1] for k, v in med.items() if k != "minnow")

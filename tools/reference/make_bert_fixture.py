@@ -95,11 +95,11 @@ def tiny_bert(out_dir):
     nearest = torch.argmax(a @ b.T, 1).numpy()
     top1 = float(np.mean(topic[te][nearest] == topic[te]))
     print(f"  tiny_bert: nearest product on the query's topic {top1:.4f} (chance {1 / TOPICS:.4f})")
-    parity = {"outputs": {"embedding": {"cosine_min": {"min": 0.99}}}}
+    parity = {"outputs": {"text_embedding": {"cosine_min": {"min": 0.99}}}}
     export_for_minnow(model, os.path.join(out_dir, "tiny_bert"),
                       inputs={"input_ids": q_ids[te][:300], "attention_mask": q_mask[te][:300]},
                       calibration={"input_ids": q_ids[:200], "attention_mask": q_mask[:200]},
-                      parity=parity, output_names=["embedding"])
+                      parity=parity, output_names=["text_embedding"])
     with open(os.path.join(out_dir, "tiny_bert", "README.md"), "w") as f:
         f.write("# tiny_bert\n\n"
                 f"A BERT encoder from Hugging Face `transformers` (`BertModel`, {config.num_hidden_layers} layers, hidden "

@@ -86,3 +86,25 @@ def test_worker_pool_splits_large_layers_identically(minnow_cli, tmp_path, mode)
         s = minnow.Session(model, max_batch=64, threads=threads)
         for batch in (64, 37, 9):
             np.testing.assert_array_equal(s.run({"x": x[:batch]})["y"], one[:batch])
+
+
+def test_id_inputs_go_in_as_integers(minnow_cli, tmp_path):
+    """tiny_bert takes int64 token ids and an int64 mask: the binding writes them in their own
+    dtype (not as floats) and gets the CLI's answers; fractional ids are refused."""
+    d = os.path.join(FIXTURES, "tiny_bert")
+    out = tmp_path / "bert.minnow"
+    minnow_cli("convert", os.path.join(d, "model.onnx"), "-o", out, "--calibration", os.path.join(d, "calibration.npz"))
+    ref = np.load(os.path.join(d, "reference.npz"))
+    ids, mask = ref["inputs/input_ids"][:16], ref["inputs/attention_mask"][:16]
+    model = minnow.Model(str(out))
+    assert model.input_dtypes == [np.int64, np.int64] and model.output_dtypes == [np.float32]
+    session = minnow.Session(model, max_batch=16)
+    assert session.input(0).dtype == np.int64
+    ours = session.run({"input_ids": ids, "attention_mask": mask})["embedding"]
+    np.savez(tmp_path / "in.npz", input_ids=ids, attention_mask=mask)
+    minnow_cli("run", out, "--input", tmp_path / "in.npz", "-o", tmp_path / "o.npz")
+    np.testing.assert_array_equal(ours, np.load(tmp_path / "o.npz")["outputs/embedding"])
+    cos = np.sum(ours * ref["outputs/embedding"][:16], 1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(ref["outputs/embedding"][:16], axis=1)
+    assert cos.min() > 0.99
+    with pytest.raises(minnow.MinnowError, match="fractional"):
+        session.run({"input_ids": ids + 0.5, "attention_mask": mask})

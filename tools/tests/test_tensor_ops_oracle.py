@@ -332,3 +332,14 @@ def test_small_cnn_quantized_stays_close(minnow, tmp_path, mode):
         got = z["outputs/y"]
     snr = 10 * np.log10(np.sum(want ** 2) / np.sum((got - want) ** 2))
     assert snr >= 25, snr
+
+
+def test_a_value_defined_twice_is_refused(minnow, tmp_path):
+    """ONNX values are single-assignment; onnxruntime refuses a graph that breaks it, and so do we."""
+    m = graph([helper.make_node("Relu", ["x"], ["y"], name="first"), helper.make_node("Neg", ["x"], ["y"], name="second")],
+              [("x", F, [4])], [("y", F)])
+    path = tmp_path / "m.onnx"
+    onnx.save(m, path)
+    p = minnow("convert", path, "-o", tmp_path / "m.minnow", "--mode", "float", check=False)
+    assert p.returncode == 1
+    assert "node 'second' (Neg): output 'y' is already defined" in p.stderr

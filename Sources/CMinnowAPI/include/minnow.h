@@ -42,6 +42,15 @@ int32_t minnow_model_output_shape(const minnow_model *model, int32_t index, int6
 int32_t minnow_model_input_index(const minnow_model *model, const char *name);
 int32_t minnow_model_output_index(const minnow_model *model, const char *name);
 int32_t minnow_model_max_batch(const minnow_model *model);
+/** Element type of input/output `index`, as the format's DType codes: MINNOW_FLOAT32 (0),
+ *  MINNOW_INT32 (3), MINNOW_INT64 (4), MINNOW_BOOL (5, one byte); -1 on error. Id inputs of
+ *  embedding models are int64 or int32. */
+int32_t minnow_model_input_dtype(const minnow_model *model, int32_t index);
+int32_t minnow_model_output_dtype(const minnow_model *model, int32_t index);
+#define MINNOW_FLOAT32 0
+#define MINNOW_INT32 3
+#define MINNOW_INT64 4
+#define MINNOW_BOOL 5
 
 /** max_batch <= 0 means the model's planned maximum. */
 minnow_session *minnow_session_create(const minnow_model *model, int32_t max_batch);
@@ -51,12 +60,16 @@ void minnow_session_free(minnow_session *session);
 int32_t minnow_session_max_batch(const minnow_session *session);
 /** Where to write input `index` (fp32, row-major, room for max_batch samples). */
 float *minnow_session_input(minnow_session *session, int32_t index);
+/** Where to write input `index` in its own element type (any dtype; room for max_batch samples). */
+void *minnow_session_input_data(minnow_session *session, int32_t index);
 /** Copies `count` floats (whole samples) into input `index`; 0 or -1. */
 int32_t minnow_session_set_input(minnow_session *session, int32_t index, const float *data, int64_t count);
 /** Runs the first `batch` samples; 0 or -1. No heap allocation. */
 int32_t minnow_session_run(minnow_session *session, int32_t batch);
 /** Output `index` of the last run (fp32, row-major), valid until the next run. */
 const float *minnow_session_output(const minnow_session *session, int32_t index);
+/** Output `index` of the last run in its own element type (any dtype). */
+const void *minnow_session_output_data(const minnow_session *session, int32_t index);
 
 /* For the Swift implementation only. */
 void minnow_internal_set_error(const char *message);

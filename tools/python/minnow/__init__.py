@@ -23,6 +23,10 @@ class MinnowError(RuntimeError):
     pass
 
 
+# The format's DType codes for the element types a model's inputs and outputs may have.
+_DTYPES = {0: np.float32, 3: np.int32, 4: np.int64, 5: np.bool_}
+
+
 def _library():
     global _lib
     if _lib is None:
@@ -41,6 +45,8 @@ def _library():
             "minnow_model_input_shape": (I32, [P, I32, ctypes.POINTER(I64), I32]),
             "minnow_model_output_shape": (I32, [P, I32, ctypes.POINTER(I64), I32]),
             "minnow_model_max_batch": (I32, [P]),
+            "minnow_model_input_dtype": (I32, [P, I32]),
+            "minnow_model_output_dtype": (I32, [P, I32]),
             "minnow_session_create": (P, [P, I32]),
             "minnow_session_create_threads": (P, [P, I32, I32]),
             "minnow_session_free": (None, [P]),
@@ -49,6 +55,8 @@ def _library():
             "minnow_session_set_input": (I32, [P, I32, ctypes.POINTER(ctypes.c_float), I64]),
             "minnow_session_run": (I32, [P, I32]),
             "minnow_session_output": (ctypes.POINTER(ctypes.c_float), [P, I32]),
+            "minnow_session_input_data": (P, [P, I32]),
+            "minnow_session_output_data": (P, [P, I32]),
         }
         for name, (res, args) in sigs.items():
             f = getattr(lib, name)
@@ -77,6 +85,9 @@ class Model:
         self.outputs = [self._spec(lib.minnow_model_output_name, lib.minnow_model_output_shape, i)
                         for i in range(lib.minnow_model_output_count(self._h))]
         self.max_batch = lib.minnow_model_max_batch(self._h)
+        # numpy dtypes, in input / output order (ids of embedding models are int64 or int32).
+        self.input_dtypes = [_DTYPES[lib.minnow_model_input_dtype(self._h, i)] for i in range(len(self.inputs))]
+        self.output_dtypes = [_DTYPES[lib.minnow_model_output_dtype(self._h, i)] for i in range(len(self.outputs))]
 
     def _spec(self, name_fn, shape_fn, i):
         dims = (ctypes.c_int64 * 8)()
@@ -90,7 +101,8 @@ class Model:
 
 
 class Session:
-    """One inference context (one thread at a time). Inputs and outputs are fp32."""
+    """One inference context (one thread at a time). Inputs and outputs keep the model's element
+    types (fp32 features, int64/int32 ids, bool masks)."""
 
     def __init__(self, model, max_batch=0, threads=1):
         lib = _library()
@@ -99,12 +111,17 @@ class Session:
         if not self._h:
             raise _error()
         self.max_batch = lib.minnow_session_max_batch(self._h)
-        self._inputs = [self._view(lib.minnow_session_input(self._h, i), s) for i, (_, s) in enumerate(model.inputs)]
-        self._outputs = [self._view(lib.minnow_session_output(self._h, i), s) for i, (_, s) in enumerate(model.outputs)]
+        self._inputs = [self._view(lib.minnow_session_input_data(self._h, i), s, model.input_dtypes[i])
+                        for i, (_, s) in enumerate(model.inputs)]
+        self._outputs = [self._view(lib.minnow_session_output_data(self._h, i), s, model.output_dtypes[i])
+                         for i, (_, s) in enumerate(model.outputs)]
         self._index = {name: i for i, (name, _) in enumerate(model.inputs)}
 
-    def _view(self, ptr, shape):
-        return np.ctypeslib.as_array(ptr, shape=(self.max_batch, *shape[1:]))
+    def _view(self, ptr, shape, dtype):
+        if not ptr:
+            raise _error()
+        ctype = np.ctypeslib.as_ctypes_type(np.dtype(dtype))
+        return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctype)), shape=(self.max_batch, *shape[1:]))
 
     def input(self, i):
         """The session's own buffer for input i ([max_batch, ...]): write samples here, no copy."""
@@ -125,8 +142,11 @@ class Session:
         for name, array in items:
             if name not in self._index:
                 raise MinnowError(f"unknown input '{name}' (model inputs: {', '.join(self._index)})")
-            a = np.ascontiguousarray(array, dtype=np.float32)
             dst = self._inputs[self._index[name]]
+            a = np.asarray(array)
+            if dst.dtype != np.float32 and a.dtype.kind == "f" and not np.array_equal(a, np.round(a)):
+                raise MinnowError(f"input '{name}' takes {dst.dtype} ids; found fractional values")
+            a = np.ascontiguousarray(a, dtype=dst.dtype)
             if a.shape[1:] != dst.shape[1:] or not 1 <= a.shape[0] <= self.max_batch:
                 raise MinnowError(f"input '{name}': expected shape [1..{self.max_batch}, {', '.join(map(str, dst.shape[1:]))}], found {list(a.shape)}")
             if batch is not None and a.shape[0] != batch:
