@@ -100,11 +100,11 @@ def test_id_inputs_go_in_as_integers(minnow_cli, tmp_path):
     assert model.input_dtypes == [np.int64, np.int64] and model.output_dtypes == [np.float32]
     session = minnow.Session(model, max_batch=16)
     assert session.input(0).dtype == np.int64
-    ours = session.run({"input_ids": ids, "attention_mask": mask})["embedding"]
+    ours = session.run({"input_ids": ids, "attention_mask": mask})["text_embedding"]
     np.savez(tmp_path / "in.npz", input_ids=ids, attention_mask=mask)
     minnow_cli("run", out, "--input", tmp_path / "in.npz", "-o", tmp_path / "o.npz")
-    np.testing.assert_array_equal(ours, np.load(tmp_path / "o.npz")["outputs/embedding"])
-    cos = np.sum(ours * ref["outputs/embedding"][:16], 1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(ref["outputs/embedding"][:16], axis=1)
+    np.testing.assert_array_equal(ours, np.load(tmp_path / "o.npz")["outputs/text_embedding"])
+    cos = np.sum(ours * ref["outputs/text_embedding"][:16], 1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(ref["outputs/text_embedding"][:16], axis=1)
     assert cos.min() > 0.99
     with pytest.raises(minnow.MinnowError, match="fractional"):
         session.run({"input_ids": ids + 0.5, "attention_mask": mask})
