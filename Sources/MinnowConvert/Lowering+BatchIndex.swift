@@ -127,8 +127,8 @@ extension Lowering {
             base[1] = fixed; coef[1] = fixed
         }
         if ["Unsqueeze", "Squeeze"].contains(n.opType) {
-            let rank = base[0]!.shape.count + (n.opType == "Unsqueeze" ? (base.count > 1 ? base[1]?.count ?? 0 : 0) : 0)
             let axes = base.count > 1 ? base[1]?.ints : n.ints("axes")
+            let rank = (base[0]?.shape.count ?? 0) + (n.opType == "Unsqueeze" ? axes?.count ?? 0 : 0)
             guard let axes, !axes.map({ $0 < 0 ? $0 + Int64(rank) : $0 }).contains(0) else {
                 throw bad(n, "\(n.opType) of a batch-index tensor must name axes other than the batch")
             }
@@ -188,6 +188,8 @@ extension Lowering {
         let tail = Array(target.dropFirst())
         guard tail.allSatisfy({ $0 > 0 }), Array(s.suffix(tail.count)) == tail else { return nil }
         let lead = s.count - 1 - tail.count
+        // Only a real merge: when the merged axes are all 1 this is an ordinary reshape.
+        guard s[1...lead].reduce(1, *) > 1 else { return nil }
         return .merged(t, perm: Array(0..<s.count), lead: lead)
     }
 

@@ -168,6 +168,14 @@ def measure(args, threads):
 SERVING_MARKER = "<!-- serving benchmark: written by tools/compare/serve_compare.py -->"
 
 
+def kernel_table():
+    """The table Minnow's dispatch picks here (dispatch.c): AVX-512 VNNI, AVX2 or the reference."""
+    flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
+    if all(f in flags for f in ["avx512f", "avx512bw", "avx512vl", "avx512_vnni"]):
+        return "avx512vnni"
+    return "avx2" if "avx2" in flags and "fma" in flags else "reference"
+
+
 def write_report(args, cpu, tables):
     cmd = "python3 tools/compare/compare.py " + " ".join(sys.argv[1:])
     # The serving section belongs to serve_compare.py: keep it.
@@ -183,6 +191,7 @@ def write_report(args, cpu, tables):
 Produced by `{cmd}` on {time.strftime('%Y-%m-%d')}.
 
 Machine: {cpu}, {os.cpu_count()} cores (shared and noisy: compare within a row, not across runs).
+Minnow's kernel table on this CPU: {kernel_table()}.
 Rounds: {args.rounds} interleaved rounds of {args.seconds} s per engine; medians shown.
 Versions: onnxruntime {ort.__version__}, numpy {np.__version__}, Python {platform.python_version()}.
 
@@ -202,6 +211,12 @@ Notes:
   models this small; `minnow bench` shows Minnow's own batch-1 latency without it.
 - Threads: ONNX Runtime `intra_op_num_threads`; Minnow's session pool splits large operators by
   rows and leaves small ones on the calling thread.
+- Inputs are each fixture's reference samples in the dtype the model declares (int64 ids for the
+  embedding models); `bert_user_seq128` is converted with `--max-seq 128` and both engines run it
+  at 128 tokens.
+- The transformer, LSTM and CNN rows run mostly fp32 kernels in Minnow (attention products,
+  LSTM/GRU, im2col convolutions' float parts, tanh/erf/exp through libm) that have no SIMD path
+  yet; issue 5 tracks them.
 - Not yet compared: LiteRT, load time and peak RSS in fresh processes, peers' allocations per run.
 {serving}""")
 

@@ -238,6 +238,8 @@ CASES.update({
                            [("q", F, [3, 5, 4]), ("k", F, [3, 5, 4])], [("y", F)],
                            {"m1": c([-1]), "m2": c([-2]), "big": c([2**62]), "small": c([-(2**62)])},
                            {"q": x(4, 3, 5, 4), "k": x(4, 3, 5, 4)}, 18),
+    "reshape_minus_one_over_unit_axis": ([helper.make_node("Reshape", ["x", "s"], ["r"]), helper.make_node("Relu", ["r"], ["y"])],
+                                         [("x", F, [1, 5])], [("y", F)], {"s": c([-1, 5])}, {"x": x(3, 1, 5)}, 17),
     "compare_or_equal": ([helper.make_node("GreaterOrEqual", ["a", "b"], ["ge"]), helper.make_node("LessOrEqual", ["a", "t"], ["le"]),
                           helper.make_node("And", ["ge", "le"], ["both"]), helper.make_node("Cast", ["both"], ["y"], to=F)],
                          [("a", F, [8]), ("b", F, [8])], [("y", F)], {"t": np.array(0.5, np.float32)},
@@ -343,3 +345,15 @@ def test_a_value_defined_twice_is_refused(minnow, tmp_path):
     p = minnow("convert", path, "-o", tmp_path / "m.minnow", "--mode", "float", check=False)
     assert p.returncode == 1
     assert "node 'second' (Neg): output 'y' is already defined" in p.stderr
+
+
+def test_a_batch_merging_reshape_read_by_another_op_is_refused(minnow, tmp_path):
+    """Reshape([-1, 4]) of [batch, 3, 4] merges the batch into rows: only the transpose-and-back of
+    torch's attention may read such a value; anything else is an error naming the node."""
+    m = graph([helper.make_node("Reshape", ["x", "s"], ["r"]), helper.make_node("Relu", ["r"], ["y"], name="act")],
+              [("x", F, [3, 4])], [("y", F)], {"s": c([-1, 4])})
+    path = tmp_path / "m.onnx"
+    onnx.save(m, path)
+    p = minnow("convert", path, "-o", tmp_path / "m.minnow", "--mode", "float", check=False)
+    assert p.returncode == 1
+    assert "node 'act' (Relu): input 0 merges the batch with other axes" in p.stderr
