@@ -32,8 +32,12 @@ export ASAN_OPTIONS=detect_leaks=0
 # The release run attacks each fixture with 10,000 corruptions; under ASan (about 15x slower) a
 # third of that keeps CI in its budget while every corruption kind still runs hundreds of times.
 export MINNOW_CORRUPTIONS=${MINNOW_CORRUPTIONS:-3000}
-echo "== the test suite under AddressSanitizer (${MINNOW_CORRUPTIONS} corruptions per fixture)"
-swift test --skip-build --build-path .build/asan 2>&1 | grep -E "error:|Executed [0-9]+ tests|AddressSanitizer|Fatal" | tail -5
+# Three parity sweeps (thousands of reference samples through DLRM, the transformers and a BERT at
+# 128 tokens, every mode) take 4 of ASan's minutes and cover no code the rest of the suite leaves
+# out (conversion in every mode and runs at every batch stay in); the release run keeps them.
+SKIP='RecommendationFixtureTests.testEveryModePassesItsParitySpec|BertFixtureTests.testAUsersBertExportConvertsWithMaxSeq|BertFixtureTests.testTinyBertKeepsEmbeddingCosineInEveryMode'
+echo "== the test suite under AddressSanitizer (${MINNOW_CORRUPTIONS} corruptions per fixture; parity sweeps in the release run only)"
+swift test --skip-build --build-path .build/asan --skip "$SKIP" 2>&1 | grep -E "error:|Executed [0-9]+ tests|AddressSanitizer|Fatal" | tail -5
 test "${PIPESTATUS[0]}" -eq 0
 
 echo "== fuzzing, ${SECS} s per target"

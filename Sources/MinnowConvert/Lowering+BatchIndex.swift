@@ -39,7 +39,7 @@ extension Lowering {
            target.ints.contains(ConstantFolder.batchSentinel), !c.isFloat, Set(c.ints).count > 1 {
             // A non-uniform integer constant broadcast over the batch (the kv positions of a mask
             // lookup); uniform ones are Lowering+Layout's `uniform` values.
-            let (b, _) = try foldAffine(n, base: c, coef: zeros(like: c), dataInputs: [0], [nil, target])
+            let (b, _) = try foldAffine(n, base: [c, target], coef: [zeros(like: c), target])
             values[n.outputs[0]] = .batchAffine(base: b, coef: zeros(like: b))
             return true
         }
@@ -60,6 +60,10 @@ extension Lowering {
             let end = max(start, ConstantFolder.clampIndex(Int(n.int("end", default: Int64(s.count))), s.count))
             values[n.outputs[0]] = .constant(ConstTensor(shape: [end - start], ints: Array(s[start..<end])))
         case "Unsqueeze", "Squeeze", "Expand", "Reshape", "Cast", "Identity", "Concat":
+            // A cast to float or bool is not affine in b (bool: b != 0); integer casts are.
+            if n.opType == "Cast", ![6, 7].contains(n.int("to", default: 1)) {
+                throw bad(n, "cast of a batch-index tensor to ONNX type \(n.int("to", default: 1)) (integer casts only)")
+            }
             let data = n.opType == "Concat" ? Array(n.inputs.indices) : [0]
             var bases: [ConstTensor?] = [], coefs: [ConstTensor?] = []
             for (i, v) in ins.enumerated() {
@@ -137,12 +141,6 @@ extension Lowering {
         let c = try ConstantFolder.fold(n, coef)[0]
         guard b.shape == c.shape, b.shape.first == 1 else { throw bad(n, "batch-index tensor lost its batch axis (shape \(b.shape))") }
         return (b, c)
-    }
-
-    private func foldAffine(_ n: ONNXNode, base: ConstTensor, coef: ConstTensor, dataInputs: [Int], _ rest: [ConstTensor?]) throws(ConvertError) -> (ConstTensor, ConstTensor) {
-        var bases = rest, coefs = rest
-        bases[0] = base; coefs[0] = coef
-        return try foldAffine(n, base: bases, coef: coefs)
     }
 
     /// GatherND(data, indices) whose indices' first component is the sample's own batch index and
