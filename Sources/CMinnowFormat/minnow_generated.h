@@ -55,6 +55,18 @@ struct MemoryPlanBuilder;
 struct GoldenSamples;
 struct GoldenSamplesBuilder;
 
+struct TensorChange;
+struct TensorChangeBuilder;
+
+struct OperatorChange;
+struct OperatorChangeBuilder;
+
+struct SequenceVariant;
+struct SequenceVariantBuilder;
+
+struct SequenceVariants;
+struct SequenceVariantsBuilder;
+
 struct Model;
 struct ModelBuilder;
 
@@ -1383,6 +1395,289 @@ inline flatbuffers::Offset<GoldenSamples> CreateGoldenSamplesDirect(
       tolerance);
 }
 
+struct TensorChange FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef TensorChangeBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_TENSOR = 4,
+    VT_SHAPE = 6,
+    VT_BUFFER = 8
+  };
+  uint32_t tensor() const {
+    return GetField<uint32_t>(VT_TENSOR, 0);
+  }
+  const flatbuffers::Vector<int64_t> *shape() const {
+    return GetPointer<const flatbuffers::Vector<int64_t> *>(VT_SHAPE);
+  }
+  uint32_t buffer() const {
+    return GetField<uint32_t>(VT_BUFFER, 0);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<uint32_t>(verifier, VT_TENSOR, 4) &&
+           VerifyOffset(verifier, VT_SHAPE) &&
+           verifier.VerifyVector(shape()) &&
+           VerifyField<uint32_t>(verifier, VT_BUFFER, 4) &&
+           verifier.EndTable();
+  }
+};
+
+struct TensorChangeBuilder {
+  typedef TensorChange Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_tensor(uint32_t tensor) {
+    fbb_.AddElement<uint32_t>(TensorChange::VT_TENSOR, tensor, 0);
+  }
+  void add_shape(flatbuffers::Offset<flatbuffers::Vector<int64_t>> shape) {
+    fbb_.AddOffset(TensorChange::VT_SHAPE, shape);
+  }
+  void add_buffer(uint32_t buffer) {
+    fbb_.AddElement<uint32_t>(TensorChange::VT_BUFFER, buffer, 0);
+  }
+  explicit TensorChangeBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<TensorChange> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<TensorChange>(end);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<TensorChange> CreateTensorChange(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    uint32_t tensor = 0,
+    flatbuffers::Offset<flatbuffers::Vector<int64_t>> shape = 0,
+    uint32_t buffer = 0) {
+  TensorChangeBuilder builder_(_fbb);
+  builder_.add_buffer(buffer);
+  builder_.add_shape(shape);
+  builder_.add_tensor(tensor);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<TensorChange> CreateTensorChangeDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    uint32_t tensor = 0,
+    const std::vector<int64_t> *shape = nullptr,
+    uint32_t buffer = 0) {
+  auto shape__ = shape ? _fbb.CreateVector<int64_t>(*shape) : 0;
+  return minnow::fb::CreateTensorChange(
+      _fbb,
+      tensor,
+      shape__,
+      buffer);
+}
+
+struct OperatorChange FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef OperatorChangeBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_OPERATOR_ = 4,
+    VT_INTS = 6,
+    VT_FLOATS = 8
+  };
+  uint32_t operator_() const {
+    return GetField<uint32_t>(VT_OPERATOR_, 0);
+  }
+  const flatbuffers::Vector<int64_t> *ints() const {
+    return GetPointer<const flatbuffers::Vector<int64_t> *>(VT_INTS);
+  }
+  const flatbuffers::Vector<float> *floats() const {
+    return GetPointer<const flatbuffers::Vector<float> *>(VT_FLOATS);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<uint32_t>(verifier, VT_OPERATOR_, 4) &&
+           VerifyOffset(verifier, VT_INTS) &&
+           verifier.VerifyVector(ints()) &&
+           VerifyOffset(verifier, VT_FLOATS) &&
+           verifier.VerifyVector(floats()) &&
+           verifier.EndTable();
+  }
+};
+
+struct OperatorChangeBuilder {
+  typedef OperatorChange Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_operator_(uint32_t operator_) {
+    fbb_.AddElement<uint32_t>(OperatorChange::VT_OPERATOR_, operator_, 0);
+  }
+  void add_ints(flatbuffers::Offset<flatbuffers::Vector<int64_t>> ints) {
+    fbb_.AddOffset(OperatorChange::VT_INTS, ints);
+  }
+  void add_floats(flatbuffers::Offset<flatbuffers::Vector<float>> floats) {
+    fbb_.AddOffset(OperatorChange::VT_FLOATS, floats);
+  }
+  explicit OperatorChangeBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<OperatorChange> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<OperatorChange>(end);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<OperatorChange> CreateOperatorChange(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    uint32_t operator_ = 0,
+    flatbuffers::Offset<flatbuffers::Vector<int64_t>> ints = 0,
+    flatbuffers::Offset<flatbuffers::Vector<float>> floats = 0) {
+  OperatorChangeBuilder builder_(_fbb);
+  builder_.add_floats(floats);
+  builder_.add_ints(ints);
+  builder_.add_operator_(operator_);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<OperatorChange> CreateOperatorChangeDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    uint32_t operator_ = 0,
+    const std::vector<int64_t> *ints = nullptr,
+    const std::vector<float> *floats = nullptr) {
+  auto ints__ = ints ? _fbb.CreateVector<int64_t>(*ints) : 0;
+  auto floats__ = floats ? _fbb.CreateVector<float>(*floats) : 0;
+  return minnow::fb::CreateOperatorChange(
+      _fbb,
+      operator_,
+      ints__,
+      floats__);
+}
+
+struct SequenceVariant FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef SequenceVariantBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_LENGTH = 4,
+    VT_TENSORS = 6,
+    VT_OPERATORS = 8
+  };
+  uint32_t length() const {
+    return GetField<uint32_t>(VT_LENGTH, 0);
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<minnow::fb::TensorChange>> *tensors() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<minnow::fb::TensorChange>> *>(VT_TENSORS);
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<minnow::fb::OperatorChange>> *operators() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<minnow::fb::OperatorChange>> *>(VT_OPERATORS);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<uint32_t>(verifier, VT_LENGTH, 4) &&
+           VerifyOffset(verifier, VT_TENSORS) &&
+           verifier.VerifyVector(tensors()) &&
+           verifier.VerifyVectorOfTables(tensors()) &&
+           VerifyOffset(verifier, VT_OPERATORS) &&
+           verifier.VerifyVector(operators()) &&
+           verifier.VerifyVectorOfTables(operators()) &&
+           verifier.EndTable();
+  }
+};
+
+struct SequenceVariantBuilder {
+  typedef SequenceVariant Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_length(uint32_t length) {
+    fbb_.AddElement<uint32_t>(SequenceVariant::VT_LENGTH, length, 0);
+  }
+  void add_tensors(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<minnow::fb::TensorChange>>> tensors) {
+    fbb_.AddOffset(SequenceVariant::VT_TENSORS, tensors);
+  }
+  void add_operators(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<minnow::fb::OperatorChange>>> operators) {
+    fbb_.AddOffset(SequenceVariant::VT_OPERATORS, operators);
+  }
+  explicit SequenceVariantBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<SequenceVariant> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<SequenceVariant>(end);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<SequenceVariant> CreateSequenceVariant(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    uint32_t length = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<minnow::fb::TensorChange>>> tensors = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<minnow::fb::OperatorChange>>> operators = 0) {
+  SequenceVariantBuilder builder_(_fbb);
+  builder_.add_operators(operators);
+  builder_.add_tensors(tensors);
+  builder_.add_length(length);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<SequenceVariant> CreateSequenceVariantDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    uint32_t length = 0,
+    const std::vector<flatbuffers::Offset<minnow::fb::TensorChange>> *tensors = nullptr,
+    const std::vector<flatbuffers::Offset<minnow::fb::OperatorChange>> *operators = nullptr) {
+  auto tensors__ = tensors ? _fbb.CreateVector<flatbuffers::Offset<minnow::fb::TensorChange>>(*tensors) : 0;
+  auto operators__ = operators ? _fbb.CreateVector<flatbuffers::Offset<minnow::fb::OperatorChange>>(*operators) : 0;
+  return minnow::fb::CreateSequenceVariant(
+      _fbb,
+      length,
+      tensors__,
+      operators__);
+}
+
+struct SequenceVariants FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef SequenceVariantsBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_VARIANTS = 4
+  };
+  const flatbuffers::Vector<flatbuffers::Offset<minnow::fb::SequenceVariant>> *variants() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<minnow::fb::SequenceVariant>> *>(VT_VARIANTS);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyOffset(verifier, VT_VARIANTS) &&
+           verifier.VerifyVector(variants()) &&
+           verifier.VerifyVectorOfTables(variants()) &&
+           verifier.EndTable();
+  }
+};
+
+struct SequenceVariantsBuilder {
+  typedef SequenceVariants Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_variants(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<minnow::fb::SequenceVariant>>> variants) {
+    fbb_.AddOffset(SequenceVariants::VT_VARIANTS, variants);
+  }
+  explicit SequenceVariantsBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<SequenceVariants> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<SequenceVariants>(end);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<SequenceVariants> CreateSequenceVariants(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<minnow::fb::SequenceVariant>>> variants = 0) {
+  SequenceVariantsBuilder builder_(_fbb);
+  builder_.add_variants(variants);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<SequenceVariants> CreateSequenceVariantsDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    const std::vector<flatbuffers::Offset<minnow::fb::SequenceVariant>> *variants = nullptr) {
+  auto variants__ = variants ? _fbb.CreateVector<flatbuffers::Offset<minnow::fb::SequenceVariant>>(*variants) : 0;
+  return minnow::fb::CreateSequenceVariants(
+      _fbb,
+      variants__);
+}
+
 struct Model FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef ModelBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -1398,7 +1693,9 @@ struct Model FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_BUFFERS = 22,
     VT_MEMORY_PLAN = 24,
     VT_SEGMENT_BASE = 26,
-    VT_GOLDEN = 28
+    VT_GOLDEN = 28,
+    VT_SEQUENCE_LENGTH = 30,
+    VT_SEQUENCE_VARIANTS = 32
   };
   uint16_t format_major() const {
     return GetField<uint16_t>(VT_FORMAT_MAJOR, 0);
@@ -1439,6 +1736,12 @@ struct Model FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const minnow::fb::GoldenSamples *golden() const {
     return GetPointer<const minnow::fb::GoldenSamples *>(VT_GOLDEN);
   }
+  uint32_t sequence_length() const {
+    return GetField<uint32_t>(VT_SEQUENCE_LENGTH, 0);
+  }
+  uint32_t sequence_variants() const {
+    return GetField<uint32_t>(VT_SEQUENCE_VARIANTS, 0);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyField<uint16_t>(verifier, VT_FORMAT_MAJOR, 2) &&
@@ -1468,6 +1771,8 @@ struct Model FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            VerifyField<uint64_t>(verifier, VT_SEGMENT_BASE, 8) &&
            VerifyOffset(verifier, VT_GOLDEN) &&
            verifier.VerifyTable(golden()) &&
+           VerifyField<uint32_t>(verifier, VT_SEQUENCE_LENGTH, 4) &&
+           VerifyField<uint32_t>(verifier, VT_SEQUENCE_VARIANTS, 4) &&
            verifier.EndTable();
   }
 };
@@ -1515,6 +1820,12 @@ struct ModelBuilder {
   void add_golden(flatbuffers::Offset<minnow::fb::GoldenSamples> golden) {
     fbb_.AddOffset(Model::VT_GOLDEN, golden);
   }
+  void add_sequence_length(uint32_t sequence_length) {
+    fbb_.AddElement<uint32_t>(Model::VT_SEQUENCE_LENGTH, sequence_length, 0);
+  }
+  void add_sequence_variants(uint32_t sequence_variants) {
+    fbb_.AddElement<uint32_t>(Model::VT_SEQUENCE_VARIANTS, sequence_variants, 0);
+  }
   explicit ModelBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -1540,9 +1851,13 @@ inline flatbuffers::Offset<Model> CreateModel(
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<minnow::fb::Buffer>>> buffers = 0,
     flatbuffers::Offset<minnow::fb::MemoryPlan> memory_plan = 0,
     uint64_t segment_base = 0,
-    flatbuffers::Offset<minnow::fb::GoldenSamples> golden = 0) {
+    flatbuffers::Offset<minnow::fb::GoldenSamples> golden = 0,
+    uint32_t sequence_length = 0,
+    uint32_t sequence_variants = 0) {
   ModelBuilder builder_(_fbb);
   builder_.add_segment_base(segment_base);
+  builder_.add_sequence_variants(sequence_variants);
+  builder_.add_sequence_length(sequence_length);
   builder_.add_golden(golden);
   builder_.add_memory_plan(memory_plan);
   builder_.add_buffers(buffers);
@@ -1572,7 +1887,9 @@ inline flatbuffers::Offset<Model> CreateModelDirect(
     const std::vector<flatbuffers::Offset<minnow::fb::Buffer>> *buffers = nullptr,
     flatbuffers::Offset<minnow::fb::MemoryPlan> memory_plan = 0,
     uint64_t segment_base = 0,
-    flatbuffers::Offset<minnow::fb::GoldenSamples> golden = 0) {
+    flatbuffers::Offset<minnow::fb::GoldenSamples> golden = 0,
+    uint32_t sequence_length = 0,
+    uint32_t sequence_variants = 0) {
   auto producer__ = producer ? _fbb.CreateString(producer) : 0;
   auto source_hash__ = source_hash ? _fbb.CreateString(source_hash) : 0;
   auto metadata__ = metadata ? _fbb.CreateVector<flatbuffers::Offset<minnow::fb::KeyValue>>(*metadata) : 0;
@@ -1595,7 +1912,9 @@ inline flatbuffers::Offset<Model> CreateModelDirect(
       buffers__,
       memory_plan,
       segment_base,
-      golden);
+      golden,
+      sequence_length,
+      sequence_variants);
 }
 
 inline bool VerifyOpOptions(flatbuffers::Verifier &verifier, const void *obj, OpOptions type) {

@@ -22,8 +22,12 @@ public struct ConvertOptions: Sendable {
     public var calibration: CalibrationMethod = .minMax
     public var maxBatch: Int = 64
     /// Length given to dynamic dimensions other than the batch (an export with a dynamic sequence
-    /// axis); nil refuses such exports. The model then takes inputs of exactly this length.
+    /// axis); nil refuses such exports. The model then takes inputs of any length up to this one
+    /// (see `sequenceLengths`).
     public var maxSeq: Int?
+    /// The shorter lengths the model accepts besides `maxSeq` (the graph is lowered at each and
+    /// stored as changes); nil means every length 1...maxSeq, [] only `maxSeq` itself.
+    public var sequenceLengths: [Int]?
     /// Node names, output tensor names or ONNX op types to keep in float.
     public var keepFloat: [String] = []
     public var zstdLevel: Int32 = 3

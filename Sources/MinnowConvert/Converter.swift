@@ -19,6 +19,8 @@ public struct ConversionSummary: Sendable {
     public var arenaBytesPerSample: Int
     /// Embedding tables, reported apart (they dominate recommendation models).
     public var embeddings: EmbeddingStats?
+    /// Sequence lengths accepted (a model converted with `--max-seq`).
+    public var sequence: SequenceSummary?
     public var embeddingBytesFP32: Int { embeddings?.fp32Bytes ?? 0 }
     public var embeddingBytesStored: Int { embeddings?.storedBytes ?? 0 }
 
@@ -49,10 +51,22 @@ public struct ConversionSummary: Sendable {
         let ratio = fileBytes > 0 ? Double(onnxBytes) / Double(fileBytes) : 0
         out.append("file: \(kb(fileBytes)) (ONNX \(kb(onnxBytes)), \(String(format: "%.2f", ratio))x smaller, \(String(format: "%.1f", 100 * Double(fileBytes) / Double(max(onnxBytes, 1))))% of ONNX)")
         out.append("arena: \(arenaBytesPerSample) bytes per sample")
+        if let sequence {
+            out.append("sequence lengths: \(IOError.ranges(sequence.lengths))")
+            for r in sequence.refused.prefix(5) { out.append("  length \(r.length) left out: \(r.reason)") }
+            if sequence.refused.count > 5 { out.append("  (\(sequence.refused.count - 5) more lengths left out)") }
+        }
         return out
     }
 
     private func kb(_ b: Int) -> String { b < 10_000 ? "\(b) B" : String(format: "%.1f KB", Double(b) / 1000) }
+}
+
+public struct SequenceSummary: Sendable {
+    /// Every length the model accepts, ascending (the longest is the model's own graph).
+    public var lengths: [Int]
+    /// Lengths asked for but left out, with the reason.
+    public var refused: [(length: Int, reason: String)]
 }
 
 public struct ConversionResult: Sendable {
@@ -70,14 +84,20 @@ public enum Converter {
             throw .options("percentile must be in (50, 100], got \(p)")
         }
         var onnx = try ONNXGraph.load(path: onnxPath)
+        if let maxSeq = options.maxSeq, !onnx.inputs.contains(where: { $0.dims.dropFirst().contains(nil) }) {
+            throw .options("--max-seq \(maxSeq): no input of this model has a dynamic dimension besides the batch (its lengths are fixed by the export)")
+        }
         ONNXRewrites.run(&onnx)
         var g = try Lowering.lower(onnx, maxSeq: options.maxSeq)
         PatternFusion.run(&g)
         Fusion.run(&g)
+        let fusedNames = g.tensors.map(\.name)
         let weightBytesFP32 = g.tensors.filter(\.isConstant).reduce(0) { $0 + Int($1.shape.reduce(1, *)) * $1.dtype.byteSize }
 
         var floatOps: [FloatDecision] = []
         var samples = 0
+        /// The same quantization, applied to the graph lowered at another sequence length.
+        var quantizeVariant: (inout MGraph) -> Void = { _ in }
         var metadata = [KeyValue("mode", options.mode.rawValue), KeyValue("source_producer", onnx.producer),
                         KeyValue("source_opset", String(onnx.opset))]
         switch options.mode {
@@ -85,6 +105,7 @@ public enum Converter {
             floatOps = Quantizer.floatOnlyOps(g)
         case .dynamic:
             floatOps = Quantizer.applyDynamic(&g, keep: options.keepFloat)
+            quantizeVariant = { [keep = options.keepFloat] v in _ = Quantizer.applyDynamic(&v, keep: keep) }
         case .static:
             guard let path = options.calibrationPath else {
                 throw .options("static mode needs calibration data: --calibration CALIB.npz (or use --mode dynamic)")
@@ -97,6 +118,7 @@ public enum Converter {
                                                   progress: options.progress)
             samples = result.samples
             floatOps = Quantizer.applyStatic(&g, ranges: result.ranges, keep: options.keepFloat)
+            quantizeVariant = { [keep = options.keepFloat, ranges = result.ranges] v in _ = Quantizer.applyStatic(&v, ranges: ranges, keep: keep) }
             let method: String
             switch options.calibration {
             case .minMax: method = "minmax"
@@ -107,8 +129,46 @@ public enum Converter {
         }
         g.compact()
         let plan = MemoryPlanner.plan(g, reuse: options.reuseMemory)
-        let bytes = Emitter.bytes(g, plan: plan, maxBatch: options.maxBatch, metadata: metadata, producer: version,
-                                  sourceHash: onnx.sourceHash, codec: .zstd, zstdLevel: options.zstdLevel)
+        var (d, segments) = Emitter.describe(g, plan: plan, maxBatch: options.maxBatch, metadata: metadata, producer: version,
+                                             sourceHash: onnx.sourceHash)
+        var sequence: SequenceSummary?
+        if let maxSeq = options.maxSeq {
+            // Lengths in ascending order; the graph at maxSeq is the model's own.
+            let wanted = Set((options.sequenceLengths ?? Array(1...maxSeq)).filter { $0 >= 1 && $0 < maxSeq }).sorted()
+            var builder = SequenceVariantBuilder(main: g, segments: segments)
+            var variants: [SequenceVariant] = []
+            var refused: [(length: Int, reason: String)] = []
+            for length in wanted {
+                options.progress?("sequence lengths", Double(length) / Double(maxSeq))
+                do {
+                    var v = try Lowering.lower(onnx, maxSeq: length)
+                    PatternFusion.run(&v)
+                    Fusion.run(&v)
+                    guard v.tensors.map(\.name) == fusedNames else {
+                        refused.append((length, "the lowered graph has other tensors than at length \(maxSeq)"))
+                        continue
+                    }
+                    quantizeVariant(&v)
+                    v.compact()
+                    switch builder.variant(v, length: length) {
+                    case let .success(variant): variants.append(variant)
+                    case let .failure(why): refused.append((length, why.reason))
+                    }
+                } catch {
+                    refused.append((length, error.description))
+                }
+            }
+            segments = builder.segments
+            d.sequenceLength = UInt32(maxSeq)
+            if !variants.isEmpty {
+                segments.append(SegmentPayload(bytes: SequenceVariant.encode(variants)))
+                d.sequenceVariants = UInt32(segments.count)
+            }
+            sequence = SequenceSummary(lengths: variants.map { Int($0.length) } + [maxSeq], refused: refused)
+            metadata.append(KeyValue("sequence_lengths", IOError.ranges(sequence!.lengths)))
+            d.metadata = metadata
+        }
+        let bytes = ModelFileWriter.write(d, segments: segments, codec: .zstd, zstdLevel: options.zstdLevel)
         // The file we write must load: a converter bug surfaces here, not on the edge box.
         let written: Model
         do { written = try Model(bytes: AlignedBytes(bytes)) } catch { throw .model("\(error)") }
@@ -127,7 +187,7 @@ public enum Converter {
             floatOps: floatOps.map { ($0.op, $0.opType, $0.reason) }, onnxBytes: onnxBytes,
             weightBytesFP32: weightBytesFP32, weightBytesStored: stored, fileBytes: bytes.count,
             calibrationSamples: samples, arenaBytesPerSample: Int(plan.arenaBytesPerSample),
-            embeddings: embeddings.tables > 0 ? embeddings : nil)
+            embeddings: embeddings.tables > 0 ? embeddings : nil, sequence: sequence)
         return ConversionResult(bytes: bytes, summary: summary)
     }
 }

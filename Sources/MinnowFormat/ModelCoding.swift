@@ -12,8 +12,13 @@ enum Slot {
     enum Golden { static let count = 0, inputs = 1, outputs = 2, tolerance = 3 }
     enum Model {
         static let formatMajor = 0, formatMinor = 1, producer = 2, sourceHash = 3, metadata = 4, tensors = 5,
-                   operators = 6, inputs = 7, outputs = 8, buffers = 9, memoryPlan = 10, segmentBase = 11, golden = 12
+                   operators = 6, inputs = 7, outputs = 8, buffers = 9, memoryPlan = 10, segmentBase = 11, golden = 12,
+                   sequenceLength = 13, sequenceVariants = 14
     }
+    enum Variant { static let length = 0, tensors = 1, operators = 2 }
+    enum Variants { static let variants = 0 }
+    enum TensorChange { static let tensor = 0, shape = 1, buffer = 2, prefix = 3 }
+    enum OperatorChange { static let op = 0, ints = 1, floats = 2 }
 }
 
 /// Union tags of `OpOptions` in the schema.
@@ -50,6 +55,10 @@ enum ModelCoding {
             root.add(Slot.Model.golden, FBObject.table(FBTableBuilder()
                 .add(Slot.Golden.count, g.count).add(Slot.Golden.inputs, FBObject.vector(g.inputs))
                 .add(Slot.Golden.outputs, FBObject.vector(g.outputs)).add(Slot.Golden.tolerance, g.tolerance)))
+        }
+        if m.sequenceLength != 0 || m.sequenceVariants != 0 {
+            root.add(Slot.Model.sequenceLength, m.sequenceLength)
+            root.add(Slot.Model.sequenceVariants, m.sequenceVariants)
         }
         return root
     }
@@ -146,6 +155,8 @@ enum ModelCoding {
                                      outputs: try g.scalars(Slot.Golden.outputs, as: UInt32.self),
                                      tolerance: try g.float(Slot.Golden.tolerance, default: 0))
         }
+        m.sequenceLength = try root.scalar(Slot.Model.sequenceLength, default: 0)
+        m.sequenceVariants = try root.scalar(Slot.Model.sequenceVariants, default: 0)
         return m
     }
 

@@ -173,7 +173,7 @@ public struct MemoryPlanInfo: Equatable, Sendable {
 
 public struct ModelDescription: Equatable, Sendable {
     public static let formatMajor: UInt16 = 1
-    public static let formatMinor: UInt16 = 2
+    public static let formatMinor: UInt16 = 3
 
     public var formatMajor: UInt16 = ModelDescription.formatMajor
     public var formatMinor: UInt16 = ModelDescription.formatMinor
@@ -188,6 +188,11 @@ public struct ModelDescription: Equatable, Sendable {
     public var memoryPlan = MemoryPlanInfo(arenaBytesPerSample: 0, maxBatch: 1)
     public var segmentBase: UInt64 = 0
     public var golden: GoldenSamples?
+    /// Length of the graph above along its sequence axis; 0 for a fixed-length model (1.3).
+    public var sequenceLength: UInt32 = 0
+    /// 1-based buffer holding the graph at each shorter length the model accepts, as changes
+    /// to this one (a `SequenceVariants` FlatBuffer; see `SequenceVariant.decode`), 0 if none (1.3).
+    public var sequenceVariants: UInt32 = 0
 
     public init() {}
 
@@ -244,5 +249,86 @@ public struct EmbeddingStats: Equatable, Sendable {
                 storedBytes += Int(d.buffers[Int(b) - 1].storedSize)
             }
         }
+    }
+}
+
+/// The graph at a shorter sequence length, as changes to the model's graph (format 1.3).
+public struct SequenceVariant: Equatable, Sendable {
+    public struct TensorChange: Equatable, Sendable {
+        public var tensor: UInt32
+        public var shape: [Int64]
+        /// Constants only: the buffer with this length's values (0 = unchanged).
+        public var buffer: UInt32
+        /// Constants only: the values are the buffer's first bytes (a slice of a longer tensor).
+        public var prefix: Bool
+        public init(tensor: UInt32, shape: [Int64], buffer: UInt32 = 0, prefix: Bool = false) {
+            self.tensor = tensor
+            self.shape = shape
+            self.buffer = buffer
+            self.prefix = prefix
+        }
+    }
+    public struct OperatorChange: Equatable, Sendable {
+        public var op: UInt32
+        public var ints: [Int64]
+        public var floats: [Float]
+        public init(op: UInt32, ints: [Int64], floats: [Float]) {
+            self.op = op
+            self.ints = ints
+            self.floats = floats
+        }
+    }
+    public var length: UInt32
+    public var tensors: [TensorChange]
+    public var operators: [OperatorChange]
+    public init(length: UInt32, tensors: [TensorChange], operators: [OperatorChange]) {
+        self.length = length
+        self.tensors = tensors
+        self.operators = operators
+    }
+}
+
+extension ModelDescription {
+    /// The graph at `variant`'s length: this description with its changes applied, and the
+    /// constants whose values are a prefix of their buffer. Indices are checked here; everything
+    /// else is checked as for any graph when the result is loaded.
+    public func applying(_ variant: SequenceVariant) throws(FormatError) -> (ModelDescription, prefixConstants: Set<Int>) {
+        var d = self
+        var prefixes = Set<Int>()
+        d.sequenceVariants = 0
+        d.sequenceLength = variant.length
+        d.golden = nil
+        for c in variant.tensors {
+            guard Int(c.tensor) < d.tensors.count else {
+                throw .malformed("sequence length \(variant.length): tensor \(c.tensor) does not exist (model has \(d.tensors.count))")
+            }
+            let t = Int(c.tensor)
+            guard c.shape.count == d.tensors[t].shape.count else {
+                throw .malformed("sequence length \(variant.length): tensor \(t) '\(d.tensors[t].name)' changes rank \(d.tensors[t].shape.count) to \(c.shape.count)")
+            }
+            d.tensors[t].shape = c.shape
+            if c.buffer != 0 {
+                guard d.tensors[t].isConstant else {
+                    throw .malformed("sequence length \(variant.length): tensor \(t) '\(d.tensors[t].name)' is an activation but is given buffer \(c.buffer)")
+                }
+                d.tensors[t].buffer = c.buffer
+            }
+            if c.prefix {
+                guard d.tensors[t].isConstant else {
+                    throw .malformed("sequence length \(variant.length): tensor \(t) '\(d.tensors[t].name)' is an activation but is marked a prefix")
+                }
+                prefixes.insert(t)
+            }
+        }
+        for c in variant.operators {
+            guard Int(c.op) < d.operators.count else {
+                throw .malformed("sequence length \(variant.length): operator \(c.op) does not exist (model has \(d.operators.count))")
+            }
+            guard case .params = d.operators[Int(c.op)].options else {
+                throw .malformed("sequence length \(variant.length): operator \(c.op) '\(d.operators[Int(c.op)].name)' has no parameters to change")
+            }
+            d.operators[Int(c.op)].options = .params(ints: c.ints, floats: c.floats)
+        }
+        return (d, prefixes)
     }
 }

@@ -27,6 +27,23 @@ public final class Model: @unchecked Sendable {
     let constants: [AlignedBytes?]
     let prepared: [PreparedOp]
     let kernels: UnsafePointer<mn_kernel_table>
+    /// The graph at every sequence length the model accepts, ascending (format 1.3); the last is
+    /// the model's own. A fixed-length model has just that one, with length 0.
+    let graphs: [Graph]
+
+    /// One graph of the model: its tensors at one sequence length and its operators prepared.
+    struct Graph: @unchecked Sendable {
+        let length: Int
+        let description: ModelDescription
+        let inputs: [TensorSpec]
+        let outputs: [TensorSpec]
+        let constants: [AlignedBytes?]
+        let prepared: [PreparedOp]
+    }
+
+    /// Sequence lengths a session may be set to (`Session.setSequenceLength`), ascending;
+    /// empty for a fixed-length model.
+    public var sequenceLengths: [Int] { graphs.count == 1 && graphs[0].length == 0 ? [] : graphs.map(\.length) }
 
     public convenience init(path: String) throws(ModelError) {
         let file: ModelFile
@@ -42,12 +59,54 @@ public final class Model: @unchecked Sendable {
 
     public init(file: ModelFile) throws(ModelError) {
         let d = try Model.loadQuantBuffers(file)
-        try Model.validateTensors(d)
+        kernels = mn_kernels()
+        // Each buffer is decompressed once and each weight packed once, even when several
+        // tensors, or the graphs of several sequence lengths, share it.
+        var segments = [Int: AlignedBytes]()
+        let packCache = OpPreparer.PackCache()
+        let main = try Model.prepareGraph(d, length: Int(d.sequenceLength), prefixConstants: [], file: file, segments: &segments,
+                                          packCache: packCache, kernels: kernels.pointee)
+        var graphs = [main]
+        var variants: [SequenceVariant] = []
+        if d.sequenceVariants != 0 {
+            guard Int(d.sequenceVariants) <= d.buffers.count, d.sequenceLength >= 1 else {
+                throw .invalid("sequence variants in buffer \(d.sequenceVariants) (model has \(d.buffers.count)) need a sequence length (found \(d.sequenceLength))")
+            }
+            do { variants = try SequenceVariant.decode(try file.segment(Int(d.sequenceVariants))) } catch { throw .format(error) }
+        }
+        var seen: Set<UInt32> = [d.sequenceLength]
+        for v in variants {
+            guard v.length >= 1, v.length < d.sequenceLength, seen.insert(v.length).inserted else {
+                throw .invalid("sequence length \(v.length): variants must be distinct lengths in 1..<\(d.sequenceLength) (the model's own)")
+            }
+            let dv: ModelDescription, prefixes: Set<Int>
+            do { (dv, prefixes) = try d.applying(v) } catch { throw .format(error) }
+            do {
+                graphs.append(try Model.prepareGraph(dv, length: Int(v.length), prefixConstants: prefixes, file: file, segments: &segments,
+                                                     packCache: packCache, kernels: kernels.pointee))
+            } catch {
+                throw .invalid("sequence length \(v.length): \(error)")
+            }
+        }
+        self.graphs = graphs.sorted { $0.length < $1.length }
+        constants = main.constants
+        prepared = main.prepared
+        inputs = main.inputs
+        outputs = main.outputs
+        maxBatch = Int(d.memoryPlan.maxBatch)
+        golden = try Model.decodeGolden(d, file: file, inputs: inputs, outputs: outputs)
+        kernelName = String(cString: kernels.pointee.name)
+        description = d
+    }
+
+    /// Validates one graph (tensors, operators, memory plan), loads its constants and prepares
+    /// its operators.
+    private static func prepareGraph(_ d: ModelDescription, length: Int, prefixConstants: Set<Int>, file: ModelFile,
+                                     segments: inout [Int: AlignedBytes], packCache: OpPreparer.PackCache,
+                                     kernels: mn_kernel_table) throws(ModelError) -> Graph {
+        try Model.validateTensors(d, prefixConstants: prefixConstants)
         try Model.validateGraph(d)
         try Model.validateMemoryPlan(d)
-
-        // Each buffer is decompressed once, even when several tensors share it.
-        var segments = [Int: AlignedBytes]()
         var constants = [AlignedBytes?](repeating: nil, count: d.tensors.count)
         for (i, t) in d.tensors.enumerated() where t.isConstant {
             let b = Int(t.buffer)
@@ -56,24 +115,30 @@ public final class Model: @unchecked Sendable {
             }
             constants[i] = segments[b]
         }
-        self.constants = constants
-
-        kernels = mn_kernels()
-        let preparer = OpPreparer(d: d, constants: constants, kernels: kernels.pointee)
+        let preparer = OpPreparer(d: d, constants: constants, kernels: kernels, packCache: packCache)
         var prepared: [PreparedOp] = []
         for (i, op) in d.operators.enumerated() { prepared.append(try preparer.prepare(op, index: i)) }
-        self.prepared = prepared
-
         func spec(_ i: Int32) -> TensorSpec {
             let t = d.tensors[Int(i)]
             return TensorSpec(name: t.name, dtype: t.dtype, shape: t.shape.map { Int($0) }, tensorIndex: Int(i))
         }
-        inputs = d.inputs.map(spec)
-        outputs = d.outputs.map(spec)
-        maxBatch = Int(d.memoryPlan.maxBatch)
-        golden = try Model.decodeGolden(d, file: file, inputs: inputs, outputs: outputs)
-        kernelName = String(cString: kernels.pointee.name)
-        description = d
+        return Graph(length: length, description: d, inputs: d.inputs.map(spec), outputs: d.outputs.map(spec),
+                     constants: constants, prepared: prepared)
+    }
+
+    /// Inputs and outputs of the graph at sequence `length` (nil: not a length the model accepts).
+    public func inputs(sequenceLength length: Int) -> [TensorSpec]? { graph(length: length)?.inputs }
+    public func outputs(sequenceLength length: Int) -> [TensorSpec]? { graph(length: length)?.outputs }
+
+    /// The graph for sequence length `length` (nil: not one the model accepts).
+    func graph(length: Int) -> Graph? { graphs.first { $0.length == length } }
+
+    /// The sequence length whose inputs have these shapes (dimension 0, the batch, ignored),
+    /// one shape per model input in order; nil when no graph's inputs match.
+    public func sequenceLength(forInputShapes shapes: [[Int]]) -> Int? {
+        graphs.first { g in
+            g.inputs.count == shapes.count && zip(g.inputs, shapes).allSatisfy { Array($0.shape.dropFirst()) == Array($1.dropFirst()) }
+        }?.length
     }
 
     /// The description with quantization parameters kept in segments (format 1.2) read into

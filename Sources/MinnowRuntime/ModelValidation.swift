@@ -21,7 +21,9 @@ extension Model {
         return Int(n)
     }
 
-    static func validateTensors(_ d: ModelDescription) throws(ModelError) {
+    /// `prefixConstants`: constants that may use only the first bytes of their buffer (a graph
+    /// at a shorter sequence length, format 1.3).
+    static func validateTensors(_ d: ModelDescription, prefixConstants: Set<Int> = []) throws(ModelError) {
         let arena = d.memoryPlan.arenaBytesPerSample
         guard d.memoryPlan.maxBatch >= 1, d.memoryPlan.maxBatch <= Model.maxBatchLimit else {
             throw .invalid("memory plan max batch \(d.memoryPlan.maxBatch) is outside 1...\(Model.maxBatchLimit)")
@@ -42,7 +44,7 @@ extension Model {
                 }
                 guard !t.shape.contains(-1) else { throw .invalid("\(label): a constant cannot have a batch dimension") }
                 let size = d.buffers[Int(t.buffer) - 1].size
-                guard size == UInt64(bytes) else {
+                guard size == UInt64(bytes) || (prefixConstants.contains(i) && size >= UInt64(bytes)) else {
                     throw .invalid("\(label): buffer \(t.buffer) holds \(size) bytes, shape \(t.shape) of \(t.dtype) needs \(bytes)")
                 }
             } else {

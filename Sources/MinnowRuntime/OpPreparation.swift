@@ -8,12 +8,20 @@ struct OpPreparer {
     let d: ModelDescription
     let constants: [AlignedBytes?]
     let kernels: mn_kernel_table
+    /// Packed weights by buffer, shared by the graphs of every sequence length.
+    let packCache: PackCache
+
+    final class PackCache {
+        var byBuffer: [UInt32: AlignedBytes] = [:]
+    }
 
     /// The weight repacked once for kernels that want their own layout.
-    func packed(_ weights: UnsafePointer<Int8>, k: Int, n: Int) -> AlignedBytes? {
+    func packed(_ weights: UnsafePointer<Int8>, buffer: UInt32, k: Int, n: Int) -> AlignedBytes? {
         guard let pack = kernels.pack_s8, let size = kernels.packed_s8_size else { return nil }
+        if let done = packCache.byBuffer[buffer] { return done }
         let out = AlignedBytes(count: size(Int32(k), Int32(n)))
         pack(weights, out.pointer.assumingMemoryBound(to: Int8.self), Int32(k), Int32(n))
+        packCache.byBuffer[buffer] = out
         return out
     }
 
@@ -143,7 +151,7 @@ struct OpPreparer {
         var dense = PreparedOp.Dense(x: Int(op.inputs[0]), w: Int(op.inputs[1]), y: Int(op.outputs[0]), k: k, n: n,
                                      rowsPerSample: perSample(x) / k, act: activation(options))
         if w.dtype == .int8 {
-            dense.packed = packed(UnsafePointer(constants[dense.w]!.pointer.assumingMemoryBound(to: Int8.self)), k: k, n: n)
+            dense.packed = packed(UnsafePointer(constants[dense.w]!.pointer.assumingMemoryBound(to: Int8.self)), buffer: w.buffer, k: k, n: n)
         }
         let bias = biasIndex.map { d.tensors[$0] }
         if let bias, bias.shape != [Int64(n)] || !bias.isConstant {

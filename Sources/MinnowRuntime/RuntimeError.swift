@@ -46,6 +46,7 @@ public enum IOError: Error, Equatable, CustomStringConvertible, Sendable {
     case shapeMismatch(tensor: String, expected: String, found: String)
     case dtypeMismatch(tensor: String, expected: DType, found: DType)
     case batchOutOfRange(tensor: String, batch: Int, max: Int)
+    case sequenceLength(Int, accepted: [Int])
 
     public var description: String {
         switch self {
@@ -54,6 +55,24 @@ public enum IOError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .shapeMismatch(t, e, f): return "input '\(t)': expected shape \(e), found \(f)"
         case let .dtypeMismatch(t, e, f): return "input '\(t)': expected dtype \(e), found \(f)"
         case let .batchOutOfRange(t, b, m): return "input '\(t)': batch \(b) is outside 1...\(m)"
+        case let .sequenceLength(l, accepted):
+            if accepted.isEmpty { return "sequence length \(l): the model has a fixed length (convert with --max-seq N for lengths up to N)" }
+            return "sequence length \(l) is not one the model accepts (\(IOError.ranges(accepted)))"
         }
+    }
+}
+
+extension IOError {
+    /// "1...32" or "8, 16, 32": accepted lengths, runs of consecutive values collapsed.
+    public static func ranges(_ values: [Int]) -> String {
+        var parts: [String] = []
+        var i = 0
+        while i < values.count {
+            var j = i
+            while j + 1 < values.count && values[j + 1] == values[j] + 1 { j += 1 }
+            parts.append(j > i ? "\(values[i])...\(values[j])" : "\(values[i])")
+            i = j + 1
+        }
+        return parts.joined(separator: ", ")
     }
 }

@@ -5,17 +5,17 @@ extension Session {
     /// Feeds `samples` rows of every input (row-major fp32, one array per model input) through
     /// `run` in chunks of at most `maxBatch`, calling `afterRun(batch)` after each chunk.
     public func runBatches(inputs: [[Float]], samples: Int, afterRun: (Int) throws -> Void) throws {
-        guard inputs.count == model.inputs.count else {
-            throw IOError.shapeMismatch(tensor: "inputs", expected: "\(model.inputs.count) arrays", found: "\(inputs.count)")
+        guard inputs.count == self.inputs.count else {
+            throw IOError.shapeMismatch(tensor: "inputs", expected: "\(self.inputs.count) arrays", found: "\(inputs.count)")
         }
-        for (i, spec) in model.inputs.enumerated() where inputs[i].count != samples * spec.elementsPerSample {
+        for (i, spec) in self.inputs.enumerated() where inputs[i].count != samples * spec.elementsPerSample {
             throw IOError.shapeMismatch(tensor: spec.name, expected: "\(samples) x \(spec.elementsPerSample) values",
                                         found: "\(inputs[i].count)")
         }
         var start = 0
         while start < samples {
             let b = min(maxBatch, samples - start)
-            for (i, spec) in model.inputs.enumerated() {
+            for (i, spec) in self.inputs.enumerated() {
                 let per = spec.elementsPerSample
                 try setInput(i, floats: Array(inputs[i][(start * per)..<((start + b) * per)]))
             }
@@ -27,9 +27,9 @@ extension Session {
 
     /// Every output for `samples` rows of inputs, row-major, one array per model output.
     public func predict(inputs: [[Float]], samples: Int) throws -> [[Float]] {
-        var outs = [[Float]](repeating: [], count: model.outputs.count)
+        var outs = [[Float]](repeating: [], count: self.outputs.count)
         try runBatches(inputs: inputs, samples: samples) { b in
-            for i in model.outputs.indices { outs[i] += outputFloats(i, batch: b) }
+            for i in self.outputs.indices { outs[i] += outputFloats(i, batch: b) }
         }
         return outs
     }

@@ -12,7 +12,16 @@ public final class Session {
     private let scratch: AlignedBytes
     /// Gate projections of the recurrent ops: (steps + 2) x gates x hidden floats, the largest op's.
     let recurrentScratch: AlignedBytes
-    private let plan: [ExecOp]
+    /// The operators of the graph at the current sequence length.
+    private var plan: [ExecOp]
+    /// Resolved operators of every graph of the model (one per sequence length it accepts).
+    private let plans: [[ExecOp]]
+    private var graphIndex: Int
+    /// Inputs and outputs at the current sequence length (the model's own when fixed).
+    public private(set) var inputs: [TensorSpec]
+    public private(set) var outputs: [TensorSpec]
+    /// The current sequence length (0 for a fixed-length model).
+    public var sequenceLength: Int { model.graphs[graphIndex].length }
     /// Argument records too large for an ExecOp case, indexed from the plan.
     let tables: ArgTables
     private let kernels: mn_kernel_table
@@ -48,11 +57,12 @@ public final class Session {
         pool = threads > 1 ? mn_pool_create(Int32(threads)) : nil
         self.threads = pool.map { Int(mn_pool_threads($0)) } ?? 1
         // Dynamic quantization scratch: K bytes per thread.
+        let allOps = model.graphs.flatMap(\.prepared)
         var scratchBytes = 0
-        for op in model.prepared { if case let .denseDynamic(dense, _, _, _) = op { scratchBytes = max(scratchBytes, dense.k) } }
+        for op in allOps { if case let .denseDynamic(dense, _, _, _) = op { scratchBytes = max(scratchBytes, dense.k) } }
         scratch = AlignedBytes(count: scratchBytes * self.threads)
         var recurrentBytes = 0
-        for op in model.prepared {
+        for op in allOps {
             if case let .recurrent(gates, _, _, _, _, _, steps, _, hidden, _, _) = op {
                 recurrentBytes = max(recurrentBytes, (steps + 2) * gates * hidden * 4)
             }
@@ -61,17 +71,27 @@ public final class Session {
 
         // Resolve every tensor to its address: constants in the model, activations in the arena
         // at offset-per-sample × max batch (so the first `batch` rows of each are contiguous).
+        // Every graph shares the arena: a graph at a shorter sequence length keeps each tensor's
+        // offset and only uses less of its slot.
         let arenaBase = arena.pointer
-        let addresses: [UnsafeMutableRawPointer] = d.tensors.enumerated().map { i, t in
-            if let c = model.constants[i] { return c.pointer }
-            return arenaBase + Int(t.arenaOffsetPerSample) * batch
-        }
         var tables = ArgTables()
-        var plan: [ExecOp] = []
-        for (i, op) in model.prepared.enumerated() {
-            plan.append(Session.resolve(op, index: i, addresses, &tables))
+        var plans: [[ExecOp]] = []
+        for g in model.graphs {
+            let addresses: [UnsafeMutableRawPointer] = g.description.tensors.enumerated().map { i, t in
+                if let c = g.constants[i] { return c.pointer }
+                return arenaBase + Int(t.arenaOffsetPerSample) * batch
+            }
+            var plan: [ExecOp] = []
+            for (i, op) in g.prepared.enumerated() {
+                plan.append(Session.resolve(op, index: i, addresses, &tables))
+            }
+            plans.append(plan)
         }
-        self.plan = plan
+        self.plans = plans
+        graphIndex = model.graphs.count - 1
+        plan = plans[graphIndex]
+        inputs = model.graphs[graphIndex].inputs
+        outputs = model.graphs[graphIndex].outputs
         self.tables = tables
         kernels = model.kernels.pointee
         table = model.kernels
@@ -195,17 +215,32 @@ public final class Session {
 extension Session {
     /// The arena region of input `index` for `maxBatch` samples; write the first `batch` samples.
     public func inputBuffer(_ index: Int) -> UnsafeMutableRawBufferPointer {
-        tensorBuffer(model.inputs[index].tensorIndex, batch: maxBatch)
+        tensorBuffer(inputs[index].tensorIndex, batch: maxBatch)
+    }
+
+    /// Switches to the graph for inputs of `length` along the sequence axis (a model converted
+    /// with `--max-seq`; see `Model.sequenceLengths`). Inputs and outputs take that length's
+    /// shapes; write inputs after switching. Allocation-free, so it may sit on the hot path.
+    public func setSequenceLength(_ length: Int) throws(IOError) {
+        guard let i = model.graphs.firstIndex(where: { $0.length == length }) else {
+            throw .sequenceLength(length, accepted: model.sequenceLengths)
+        }
+        if i != graphIndex {
+            graphIndex = i
+            plan = plans[i]
+            inputs = model.graphs[i].inputs
+            outputs = model.graphs[i].outputs
+        }
     }
 
     /// The first `batch` samples of output `index`. Valid until the next `run`.
     public func outputBuffer(_ index: Int, batch: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(tensorBuffer(model.outputs[index].tensorIndex, batch: batch))
+        UnsafeRawBufferPointer(tensorBuffer(outputs[index].tensorIndex, batch: batch))
     }
 
     /// Copies `bytes` (whole samples, in the input's dtype) into input `index`.
     public func setInput(_ index: Int, bytes: UnsafeRawBufferPointer) throws(IOError) {
-        let spec = model.inputs[index]
+        let spec = inputs[index]
         let per = spec.bytesPerSample
         guard per > 0, bytes.count % per == 0 else {
             throw .shapeMismatch(tensor: spec.name, expected: "a multiple of \(spec.elementsPerSample) elements",
@@ -220,7 +255,7 @@ extension Session {
     /// converted, and refuses a value that is not an integer its dtype holds exactly (tools feed
     /// ids this way; floats carry integers exactly up to 2^24).
     public func setInput(_ index: Int, floats: [Float]) throws(IOError) {
-        let spec = model.inputs[index]
+        let spec = inputs[index]
         func copy<T>(_ values: [T]) throws(IOError) {
             let result: Result<Void, IOError> = values.withUnsafeBytes { b in
                 do throws(IOError) { try setInput(index, bytes: b); return .success(()) } catch { return .failure(error) }
@@ -246,16 +281,16 @@ extension Session {
 
     /// Copies samples into the input called `name`.
     public func setInput(_ name: String, floats: [Float]) throws(IOError) {
-        guard let i = model.inputs.firstIndex(where: { $0.name == name }) else {
-            throw .unknownInput(name, known: model.inputs.map(\.name))
+        guard let i = inputs.firstIndex(where: { $0.name == name }) else {
+            throw .unknownInput(name, known: inputs.map(\.name))
         }
         try setInput(i, floats: floats)
     }
 
     /// The first `batch` samples of the output called `name`, copied out.
     public func outputFloats(_ name: String, batch: Int) throws(IOError) -> [Float] {
-        guard let i = model.outputs.firstIndex(where: { $0.name == name }) else {
-            throw .unknownOutput(name, known: model.outputs.map(\.name))
+        guard let i = outputs.firstIndex(where: { $0.name == name }) else {
+            throw .unknownOutput(name, known: outputs.map(\.name))
         }
         return outputFloats(i, batch: batch)
     }
@@ -263,7 +298,7 @@ extension Session {
     /// Output `index` as floats (integer and bool outputs converted).
     public func outputFloats(_ index: Int, batch: Int) -> [Float] {
         let b = outputBuffer(index, batch: batch)
-        switch model.outputs[index].dtype {
+        switch outputs[index].dtype {
         case .float32: return Array(b.bindMemory(to: Float.self))
         case .int64: return b.bindMemory(to: Int64.self).map { Float($0) }
         case .int32: return b.bindMemory(to: Int32.self).map { Float($0) }
@@ -276,8 +311,9 @@ extension Session {
     /// For tools (calibration, debugging); an activation's bytes are only meaningful while the
     /// memory plan has not reused its slot.
     public func tensorBuffer(_ tensorIndex: Int, batch: Int) -> UnsafeMutableRawBufferPointer {
-        let t = model.description.tensors[tensorIndex]
-        if let c = model.constants[tensorIndex] { return c.mutableBuffer }
+        let g = model.graphs[graphIndex]
+        let t = g.description.tensors[tensorIndex]
+        if let c = g.constants[tensorIndex] { return c.mutableBuffer }
         let count = (Model.elementCount(t.shape, batch: Int64(batch)) ?? 0) * t.dtype.byteSize
         return UnsafeMutableRawBufferPointer(start: arena.pointer + Int(t.arenaOffsetPerSample) * maxBatch, count: count)
     }

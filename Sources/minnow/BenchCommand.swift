@@ -17,6 +17,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seconds of timed runs after warm-up.") var seconds: Double = 3
     @Option(help: "Inputs (.npz, as for `minnow run`): the first --batch samples are used, repeated if fewer. Default: synthetic floats in [-1, 1), ids 0 and 1 for integer inputs.")
     var input: String?
+    @Option(help: "Sequence length of the synthetic inputs, for a model converted with --max-seq (default: the longest).") var seqLen: Int?
     @Flag(help: "Print JSON (keys: load_ms, first_run_ms, latency_ms{p50,p90,p99}, throughput_per_s, allocations_per_run, peak_rss_bytes, batch, threads, kernels).")
     var json = false
 
@@ -36,15 +37,17 @@ struct BenchCommand: ParsableCommand {
             if let input {
                 let arrays: [(name: String, array: NpyArray)]
                 do { arrays = try Npz.readAny(path: input) } catch { throw CLIFailure("\(input): \(error)") }
-                let data = try RunCommand.matchInputs(model, arrays, file: input)
-                for (i, spec) in model.inputs.enumerated() {
+                if let length = try RunCommand.sequenceLength(model, arrays, file: input) { try session.setSequenceLength(length) }
+                let data = try RunCommand.matchInputs(session.inputs, arrays, file: input)
+                for (i, spec) in session.inputs.enumerated() {
                     let per = spec.elementsPerSample
                     try session.setInput(i, floats: (0..<batch).flatMap { data.values[i][(($0 % data.count) * per)..<(($0 % data.count + 1) * per)] })
                 }
             } else {
+                if let seqLen { try session.setSequenceLength(seqLen) }
                 // Deterministic inputs (a fixed LCG): every run sees the same data.
                 var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-                for (i, spec) in model.inputs.enumerated() {
+                for (i, spec) in session.inputs.enumerated() {
                     let values = (0..<(batch * spec.elementsPerSample)).map { _ -> Float in
                         state = state &* 6364136223846793005 &+ 1442695040888963407
                         let u = Float(Int64(bitPattern: state >> 11) % 2_000_000) / 1_000_000 - 1

@@ -17,8 +17,10 @@ struct ConvertCommand: ParsableCommand {
     var mode: String = "static"
     @Option(help: "Calibration range method: minmax or percentile:P (e.g. percentile:99.99).") var calibrationMethod: String = "minmax"
     @Option(help: "Largest batch a session may run; the memory plan is made for it.") var maxBatch: Int = 64
-    @Option(help: "Length for dynamic dimensions other than the batch (an export with a dynamic sequence axis); inputs then have exactly this length.")
+    @Option(help: "Longest length for dynamic dimensions other than the batch (an export with a dynamic sequence axis); the memory plan is made for it.")
     var maxSeq: Int?
+    @Option(help: "With --max-seq N, the lengths the model accepts: all (every length 1...N), max (N only) or a list such as 16,32,64 (N is always included).")
+    var seqLengths: String = "all"
     @Option(help: "Comma-separated node names, output names or ONNX op types to keep in fp32.") var keepFloat: String = ""
     @Option(help: "zstd level for weight segments (1-22).") var zstdLevel: Int = 3
     @Option(help: "Reference set (.npz): keep the most sensitive layers in float until parity holds (the --spec thresholds, or the task defaults).")
@@ -40,6 +42,18 @@ struct ConvertCommand: ParsableCommand {
             if let maxSeq {
                 guard maxSeq >= 1, maxSeq <= 1 << 20 else { throw CLIFailure("--max-seq must be between 1 and 1048576 (got \(maxSeq))") }
                 options.maxSeq = maxSeq
+                switch seqLengths {
+                case "all": options.sequenceLengths = nil
+                case "max": options.sequenceLengths = []
+                default:
+                    let parts = seqLengths.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+                    guard !parts.isEmpty, parts.allSatisfy({ $0 != nil && (1...maxSeq).contains($0!) }) else {
+                        throw CLIFailure("--seq-lengths must be all, max or a comma-separated list of lengths in 1...\(maxSeq) (got '\(seqLengths)')")
+                    }
+                    options.sequenceLengths = parts.map { $0! }
+                }
+            } else if seqLengths != "all" {
+                throw CLIFailure("--seq-lengths needs --max-seq")
             }
             options.zstdLevel = Int32(clamping: zstdLevel)
             options.keepFloat = keepFloat.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -85,7 +99,7 @@ struct ConvertCommand: ParsableCommand {
             let model = try Model(bytes: AlignedBytes(bytes))
             let arrays: [(name: String, array: NpyArray)]
             do { arrays = try Npz.readAny(path: bundleReference) } catch { throw CLIFailure("\(bundleReference): \(error)") }
-            let data = try RunCommand.matchInputs(model, arrays, file: bundleReference)
+            let data = try RunCommand.matchInputs(model.inputs, arrays, file: bundleReference)
             bytes = try Converter.bundleGoldenSamples(bytes, inputs: data.values, count: bundleCount,
                                                       zstdLevel: Int32(clamping: zstdLevel))
         }

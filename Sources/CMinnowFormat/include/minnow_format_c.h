@@ -12,6 +12,9 @@ extern "C" {
 /// unions and nesting all in bounds), 0 otherwise. `buf` must be at least 8-byte aligned.
 int minnow_verify_model(const uint8_t *buf, size_t len);
 
+/// The same for the "MNWS" SequenceVariants buffer kept in a weight segment (format 1.3).
+int minnow_verify_sequence_variants(const uint8_t *buf, size_t len);
+
 /// 1 when the buffer carries the "MNW1" file identifier at bytes 4..8.
 int minnow_has_identifier(const uint8_t *buf, size_t len);
 
