@@ -1400,7 +1400,8 @@ struct TensorChange FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
     VT_TENSOR = 4,
     VT_SHAPE = 6,
-    VT_BUFFER = 8
+    VT_BUFFER = 8,
+    VT_PREFIX = 10
   };
   uint32_t tensor() const {
     return GetField<uint32_t>(VT_TENSOR, 0);
@@ -1411,12 +1412,16 @@ struct TensorChange FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   uint32_t buffer() const {
     return GetField<uint32_t>(VT_BUFFER, 0);
   }
+  bool prefix() const {
+    return GetField<uint8_t>(VT_PREFIX, 0) != 0;
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyField<uint32_t>(verifier, VT_TENSOR, 4) &&
            VerifyOffset(verifier, VT_SHAPE) &&
            verifier.VerifyVector(shape()) &&
            VerifyField<uint32_t>(verifier, VT_BUFFER, 4) &&
+           VerifyField<uint8_t>(verifier, VT_PREFIX, 1) &&
            verifier.EndTable();
   }
 };
@@ -1434,6 +1439,9 @@ struct TensorChangeBuilder {
   void add_buffer(uint32_t buffer) {
     fbb_.AddElement<uint32_t>(TensorChange::VT_BUFFER, buffer, 0);
   }
+  void add_prefix(bool prefix) {
+    fbb_.AddElement<uint8_t>(TensorChange::VT_PREFIX, static_cast<uint8_t>(prefix), 0);
+  }
   explicit TensorChangeBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -1449,11 +1457,13 @@ inline flatbuffers::Offset<TensorChange> CreateTensorChange(
     flatbuffers::FlatBufferBuilder &_fbb,
     uint32_t tensor = 0,
     flatbuffers::Offset<flatbuffers::Vector<int64_t>> shape = 0,
-    uint32_t buffer = 0) {
+    uint32_t buffer = 0,
+    bool prefix = false) {
   TensorChangeBuilder builder_(_fbb);
   builder_.add_buffer(buffer);
   builder_.add_shape(shape);
   builder_.add_tensor(tensor);
+  builder_.add_prefix(prefix);
   return builder_.Finish();
 }
 
@@ -1461,13 +1471,15 @@ inline flatbuffers::Offset<TensorChange> CreateTensorChangeDirect(
     flatbuffers::FlatBufferBuilder &_fbb,
     uint32_t tensor = 0,
     const std::vector<int64_t> *shape = nullptr,
-    uint32_t buffer = 0) {
+    uint32_t buffer = 0,
+    bool prefix = false) {
   auto shape__ = shape ? _fbb.CreateVector<int64_t>(*shape) : 0;
   return minnow::fb::CreateTensorChange(
       _fbb,
       tensor,
       shape__,
-      buffer);
+      buffer,
+      prefix);
 }
 
 struct OperatorChange FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {

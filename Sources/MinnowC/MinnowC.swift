@@ -177,21 +177,25 @@ public func minnow_session_max_batch_impl(_ session: OpaquePointer?) -> Int32 {
 
 @_cdecl("minnow_session_input")
 public func minnow_session_input_impl(_ session: OpaquePointer?, _ index: Int32) -> UnsafeMutablePointer<Float>? {
-    guard let s = sessionHandle(session), s.session.model.inputs.indices.contains(Int(index)) else { fail("no input \(index)"); return nil }
-    guard s.session.model.inputs[Int(index)].dtype == .float32 else { fail("input \(index) is not float32 (use minnow_session_input_data)"); return nil }
+    guard let s = sessionHandle(session), s.session.inputs.indices.contains(Int(index)) else { fail("no input \(index)"); return nil }
+    guard s.session.inputs[Int(index)].dtype == .float32 else { fail("input \(index) is not float32 (use minnow_session_input_data)"); return nil }
     return s.session.inputBuffer(Int(index)).baseAddress?.assumingMemoryBound(to: Float.self)
 }
 
 @_cdecl("minnow_session_input_data")
 public func minnow_session_input_data_impl(_ session: OpaquePointer?, _ index: Int32) -> UnsafeMutableRawPointer? {
-    guard let s = sessionHandle(session), s.session.model.inputs.indices.contains(Int(index)) else { fail("no input \(index)"); return nil }
+    guard let s = sessionHandle(session), s.session.inputs.indices.contains(Int(index)) else { fail("no input \(index)"); return nil }
     return s.session.inputBuffer(Int(index)).baseAddress
 }
 
 @_cdecl("minnow_session_set_input")
 public func minnow_session_set_input_impl(_ session: OpaquePointer?, _ index: Int32, _ data: UnsafePointer<Float>?, _ count: Int64) -> Int32 {
-    guard let s = sessionHandle(session), s.session.model.inputs.indices.contains(Int(index)) else { fail("no input \(index)"); return -1 }
+    guard let s = sessionHandle(session), s.session.inputs.indices.contains(Int(index)) else { fail("no input \(index)"); return -1 }
     guard let data, count >= 0 else { fail("data is NULL"); return -1 }
+    guard s.session.inputs[Int(index)].dtype == .float32 else {
+        fail("input \(index) '\(s.session.inputs[Int(index)].name)' is \(s.session.inputs[Int(index)].dtype), not float32 (write it through minnow_session_input_data)")
+        return -1
+    }
     do {
         try s.session.setInput(Int(index), bytes: UnsafeRawBufferPointer(start: data, count: Int(count) * 4))
         return 0
@@ -215,15 +219,47 @@ public func minnow_session_run_impl(_ session: OpaquePointer?, _ batch: Int32) -
 
 @_cdecl("minnow_session_output")
 public func minnow_session_output_impl(_ session: OpaquePointer?, _ index: Int32) -> UnsafePointer<Float>? {
-    guard let s = sessionHandle(session), s.session.model.outputs.indices.contains(Int(index)) else { fail("no output \(index)"); return nil }
-    guard s.session.model.outputs[Int(index)].dtype == .float32 else { fail("output \(index) is not float32 (use minnow_session_output_data)"); return nil }
+    guard let s = sessionHandle(session), s.session.outputs.indices.contains(Int(index)) else { fail("no output \(index)"); return nil }
+    guard s.session.outputs[Int(index)].dtype == .float32 else { fail("output \(index) is not float32 (use minnow_session_output_data)"); return nil }
     return s.session.outputBuffer(Int(index), batch: s.session.maxBatch).baseAddress?.assumingMemoryBound(to: Float.self)
 }
 
 @_cdecl("minnow_session_output_data")
 public func minnow_session_output_data_impl(_ session: OpaquePointer?, _ index: Int32) -> UnsafeRawPointer? {
-    guard let s = sessionHandle(session), s.session.model.outputs.indices.contains(Int(index)) else { fail("no output \(index)"); return nil }
+    guard let s = sessionHandle(session), s.session.outputs.indices.contains(Int(index)) else { fail("no output \(index)"); return nil }
     return UnsafeRawPointer(s.session.outputBuffer(Int(index), batch: s.session.maxBatch).baseAddress)
+}
+
+@_cdecl("minnow_model_sequence_lengths")
+public func minnow_model_sequence_lengths_impl(_ model: OpaquePointer?, _ lengths: UnsafeMutablePointer<Int64>?, _ capacity: Int32) -> Int32 {
+    guard let m = modelHandle(model) else { fail("model is NULL"); return -1 }
+    let all = m.model.sequenceLengths
+    for (i, l) in all.enumerated() where i < Int(capacity) { lengths?[i] = Int64(l) }
+    return Int32(all.count)
+}
+
+@_cdecl("minnow_session_set_sequence_length")
+public func minnow_session_set_sequence_length_impl(_ session: OpaquePointer?, _ length: Int64) -> Int32 {
+    guard let s = sessionHandle(session) else { fail("session is NULL"); return -1 }
+    do throws(IOError) {
+        try s.session.setSequenceLength(Int(clamping: length))
+        return 0
+    } catch {
+        fail("\(error)")
+        return -1
+    }
+}
+
+@_cdecl("minnow_session_input_shape")
+public func minnow_session_input_shape_impl(_ session: OpaquePointer?, _ index: Int32, _ dims: UnsafeMutablePointer<Int64>?, _ capacity: Int32) -> Int32 {
+    guard let s = sessionHandle(session), s.session.inputs.indices.contains(Int(index)) else { fail("no input \(index)"); return -1 }
+    return writeShape(s.session.inputs[Int(index)], dims, capacity)
+}
+
+@_cdecl("minnow_session_output_shape")
+public func minnow_session_output_shape_impl(_ session: OpaquePointer?, _ index: Int32, _ dims: UnsafeMutablePointer<Int64>?, _ capacity: Int32) -> Int32 {
+    guard let s = sessionHandle(session), s.session.outputs.indices.contains(Int(index)) else { fail("no output \(index)"); return -1 }
+    return writeShape(s.session.outputs[Int(index)], dims, capacity)
 }
 
 #if canImport(Glibc)

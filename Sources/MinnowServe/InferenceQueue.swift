@@ -146,7 +146,8 @@ final class InferenceQueue: @unchecked Sendable {
         let deadline = Date(timeIntervalSinceNow: Double(options.batchTimeoutMicroseconds) / 1e6)
         while rows < mergeRows {
             if let next = pending.first {
-                guard rows + next.request.rows <= mergeRows else { break }
+                // One run is one sequence length: a request of another length starts the next run.
+                guard rows + next.request.rows <= mergeRows, next.request.sequenceLength == first.request.sequenceLength else { break }
                 batch.append(pending.removeFirst())
                 rows += next.request.rows
                 continue
@@ -175,13 +176,15 @@ final class InferenceQueue: @unchecked Sendable {
                 }
                 start += n
             }
-            job.completion(.success(InferenceResult(rows: rows, outputs: outputs ?? [])))
+            job.completion(.success(InferenceResult(rows: rows, outputs: outputs ?? [], specs: job.request.outputSpecs)))
             return
         }
         switch runOnce(jobs.map { ($0.request, 0, $0.request.rows) }, session: session) {
         case .failure(let e): for job in jobs { job.completion(.failure(e)) }
         case .success(let parts):
-            for (job, outs) in zip(jobs, parts) { job.completion(.success(InferenceResult(rows: job.request.rows, outputs: outs))) }
+            for (job, outs) in zip(jobs, parts) {
+                job.completion(.success(InferenceResult(rows: job.request.rows, outputs: outs, specs: job.request.outputSpecs)))
+            }
         }
     }
 
@@ -189,7 +192,10 @@ final class InferenceQueue: @unchecked Sendable {
     private func runOnce(_ segments: [(request: InferenceRequest, from: Int, rows: Int)], session: Session)
         -> Result<[[TensorValues]], ServeError> {
         let total = segments.reduce(0) { $0 + $1.rows }
-        for (i, spec) in model.inputs.enumerated() {
+        do { try session.setSequenceLength(segments[0].request.sequenceLength) } catch {
+            return .failure(ServeError(.badRequest, "\(error)"))
+        }
+        for (i, spec) in session.inputs.enumerated() {
             let buffer = session.inputBuffer(i)
             var at = 0
             for s in segments {
@@ -201,7 +207,7 @@ final class InferenceQueue: @unchecked Sendable {
         var results: [[TensorValues]] = []
         var at = 0
         for s in segments {
-            results.append(model.outputs.enumerated().map { i, spec in
+            results.append(session.outputs.enumerated().map { i, spec in
                 TensorValues.read(session.outputBuffer(i, batch: total), dtype: spec.dtype,
                                   elementsPerSample: spec.elementsPerSample, first: at, rows: s.rows)
             })

@@ -33,20 +33,30 @@ enum KServe {
         guard case .array(let list) = inputsValue, !list.isEmpty else {
             throw .badRequest("inputs must be a non-empty list of {name, shape, datatype, data} objects")
         }
-        var byName: [String: (shape: [Int], values: [Double])] = [:]
+        // First the names and shapes: they say which sequence length the request has.
+        var items: [(path: String, name: String, item: JSONValue, shape: [Int])] = []
+        var shapes: [String: [Int]] = [:]
         for (k, item) in list.enumerated() {
             let path = "inputs[\(k)]"
             guard case .object = item else { throw .badRequest("\(path): expected an object, found \(item.kindName)") }
             guard case .string(let name)? = item["name"] else { throw .badRequest("\(path): \"name\" (a string) is required") }
-            guard let spec = model.input(named: name) else {
+            guard model.input(named: name) != nil else {
                 throw .badRequest("\(path): unknown input '\(name)' (model inputs: \(TensorDecoding.inputNames(model)))")
             }
-            guard byName[name] == nil else { throw .badRequest("\(path): input '\(name)' given twice") }
+            guard shapes[name] == nil else { throw .badRequest("\(path): input '\(name)' given twice") }
+            let shape = try declaredShape(item["shape"], path: path)
+            shapes[name] = shape
+            items.append((path, name, item, shape))
+        }
+        let length = try TensorDecoding.sequenceLength(model, shapes: shapes)
+        let specs = TensorDecoding.inputSpecs(model, length: length)
+        var byName: [String: (shape: [Int], values: [Double])] = [:]
+        for (path, name, item, shape) in items {
+            let spec = specs.first { $0.name == name }!
             guard case .string(let dt)? = item["datatype"] else { throw .badRequest("\(path): \"datatype\" (a string) is required") }
             guard dt == datatype(spec.dtype) else {
                 throw .badRequest("\(path): input '\(name)' has datatype \(datatype(spec.dtype)), request says \(dt)")
             }
-            let shape = try declaredShape(item["shape"], path: path)
             let expected = TensorDecoding.sampleShape(spec)
             guard shape.count == expected.count + 1, Array(shape.dropFirst()) == expected else {
                 throw .badRequest("\(path): input '\(name)' takes shape \(TensorDecoding.describe([-1] + expected)), request says \(TensorDecoding.describe(shape))")
@@ -71,7 +81,7 @@ enum KServe {
             rows = t.shape[0]
             values.append(t.values)
         }
-        let request = try InferenceRequest(model: model, rows: rows ?? 0, inputs: values)
+        let request = try InferenceRequest(model: model, rows: rows ?? 0, inputs: values, sequenceLength: length)
         return Decoded(request: request, id: id, outputs: try requestedOutputs(body["outputs"], model: model))
     }
 
@@ -107,7 +117,7 @@ enum KServe {
         w.key("outputs")
         w.beginArray()
         for i in outputs {
-            let spec = servable.model.outputs[i]
+            let spec = result.specs[i]
             w.beginObject()
             w.key("name"); w.string(spec.name)
             w.key("datatype"); w.string(datatype(spec.dtype))

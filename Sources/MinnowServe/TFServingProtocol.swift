@@ -26,12 +26,24 @@ enum TFServing {
     /// Row format: a list with one entry per sample; an entry is the sample itself (single-input
     /// models) or an object naming every input.
     static func rows(_ instances: JSONValue, model: Model) throws(ServeError) -> InferenceRequest {
-        let specs = model.inputs
         // Fast path: a rectangular numeric array for a single-input model is already one batch.
-        if case .tensor = instances, specs.count == 1 {
+        if case .tensor(let shape, _) = instances, model.inputs.count == 1 {
+            let length = try TensorDecoding.sequenceLength(model, shapes: [model.inputs[0].name: shape])
+            let specs = TensorDecoding.inputSpecs(model, length: length)
             let (rows, values) = try TensorDecoding.batch(instances, spec: specs[0], path: "instances")
-            return try InferenceRequest(model: model, rows: rows, inputs: [values])
+            return try InferenceRequest(model: model, rows: rows, inputs: [values], sequenceLength: length)
         }
+        // The first instance's shapes say which sequence length the request has.
+        var length: Int?
+        if case .array(let list) = instances, let first = list.first {
+            var shapes: [String: [Int]] = [:]
+            for spec in model.inputs {
+                let v = model.inputs.count == 1 && !isObject(first) ? first : first[spec.name]
+                if let v, let r = try? TensorDecoding.numeric(v, path: "") { shapes[spec.name] = [1] + r.shape }
+            }
+            length = try TensorDecoding.sequenceLength(model, shapes: shapes)
+        }
+        let specs = TensorDecoding.inputSpecs(model, length: length)
         guard case .array(let list) = instances else {
             if case .tensor = instances {
                 throw .badRequest("instances: this model has \(specs.count) inputs (\(TensorDecoding.inputNames(model))); send each instance as an object naming them")
@@ -58,12 +70,14 @@ enum TFServing {
                 values[0] += try TensorDecoding.sample(instance, spec: specs[0], path: "instances[\(r)]")
             }
         }
-        return try InferenceRequest(model: model, rows: list.count, inputs: values)
+        return try InferenceRequest(model: model, rows: list.count, inputs: values, sequenceLength: length)
     }
+
+    private static func isObject(_ v: JSONValue) -> Bool { if case .object = v { return true } else { return false } }
 
     /// Columnar format: the batch of the only input, or an object with a batch per input.
     static func columns(_ inputs: JSONValue, model: Model) throws(ServeError) -> InferenceRequest {
-        let specs = model.inputs
+        var specs = model.inputs
         var named: [(String, JSONValue)]
         if case .object(let members) = inputs {
             named = members
@@ -76,6 +90,10 @@ enum TFServing {
         for (key, _) in named where !specs.contains(where: { $0.name == key }) {
             throw .badRequest("inputs: unknown input '\(key)' (model inputs: \(TensorDecoding.inputNames(model)))")
         }
+        var shapes: [String: [Int]] = [:]
+        for (key, v) in named { if let r = try? TensorDecoding.numeric(v, path: "") { shapes[key] = r.shape } }
+        let length = try TensorDecoding.sequenceLength(model, shapes: shapes)
+        specs = TensorDecoding.inputSpecs(model, length: length)
         var rows: Int?
         var values: [[Double]] = []
         for spec in specs {
@@ -89,12 +107,12 @@ enum TFServing {
             rows = n
             values.append(x)
         }
-        return try InferenceRequest(model: model, rows: rows ?? 0, inputs: values)
+        return try InferenceRequest(model: model, rows: rows ?? 0, inputs: values, sequenceLength: length)
     }
 
     static func encodePredict(_ result: InferenceResult, model: Model, format: Format) -> [UInt8] {
         var w = JSONWriter(capacity: 64 + result.outputs.reduce(0) { $0 + $1.count * 12 })
-        let specs = model.outputs
+        let specs = result.specs
         w.beginObject()
         switch format {
         case .row:

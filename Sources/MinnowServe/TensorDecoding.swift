@@ -52,4 +52,26 @@ enum TensorDecoding {
     }
 
     static func inputNames(_ model: Model) -> String { model.inputs.map(\.name).joined(separator: ", ") }
+
+    /// For a model that accepts several sequence lengths (converted with --max-seq): the length
+    /// whose inputs have these shapes (batch first). Nil for a fixed-length model, or when an
+    /// input is missing (the caller names it).
+    static func sequenceLength(_ model: Model, shapes: [String: [Int]]) throws(ServeError) -> Int? {
+        guard !model.sequenceLengths.isEmpty else { return nil }
+        var list: [[Int]] = []
+        for spec in model.inputs {
+            guard let shape = shapes[spec.name] else { return nil }
+            list.append(shape)
+        }
+        guard let length = model.sequenceLength(forInputShapes: list) else {
+            let given = zip(model.inputs, list).map { "'\($0.name)' \(describe($1))" }.joined(separator: ", ")
+            throw .badRequest("input shapes \(given) match no sequence length the model accepts (\(IOError.ranges(model.sequenceLengths)); at the longest: \(model.inputs.map(\.description).joined(separator: "; ")))")
+        }
+        return length
+    }
+
+    /// The model's inputs at `length` (nil: its own).
+    static func inputSpecs(_ model: Model, length: Int?) -> [TensorSpec] {
+        length.flatMap { model.inputs(sequenceLength: $0) } ?? model.inputs
+    }
 }

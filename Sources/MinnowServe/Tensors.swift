@@ -49,15 +49,30 @@ public struct InferenceRequest: Sendable {
     public let rows: Int
     /// Row-major values per model input; integer inputs hold exact integers in range.
     public let inputs: [[Double]]
+    /// The sequence length the inputs have (0 for a fixed-length model); requests of different
+    /// lengths never share a run.
+    public let sequenceLength: Int
+    /// The model's inputs and outputs at that length.
+    public let inputSpecs: [TensorSpec]
+    public let outputSpecs: [TensorSpec]
 
-    /// Checks `values` for every input of `model` (count = rows × elements per sample, integers
-    /// where the dtype is an integer type and within its range).
-    public init(model: Model, rows: Int, inputs: [[Double]]) throws(ServeError) {
-        guard rows >= 1 else { throw .badRequest("a request needs at least one sample, got 0") }
-        guard inputs.count == model.inputs.count else {
-            throw .badRequest("expected \(model.inputs.count) inputs, got \(inputs.count)")
+    /// Checks `values` for every input of `model` at `sequenceLength` (nil: the model's own, the
+    /// longest): count = rows × elements per sample, integers where the dtype is an integer type
+    /// and within its range.
+    public init(model: Model, rows: Int, inputs: [[Double]], sequenceLength: Int? = nil) throws(ServeError) {
+        let length = sequenceLength ?? model.sequenceLengths.last ?? 0
+        guard let specs = model.sequenceLengths.isEmpty ? model.inputs : model.inputs(sequenceLength: length),
+              let outs = model.sequenceLengths.isEmpty ? model.outputs : model.outputs(sequenceLength: length) else {
+            throw .badRequest("sequence length \(length) is not one the model accepts (\(IOError.ranges(model.sequenceLengths)))")
         }
-        for (spec, values) in zip(model.inputs, inputs) {
+        self.sequenceLength = length
+        inputSpecs = specs
+        outputSpecs = outs
+        guard rows >= 1 else { throw .badRequest("a request needs at least one sample, got 0") }
+        guard inputs.count == specs.count else {
+            throw .badRequest("expected \(specs.count) inputs, got \(inputs.count)")
+        }
+        for (spec, values) in zip(specs, inputs) {
             guard values.count == rows * spec.elementsPerSample else {
                 throw .badRequest("input '\(spec.name)': expected \(rows) × \(spec.elementsPerSample) values, found \(values.count)")
             }
@@ -113,4 +128,6 @@ public struct InferenceRequest: Sendable {
 public struct InferenceResult: Sendable {
     public let rows: Int
     public let outputs: [TensorValues]
+    /// The outputs' specs at the request's sequence length (shapes for the response).
+    public let specs: [TensorSpec]
 }

@@ -24,6 +24,9 @@ struct InspectCommand: ParsableCommand {
             for kv in d.metadata { print("  metadata \(kv.key) = \(kv.value)") }
             print("inputs:");  for s in model.inputs { print("  \(s)") }
             print("outputs:"); for s in model.outputs { print("  \(s)") }
+            if !model.sequenceLengths.isEmpty {
+                print("sequence lengths: \(IOError.ranges(model.sequenceLengths)) (shapes above at the longest)")
+            }
             print("operators (\(d.operators.count)):")
             for (i, op) in d.operators.enumerated() {
                 let ins = op.inputs.map { $0 >= 0 ? d.tensors[Int($0)].name : "-" }.joined(separator: ", ")
@@ -75,6 +78,7 @@ struct InspectCommand: ParsableCommand {
             "metadata": Dictionary(uniqueKeysWithValues: d.metadata.map { ($0.key, $0.value) }),
             "inputs": model.inputs.map(spec),
             "outputs": model.outputs.map(spec),
+            "sequence_lengths": model.sequenceLengths,
             "operators": d.operators.map { op -> [String: Any] in
                 ["op": op.opcode.description, "name": op.name, "inputs": op.inputs.map(Int.init), "outputs": op.outputs.map(Int.init)]
             },

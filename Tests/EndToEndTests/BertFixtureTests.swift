@@ -93,6 +93,44 @@ final class BertFixtureTests: XCTestCase {
         }
     }
 
+    func testSequenceLengthsSwitchPerRunWithoutAllocating() throws {
+        // bert_user_seq128 converted with --max-seq 128 takes every length it can (2...128; at
+        // length 1 torch's mask idiom lowers to another graph, and the summary says so).
+        let model = try convert("bert_user_seq128", .static, maxSeq: 128)
+        XCTAssertEqual(model.sequenceLengths, Array(2...128))
+        let session = try Session(model: model, maxBatch: 8)
+        XCTAssertEqual(session.sequenceLength, 128, "a session starts at the longest length")
+        XCTAssertThrowsError(try session.setSequenceLength(1)) { e in
+            XCTAssertEqual("\(e)", "sequence length 1 is not one the model accepts (2...128)")
+        }
+        XCTAssertThrowsError(try session.setSequenceLength(129))
+        let ids = (0..<(8 * 128)).map { Float(1 + ($0 * 7919) % 2999) }
+        var last: [Float] = []
+        for length in [17, 2, 128, 64, 17] {
+            try session.setSequenceLength(length)
+            XCTAssertEqual(session.inputs.map(\.shape), [[-1, length], [-1, length]])
+            XCTAssertEqual(session.outputs[0].shape, [-1, length, 96])
+            try session.setInput(0, floats: Array(ids.prefix(8 * length)))
+            try session.setInput(1, floats: [Float](repeating: 1, count: 8 * length))
+            try session.run(batch: 8)
+            for batch in [1, 8] {
+                minnow_alloc_reset()
+                try session.setSequenceLength(length)
+                try session.run(batch: batch)
+                XCTAssertEqual(minnow_alloc_count(), 0, "length \(length) batch \(batch)")
+            }
+            let pooled = session.outputFloats(1, batch: 8)
+            XCTAssertEqual(pooled.count, 8 * 96)
+            XCTAssertTrue(pooled.allSatisfy(\.isFinite))
+            if length == 17 && !last.isEmpty { XCTAssertEqual(pooled, last, "the same inputs at the same length give the same result") }
+            if length == 17 { last = pooled }
+        }
+        // A fixed-length model has no lengths to switch to.
+        let fixed = try Session(model: try convert("tiny_bert", .static))
+        XCTAssertEqual(fixed.model.sequenceLengths, [])
+        XCTAssertThrowsError(try fixed.setSequenceLength(16)) { e in XCTAssertTrue("\(e)".contains("fixed length"), "\(e)") }
+    }
+
     func testAUsersBertExportConvertsWithMaxSeq() throws {
         // Exported with dynamic batch and sequence axes: refused without a length, with the flag named.
         var options = ConvertOptions()

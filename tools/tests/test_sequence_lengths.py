@@ -92,6 +92,10 @@ def test_a_chosen_set_of_lengths(minnow, reference, oracle, tmp_path):
     p = minnow("convert", os.path.join(BERT, "model.onnx"), "-o", path, "--max-seq", 128, "--mode", "float",
                "--seq-lengths", "16,32")
     assert "sequence lengths: 16, 32, 128" in p.stdout, p.stdout
+    import json
+    info = json.loads(minnow("inspect", path, "--json").stdout)
+    assert info["sequence_lengths"] == [16, 32, 128] and info["format_version"] == "1.3"
+    assert "sequence lengths: 16, 32, 128" in minnow("inspect", path).stdout
     feeds = inputs_at(reference, 32)
     hidden, _ = run_minnow(minnow, path, feeds, tmp_path)
     np.testing.assert_allclose(hidden, oracle.run(None, feeds)[0], atol=2e-4, rtol=0)
@@ -105,3 +109,76 @@ def test_max_seq_on_a_fixed_length_export_is_refused(minnow, tmp_path):
                "--max-seq", 64, "--mode", "float", check=False)
     assert p.returncode != 0
     assert "no input of this model has a dynamic dimension besides the batch" in p.stderr, p.stderr
+
+
+def test_python_binding_picks_the_length_from_the_arrays(converted, reference, oracle):
+    import importlib
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(FIXTURES), "tools", "python"))
+    binding = importlib.import_module("minnow")
+    model = binding.Model(str(converted["float"]))
+    assert model.sequence_lengths == list(range(2, 129))
+    session = binding.Session(model, max_batch=8)
+    for length in (9, 40, 9):
+        feeds = inputs_at(reference, length, samples=8)
+        ours = session.run(feeds)
+        assert ours["last_hidden_state"].shape == (8, length, 96)
+        np.testing.assert_allclose(ours["last_hidden_state"], oracle.run(None, feeds)[0], atol=2e-4, rtol=0)
+    with pytest.raises(binding.MinnowError, match="match no sequence length"):
+        session.run(inputs_at(reference, 1, samples=2))
+    with pytest.raises(binding.MinnowError, match="not one the model accepts"):
+        session.set_sequence_length(500)
+    # The float-only copy entry point refuses an int64 input instead of reinterpreting its bytes.
+    lib = binding._library()
+    data = (binding.ctypes.c_float * 9)()
+    assert lib.minnow_session_set_input(session._h, 0, data, 9) == -1
+    assert "int64, not float32" in lib.minnow_last_error().decode()
+
+
+def test_serve_answers_each_request_at_its_own_length(converted, reference, oracle, tmp_path):
+    """KServe v2 and TF Serving requests of different lengths, sent at once to a server that
+    batches them: each is answered at its own length (runs never mix lengths)."""
+    import shutil
+    import threading
+    from serving import Server
+    os.makedirs(tmp_path / "repo" / "bert" / "1")
+    shutil.copy(converted["float"], tmp_path / "repo" / "bert" / "1" / "model.minnow")
+    server = Server(str(tmp_path / "repo"), "--threads", "1", "--max-batch", "16", "--batch-timeout-us", "20000")
+    try:
+        results, lengths = {}, [5, 33, 5, 128, 12]
+
+        def ask(k, length):
+            feeds = inputs_at(reference, length, samples=2 + k)
+            body = {"inputs": [{"name": n, "shape": list(a.shape), "datatype": "INT64", "data": a.ravel().tolist()}
+                               for n, a in feeds.items()]}
+            results[k] = (feeds, server.request("POST", "/v2/models/bert/infer", body))
+
+        threads = [threading.Thread(target=ask, args=(k, n)) for k, n in enumerate(lengths)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for k, length in enumerate(lengths):
+            feeds, (status, body) = results[k]
+            assert status == 200, body
+            out = {o["name"]: o for o in body["outputs"]}
+            assert out["last_hidden_state"]["shape"] == [2 + k, length, 96]
+            hidden = np.array(out["last_hidden_state"]["data"], dtype=np.float32).reshape(2 + k, length, 96)
+            np.testing.assert_allclose(hidden, oracle.run(None, feeds)[0], atol=2e-4, rtol=0)
+
+        feeds = inputs_at(reference, 7, samples=3)
+        status, body = server.request("POST", "/v1/models/bert:predict", {"inputs": {n: a.tolist() for n, a in feeds.items()}})
+        assert status == 200, body
+        np.testing.assert_allclose(np.array(body["outputs"]["pooler_output"], dtype=np.float32), oracle.run(None, feeds)[1],
+                                   atol=2e-4, rtol=0)
+        status, body = server.request("POST", "/v1/models/bert:predict",
+                                      {"instances": [{n: a[i].tolist() for n, a in feeds.items()} for i in range(3)]})
+        assert status == 200, body
+        assert np.array(body["predictions"][0]["last_hidden_state"]).shape == (7, 96)
+
+        bad = inputs_at(reference, 1, samples=1)
+        status, body = server.request("POST", "/v2/models/bert/infer", {"inputs": [
+            {"name": n, "shape": list(a.shape), "datatype": "INT64", "data": a.ravel().tolist()} for n, a in bad.items()]})
+        assert status == 400 and "match no sequence length the model accepts (2...128" in str(body), body
+    finally:
+        server.stop()

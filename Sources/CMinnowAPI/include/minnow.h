@@ -62,8 +62,17 @@ int32_t minnow_session_max_batch(const minnow_session *session);
 float *minnow_session_input(minnow_session *session, int32_t index);
 /** Where to write input `index` in its own element type (any dtype; room for max_batch samples). */
 void *minnow_session_input_data(minnow_session *session, int32_t index);
-/** Copies `count` floats (whole samples) into input `index`; 0 or -1. */
+/** Copies `count` floats (whole samples) into a float32 input `index`; 0 or -1. */
 int32_t minnow_session_set_input(minnow_session *session, int32_t index, const float *data, int64_t count);
+/** Sequence lengths the model accepts (converted with --max-seq): writes up to `capacity`,
+ *  ascending; returns how many there are (0 for a fixed-length model) or -1. */
+int32_t minnow_model_sequence_lengths(const minnow_model *model, int64_t *lengths, int32_t capacity);
+/** Switches the session to inputs of `length` along the sequence axis; 0 or -1. Inputs and
+ *  outputs then have that length's shapes (write inputs after switching). No heap allocation. */
+int32_t minnow_session_set_sequence_length(minnow_session *session, int64_t length);
+/** Shapes at the session's current sequence length (as minnow_model_input_shape). */
+int32_t minnow_session_input_shape(const minnow_session *session, int32_t index, int64_t *dims, int32_t capacity);
+int32_t minnow_session_output_shape(const minnow_session *session, int32_t index, int64_t *dims, int32_t capacity);
 /** Runs the first `batch` samples; 0 or -1. No heap allocation. */
 int32_t minnow_session_run(minnow_session *session, int32_t batch);
 /** Output `index` of the last run (fp32, row-major), valid until the next run. */

@@ -57,6 +57,10 @@ def _library():
             "minnow_session_output": (ctypes.POINTER(ctypes.c_float), [P, I32]),
             "minnow_session_input_data": (P, [P, I32]),
             "minnow_session_output_data": (P, [P, I32]),
+            "minnow_model_sequence_lengths": (I32, [P, ctypes.POINTER(I64), I32]),
+            "minnow_session_set_sequence_length": (I32, [P, I64]),
+            "minnow_session_input_shape": (I32, [P, I32, ctypes.POINTER(I64), I32]),
+            "minnow_session_output_shape": (I32, [P, I32, ctypes.POINTER(I64), I32]),
         }
         for name, (res, args) in sigs.items():
             f = getattr(lib, name)
@@ -88,6 +92,11 @@ class Model:
         # numpy dtypes, in input / output order (ids of embedding models are int64 or int32).
         self.input_dtypes = [_DTYPES[lib.minnow_model_input_dtype(self._h, i)] for i in range(len(self.inputs))]
         self.output_dtypes = [_DTYPES[lib.minnow_model_output_dtype(self._h, i)] for i in range(len(self.outputs))]
+        # Lengths a session can be set to (a model converted with --max-seq); [] when fixed.
+        n = lib.minnow_model_sequence_lengths(self._h, None, 0)
+        lengths = (ctypes.c_int64 * max(n, 1))()
+        lib.minnow_model_sequence_lengths(self._h, lengths, n)
+        self.sequence_lengths = list(lengths[:n])
 
     def _spec(self, name_fn, shape_fn, i):
         dims = (ctypes.c_int64 * 8)()
@@ -111,11 +120,38 @@ class Session:
         if not self._h:
             raise _error()
         self.max_batch = lib.minnow_session_max_batch(self._h)
-        self._inputs = [self._view(lib.minnow_session_input_data(self._h, i), s, model.input_dtypes[i])
-                        for i, (_, s) in enumerate(model.inputs)]
-        self._outputs = [self._view(lib.minnow_session_output_data(self._h, i), s, model.output_dtypes[i])
-                         for i, (_, s) in enumerate(model.outputs)]
         self._index = {name: i for i, (name, _) in enumerate(model.inputs)}
+        self._refresh_views()
+
+    def _refresh_views(self):
+        """numpy views of the session's input and output buffers at its current sequence length."""
+        lib = _library()
+
+        def shape(fn, i):
+            dims = (ctypes.c_int64 * 8)()
+            return tuple(dims[:fn(self._h, i, dims, 8)])
+
+        self._inputs = [self._view(lib.minnow_session_input_data(self._h, i), shape(lib.minnow_session_input_shape, i),
+                                   self.model.input_dtypes[i]) for i in range(len(self.model.inputs))]
+        self._outputs = [self._view(lib.minnow_session_output_data(self._h, i), shape(lib.minnow_session_output_shape, i),
+                                    self.model.output_dtypes[i]) for i in range(len(self.model.outputs))]
+
+    def set_sequence_length(self, length):
+        """Switches to inputs of `length` tokens (a model converted with --max-seq)."""
+        if _library().minnow_session_set_sequence_length(self._h, int(length)) != 0:
+            raise _error()
+        self._refresh_views()
+
+    def _match_sequence_length(self, arrays):
+        """For a model with several sequence lengths: switch to the one the arrays' shapes have."""
+        candidates = sorted({d for a in arrays.values() for d in a.shape[1:] if d in self.model.sequence_lengths})
+        for length in candidates:
+            self.set_sequence_length(length)
+            if all(a.shape[1:] == self._inputs[self._index[n]].shape[1:] for n, a in arrays.items() if n in self._index):
+                return
+        shapes = ", ".join(f"'{n}' {list(a.shape)}" for n, a in arrays.items())
+        raise MinnowError(f"input shapes {shapes} match no sequence length the model accepts "
+                          f"({self.model.sequence_lengths[0]}...{self.model.sequence_lengths[-1]})")
 
     def _view(self, ptr, shape, dtype):
         if not ptr:
@@ -138,12 +174,14 @@ class Session:
     def run(self, feed):
         """feed: dict name -> array [batch, ...] (or a list in input order). Returns copies of the outputs."""
         items = feed.items() if isinstance(feed, dict) else zip((n for n, _ in self.model.inputs), feed)
+        arrays = {name: np.asarray(array) for name, array in items}
+        if self.model.sequence_lengths:
+            self._match_sequence_length(arrays)
         batch = None
-        for name, array in items:
+        for name, a in arrays.items():
             if name not in self._index:
                 raise MinnowError(f"unknown input '{name}' (model inputs: {', '.join(self._index)})")
             dst = self._inputs[self._index[name]]
-            a = np.asarray(array)
             if dst.dtype != np.float32 and a.dtype.kind == "f" and not np.array_equal(a, np.round(a)):
                 raise MinnowError(f"input '{name}' takes {dst.dtype} ids; found fractional values")
             a = np.ascontiguousarray(a, dtype=dst.dtype)
