@@ -17,13 +17,21 @@ MINNOW_FUZZ=$(ls "$swiftc_dir"/../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_ma
 export MINNOW_FUZZ
 # lld: gold drops the coverage counters of Swift objects (COMDAT sections).
 rm -f .build/asan/debug/fuzz-model .build/asan/debug/fuzz-npz .build/asan/debug/fuzz-onnx .build/asan/debug/fuzz-http
-if ! swift build --build-path .build/asan --build-tests --sanitize=address -Xswiftc -use-ld=lld \
-    -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table \
-    -Xcc -fsanitize-coverage=inline-8bit-counters,pc-table,trace-cmp >.build/asan-build.log 2>&1; then
-    grep -E "error" .build/asan-build.log | head -20 >&2
-    echo "sanitizers.sh: the ASan build failed (.build/asan-build.log)" >&2
-    exit 1
-fi
+asan_build() {
+    swift build --build-path .build/asan --sanitize=address -Xswiftc -use-ld=lld \
+        -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table \
+        -Xcc -fsanitize-coverage=inline-8bit-counters,pc-table,trace-cmp "$@" >>.build/asan-build.log 2>&1
+}
+: >.build/asan-build.log
+# The test bundle, the CLI the end-to-end tests call, and each fuzzer: our products only (not
+# every dependency's executables, which `--build-tests` would add).
+for product in MinnowPackageTests minnow $(for t in $TARGETS; do echo "fuzz-$t"; done); do
+    if ! asan_build --product "$product"; then
+        grep -E "error" .build/asan-build.log | head -20 >&2
+        echo "sanitizers.sh: the ASan build of $product failed (.build/asan-build.log)" >&2
+        exit 1
+    fi
+done
 
 # Leak detection is off: LeakSanitizer cannot follow Swift references whose spare bits hold enum
 # tags (false reports), and it flags Foundation's own leaks. Memory growth is the soak's to find

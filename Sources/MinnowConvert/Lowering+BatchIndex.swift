@@ -69,6 +69,13 @@ extension Lowering {
             for (i, v) in ins.enumerated() {
                 switch v {
                 case let .batchAffine(b, c)? where data.contains(i): bases.append(b); coefs.append(c)
+                case .uniform? where n.opType == "Concat" && data.contains(i):
+                    // An index component equal for every sample (b's coefficient 0): torch's
+                    // kv positions Range(0, L) expanded over the batch are uniform at L = 1.
+                    guard let c = try replayOverBatch(n.inputs[i]), !c.isFloat, c.shape.first == 1 else {
+                        throw bad(n, "input \(i) mixes a batch-index tensor with a value that is not one")
+                    }
+                    bases.append(c); coefs.append(zeros(like: c))
                 case let .constant(c)? where !data.contains(i): bases.append(c); coefs.append(c)
                 case nil where !data.contains(i): bases.append(nil); coefs.append(nil)
                 default: throw bad(n, "input \(i) mixes a batch-index tensor with a value that is not one")
@@ -117,6 +124,29 @@ extension Lowering {
     }
 
     private func zeros(like c: ConstTensor) -> ConstTensor { ConstTensor(shape: c.shape, ints: Array(repeating: 0, count: c.count)) }
+
+    /// A `uniform` value (a constant Expanded over the batch, then reshaped) as the constant it
+    /// is for one sample, batch axis 1: the Expand and the shape ops after it are folded again
+    /// with the batch taken as 1. Nil when `name` was made some other way.
+    private func replayOverBatch(_ name: String, depth: Int = 0) throws(ConvertError) -> ConstTensor? {
+        guard depth < 16, let node = onnx.nodes.first(where: { $0.outputs.first == name }) else { return nil }
+        var ins: [ConstTensor?] = []
+        for (k, input) in node.inputs.enumerated() {
+            if k == 0, node.opType != "Expand" {
+                guard let x = try replayOverBatch(input, depth: depth + 1) else { return nil }
+                ins.append(x)
+            } else if input.isEmpty {
+                ins.append(nil)
+            } else {
+                guard case let .constant(c)? = values[input] else { return nil }
+                // A shape operand's batch entry becomes 1.
+                ins.append(k == 1 && ["Expand", "Reshape"].contains(node.opType) && !c.isFloat
+                           ? ConstTensor(shape: c.shape, ints: c.ints.map { $0 == ConstantFolder.batchSentinel ? 1 : $0 }) : c)
+            }
+        }
+        guard ["Expand", "Unsqueeze", "Squeeze", "Reshape", "Identity", "Cast"].contains(node.opType) else { return nil }
+        return try ConstantFolder.fold(node, ins)[0]
+    }
 
     /// Folds node `n` on the constant part and on the batch coefficient separately. Axis 0 of
     /// both stays 1 (it stands for the batch): a target shape's batch entry becomes 1.

@@ -16,12 +16,17 @@ public final class Session {
     private var plan: [ExecOp]
     /// Resolved operators of every graph of the model (one per sequence length it accepts).
     private let plans: [[ExecOp]]
+    /// Each graph's sequence length, inputs and outputs, in the order of `plans` (plain arrays:
+    /// `setSequenceLength` searches them without a closure, which allocates in debug builds).
+    private let lengths: [Int]
+    private let graphInputs: [[TensorSpec]]
+    private let graphOutputs: [[TensorSpec]]
     private var graphIndex: Int
     /// Inputs and outputs at the current sequence length (the model's own when fixed).
     public private(set) var inputs: [TensorSpec]
     public private(set) var outputs: [TensorSpec]
     /// The current sequence length (0 for a fixed-length model).
-    public var sequenceLength: Int { model.graphs[graphIndex].length }
+    public var sequenceLength: Int { lengths[graphIndex] }
     /// Argument records too large for an ExecOp case, indexed from the plan.
     let tables: ArgTables
     private let kernels: mn_kernel_table
@@ -88,10 +93,13 @@ public final class Session {
             plans.append(plan)
         }
         self.plans = plans
+        lengths = model.graphs.map(\.length)
+        graphInputs = model.graphs.map(\.inputs)
+        graphOutputs = model.graphs.map(\.outputs)
         graphIndex = model.graphs.count - 1
         plan = plans[graphIndex]
-        inputs = model.graphs[graphIndex].inputs
-        outputs = model.graphs[graphIndex].outputs
+        inputs = graphInputs[graphIndex]
+        outputs = graphOutputs[graphIndex]
         self.tables = tables
         kernels = model.kernels.pointee
         table = model.kernels
@@ -222,14 +230,17 @@ extension Session {
     /// with `--max-seq`; see `Model.sequenceLengths`). Inputs and outputs take that length's
     /// shapes; write inputs after switching. Allocation-free, so it may sit on the hot path.
     public func setSequenceLength(_ length: Int) throws(IOError) {
-        guard let i = model.graphs.firstIndex(where: { $0.length == length }) else {
-            throw .sequenceLength(length, accepted: model.sequenceLengths)
+        var found = -1
+        for i in 0..<lengths.count where lengths[i] == length {
+            found = i
+            break
         }
-        if i != graphIndex {
-            graphIndex = i
-            plan = plans[i]
-            inputs = model.graphs[i].inputs
-            outputs = model.graphs[i].outputs
+        guard found >= 0 else { throw .sequenceLength(length, accepted: model.sequenceLengths) }
+        if found != graphIndex {
+            graphIndex = found
+            plan = plans[found]
+            inputs = graphInputs[found]
+            outputs = graphOutputs[found]
         }
     }
 
