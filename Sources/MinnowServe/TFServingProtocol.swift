@@ -35,7 +35,7 @@ enum TFServing {
         }
         // The first instance's shapes say which sequence length the request has.
         var length: Int?
-        if case .array(let list) = instances, let first = list.first {
+        if !model.sequenceLengths.isEmpty, case .array(let list) = instances, let first = list.first {
             var shapes: [String: [Int]] = [:]
             for spec in model.inputs {
                 let v = model.inputs.count == 1 && !isObject(first) ? first : first[spec.name]
@@ -90,10 +90,13 @@ enum TFServing {
         for (key, _) in named where !specs.contains(where: { $0.name == key }) {
             throw .badRequest("inputs: unknown input '\(key)' (model inputs: \(TensorDecoding.inputNames(model)))")
         }
-        var shapes: [String: [Int]] = [:]
-        for (key, v) in named { if let r = try? TensorDecoding.numeric(v, path: "") { shapes[key] = r.shape } }
-        let length = try TensorDecoding.sequenceLength(model, shapes: shapes)
-        specs = TensorDecoding.inputSpecs(model, length: length)
+        var length: Int?
+        if !model.sequenceLengths.isEmpty {  // decoding the values twice only where the length varies
+            var shapes: [String: [Int]] = [:]
+            for (key, v) in named { if let r = try? TensorDecoding.numeric(v, path: "") { shapes[key] = r.shape } }
+            length = try TensorDecoding.sequenceLength(model, shapes: shapes)
+            specs = TensorDecoding.inputSpecs(model, length: length)
+        }
         var rows: Int?
         var values: [[Double]] = []
         for spec in specs {

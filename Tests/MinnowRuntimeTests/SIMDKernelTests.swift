@@ -37,7 +37,10 @@ final class SIMDKernelTests: XCTestCase {
                 let x = (0..<(m * k)).map { _ in Int8.random(in: -128...127, using: &rng) }
                 let w = (0..<(n * k)).map { _ in Int8.random(in: -127...127, using: &rng) }
                 let wsum = (0..<n).map { c in (0..<k).reduce(Int32(0)) { $0 + Int32(w[c * k + $1]) } }
-                let bias = (0..<n).map { _ in Int32.random(in: -20000...20000, using: &rng) }
+                // Now and then accumulators near the int32 range (the 64-bit products and the
+                // rounding of large negatives in the vector requantization).
+                let range: ClosedRange<Int32> = (m + n) % 3 == 0 ? -1_000_000_000...1_000_000_000 : -20000...20000
+                let bias = (0..<n).map { _ in Int32.random(in: range, using: &rng) }
                 var mult = [Int32](repeating: 0, count: n), shift = [Int32](repeating: 0, count: n)
                 for c in 0..<n { mn_quantize_multiplier(Double.random(in: 1e-4..<0.02, using: &rng), &mult[c], &shift[c]) }
                 // Now and then a multiplier above 1 (the saturating-left-shift path).
