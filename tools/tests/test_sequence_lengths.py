@@ -182,3 +182,13 @@ def test_serve_answers_each_request_at_its_own_length(converted, reference, orac
         assert status == 400 and "match no sequence length the model accepts (2...128" in str(body), body
     finally:
         server.stop()
+
+
+def test_bench_at_a_chosen_length(minnow, converted):
+    import json
+    short = json.loads(minnow("bench", converted["static"], "--seq-len", 16, "--seconds", 0.2, "--json").stdout)
+    assert short["allocations_per_run"] == 0, short
+    full = json.loads(minnow("bench", converted["static"], "--seconds", 0.2, "--json").stdout)
+    assert full["allocations_per_run"] == 0, full
+    p = minnow("bench", converted["static"], "--seq-len", 1, "--seconds", 0.2, check=False)
+    assert p.returncode != 0 and "sequence length 1 is not one the model accepts (2...128)" in p.stderr, p.stderr
