@@ -68,6 +68,8 @@ static const mn_kernel_table reference_table = {
     .dense_dyn = dense_dyn_ref,
     .quantize_s8 = mn_quantize_s8,
     .softmax_f32 = mn_softmax_f32,
+    .unary_f32 = mn_unary_f32,
+    .gemm_f32 = mn_gemm_f32_ref,
 };
 
 const mn_kernel_table *mn_reference_kernels(void) { return &reference_table; }

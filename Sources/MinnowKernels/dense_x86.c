@@ -16,39 +16,6 @@
 
 // ---------------------------------------------------------------- AVX2 --------------------------
 
-AVX2 static inline int32_t hsum256(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
-
-AVX2 static inline float hsum256f(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
-    return _mm_cvtss_f32(s);
-}
-
-/// Exact int8 dot products of up to 4 rows of x with one weight row: sign-extend to 16 bits and
-/// multiply-add pairs into int32 (madd cannot saturate for int8 inputs, unlike maddubs).
-AVX2 static void dot4_s8_avx2(const int8_t *const *x, int rows, const int8_t *w, int32_t K, int32_t *out) {
-    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-    int32_t k = 0;
-    for (; k + 16 <= K; k += 16) {
-        const __m256i vw = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + k)));
-        for (int r = 0; r < rows; r++) {
-            const __m256i vx = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x[r] + k)));
-            acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(vx, vw));
-        }
-    }
-    for (int r = 0; r < rows; r++) {
-        int32_t s = hsum256(acc[r]);
-        for (int32_t t = k; t < K; t++) s += (int32_t)x[r][t] * (int32_t)w[t];
-        out[r] = s;
-    }
-}
-
 /// Eight lanes of TFLite's MultiplyByQuantizedMultiplier for multipliers below 1 (shift <= 0),
 /// bit-identical to the scalar code (the AVX-512 requant16 below, with what AVX2 lacks spelled
 /// out): 64-bit products, the +/-2^30 nudge, division by 2^31 truncating toward zero, then a
@@ -79,46 +46,179 @@ AVX2 static inline __m256i requant8(__m256i x, __m256i mult, __m256i shift) {
     return _mm256_add_epi32(_mm256_srav_epi32(high, e), up);
 }
 
+// Packed int8 GEMM. Weights are packed at load into 16-column panels of k pairs: for column block
+// nb and pair g, 32 bytes hold w[nb*16 + j][2g + t] at (j / 8) * 16 + (j % 8) * 2 + t (zero past
+// N or K). A block of up to 6 rows of x is widened to int16 once; then per pair, one broadcast of
+// (x[2g], x[2g+1]) per row times the panel's two 8-column halves, sign-extended to int16, is a
+// vpmaddwd each: 6x16 int32 accumulators, no horizontal sums. Exact (int16 products, int32 sums of
+// pairs), so the bytes match the reference; vpmaddubsw would be twice as fast but saturates.
+
+enum { S8_MR = 6, S8_NR = 16, S8_KB = 2048 };
+
+static inline int32_t s8_pairs(int32_t K) { return (K + 1) / 2; }
+static inline int32_t s8_blocks(int32_t N) { return (N + S8_NR - 1) / S8_NR; }
+
+static size_t packed_size_avx2(int32_t K, int32_t N) { return (size_t)s8_blocks(N) * (size_t)s8_pairs(K) * 32; }
+
+static void pack_avx2(const int8_t *w, int8_t *packed, int32_t K, int32_t N) {
+    const int32_t pairs = s8_pairs(K);
+    for (int32_t nb = 0; nb < s8_blocks(N); nb++)
+        for (int32_t g = 0; g < pairs; g++)
+            for (int32_t j = 0; j < S8_NR; j++)
+                for (int32_t t = 0; t < 2; t++) {
+                    const int32_t n = nb * S8_NR + j, k = 2 * g + t;
+                    packed[((int64_t)nb * pairs + g) * 32 + (j / 8) * 16 + (j % 8) * 2 + t] =
+                        (n < N && k < K) ? w[(int64_t)n * K + k] : 0;
+                }
+}
+
+/// Widens rows [k0, k0 + kb) of up to 6 rows of x to int16 pairs (x16[r][i], a zero after an odd
+/// K), so each pair is one aligned int32 to broadcast.
+AVX2 static void widen_rows(const int8_t *const *x, int rows, int32_t k0, int32_t kb, int32_t K, int16_t *x16) {
+    const int32_t stride = 2 * s8_pairs(kb);
+    for (int r = 0; r < rows; r++) {
+        const int8_t *src = x[r] + k0;
+        int16_t *dst = x16 + r * stride;
+        int32_t k = 0;
+        for (; k + 16 <= kb; k += 16)
+            _mm256_storeu_si256((__m256i *)(dst + k), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + k))));
+        for (; k < kb; k++) dst[k] = src[k];
+        for (; k < stride; k++) dst[k] = 0;  // k0 + kb == K is odd: pad the last pair
+        (void)K;
+    }
+}
+
+#define S8_MICRO(R)                                                                                                     \
+    AVX2 static void s8_micro_##R(const int16_t *x16, int32_t xstride, const int8_t *panel, int32_t pairs,              \
+                                  int accumulate, int32_t acc[S8_MR][S8_NR]) {                                           \
+        __m256i lo[R], hi[R];                                                                                           \
+        for (int r = 0; r < R; r++) {                                                                                   \
+            lo[r] = accumulate ? _mm256_loadu_si256((const __m256i *)acc[r]) : _mm256_setzero_si256();                  \
+            hi[r] = accumulate ? _mm256_loadu_si256((const __m256i *)(acc[r] + 8)) : _mm256_setzero_si256();            \
+        }                                                                                                               \
+        for (int32_t g = 0; g < pairs; g++) {                                                                           \
+            const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(panel + (int64_t)g * 32)));      \
+            const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(panel + (int64_t)g * 32 + 16))); \
+            for (int r = 0; r < R; r++) {                                                                               \
+                int32_t pair;                                                                                           \
+                memcpy(&pair, x16 + r * xstride + 2 * g, 4);                                                            \
+                const __m256i xv = _mm256_set1_epi32(pair);                                                             \
+                lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(xv, w0));                                             \
+                hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(xv, w1));                                             \
+            }                                                                                                           \
+        }                                                                                                               \
+        for (int r = 0; r < R; r++) {                                                                                   \
+            _mm256_storeu_si256((__m256i *)acc[r], lo[r]);                                                              \
+            _mm256_storeu_si256((__m256i *)(acc[r] + 8), hi[r]);                                                        \
+        }                                                                                                               \
+    }
+S8_MICRO(1)
+S8_MICRO(2)
+S8_MICRO(3)
+S8_MICRO(4)
+S8_MICRO(5)
+S8_MICRO(6)
+
+typedef void (*s8_micro_fn)(const int16_t *, int32_t, const int8_t *, int32_t, int, int32_t[S8_MR][S8_NR]);
+static const s8_micro_fn s8_micro[S8_MR + 1] = {0, s8_micro_1, s8_micro_2, s8_micro_3, s8_micro_4, s8_micro_5, s8_micro_6};
+
+/// The epilogue of one 16-column block: called with the rows' exact int32 dot products.
+typedef void (*s8_epilogue_fn)(void *ctx, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_MR][S8_NR]);
+
+/// Runs the packed GEMM over x [M, K] (int8) and hands every (row block, column block) of exact
+/// dot products to `epilogue`.
+AVX2 static void gemm_s8_avx2(const int8_t *x, const int8_t *packed, int32_t M, int32_t K, int32_t N,
+                              s8_epilogue_fn epilogue, void *ctx) {
+    int16_t x16[S8_MR * S8_KB] __attribute__((aligned(32)));
+    int32_t acc[S8_MR][S8_NR] __attribute__((aligned(32)));
+    const int32_t pairs = s8_pairs(K);
+    for (int64_t m = 0; m < M; m += S8_MR) {
+        const int rows = M - m < S8_MR ? (int)(M - m) : S8_MR;
+        const int8_t *xr[S8_MR];
+        for (int r = 0; r < rows; r++) xr[r] = x + (m + r) * K;
+        const int one_block = K <= S8_KB;
+        if (one_block) widen_rows(xr, rows, 0, K, K, x16);
+        for (int32_t nb = 0; nb < s8_blocks(N); nb++) {
+            const int8_t *panel = packed + (int64_t)nb * pairs * 32;
+            for (int32_t k0 = 0; k0 < K; k0 += S8_KB) {
+                const int32_t kb = K - k0 < S8_KB ? K - k0 : S8_KB;
+                if (!one_block) widen_rows(xr, rows, k0, kb, K, x16);
+                s8_micro[rows](x16, 2 * s8_pairs(kb), panel + (int64_t)(k0 / 2) * 32, s8_pairs(kb), k0 > 0, acc);
+            }
+            const int32_t n0 = nb * S8_NR;
+            epilogue(ctx, m, rows, n0, N - n0 < S8_NR ? N - n0 : S8_NR, acc);
+        }
+    }
+}
+
+typedef struct {
+    const int32_t *bias, *mult, *shift;
+    int32_t out_zp, qmin, qmax, N;
+    int8_t *y;
+} s8_requant_ctx;
+
+AVX2 static void s8_requant_epilogue(void *p, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_MR][S8_NR]) {
+    const s8_requant_ctx *c = (const s8_requant_ctx *)p;
+    int positive_shift = 0;
+    for (int32_t j = 0; j < cols; j++) positive_shift |= c->shift[n0 + j] > 0;
+    const __m256i vzp = _mm256_set1_epi32(c->out_zp), vmin = _mm256_set1_epi32(c->qmin), vmax = _mm256_set1_epi32(c->qmax);
+    for (int32_t h = 0; h < cols; h += 8) {
+        if (positive_shift || cols - h < 8) {
+            // Column tails and multipliers >= 1 (the saturating left shift): the shared scalar epilogue.
+            for (int r = 0; r < rows; r++)
+                for (int32_t j = h; j < cols && j < h + 8; j++)
+                    c->y[(m + r) * c->N + n0 + j] =
+                        requantize(c->bias[n0 + j] + acc[r][j], c->mult[n0 + j], c->shift[n0 + j], c->out_zp, c->qmin, c->qmax);
+            continue;
+        }
+        const __m256i vmult = _mm256_loadu_si256((const __m256i *)(c->mult + n0 + h));
+        const __m256i vshift = _mm256_loadu_si256((const __m256i *)(c->shift + n0 + h));
+        const __m256i vbias = _mm256_loadu_si256((const __m256i *)(c->bias + n0 + h));
+        for (int r = 0; r < rows; r++) {
+            const __m256i v = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc[r] + h)), vbias);
+            __m256i out = _mm256_add_epi32(requant8(v, vmult, vshift), vzp);
+            out = _mm256_min_epi32(_mm256_max_epi32(out, vmin), vmax);
+            // Narrow eight int32 (already in [-128, 127]) to bytes.
+            const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(out), _mm256_extracti128_si256(out, 1));
+            _mm_storel_epi64((__m128i *)(c->y + (m + r) * c->N + n0 + h), _mm_packs_epi16(w16, w16));
+        }
+    }
+}
+
 AVX2 static void dense_s8_avx2(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                                const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax,
                                int8_t *y, int32_t M, int32_t K, int32_t N) {
-    (void)wsum;
-    const __m256i vzp = _mm256_set1_epi32(out_zp), vmin = _mm256_set1_epi32(qmin), vmax = _mm256_set1_epi32(qmax);
-    for (int32_t m = 0; m < M; m += 4) {
-        const int rows = M - m < 4 ? (int)(M - m) : 4;
-        const int8_t *xr[4];
-        for (int r = 0; r < rows; r++) xr[r] = x + (int64_t)(m + r) * K;
-        // Eight output channels at a time: their dot products, then one vector requantization.
-        for (int32_t n0 = 0; n0 < N; n0 += 8) {
-            const int cols = N - n0 < 8 ? (int)(N - n0) : 8;
-            int32_t acc[4][8] = {{0}}, cmult[8] = {0}, cshift[8] = {0}, cbias[8] = {0};
-            int positive_shift = 0;
-            for (int j = 0; j < cols; j++) {
-                int32_t d[4];
-                dot4_s8_avx2(xr, rows, w + (int64_t)(n0 + j) * K, K, d);
-                for (int r = 0; r < rows; r++) acc[r][j] = d[r];
-                cmult[j] = mult[n0 + j];
-                cshift[j] = shift[n0 + j];
-                cbias[j] = bias[n0 + j];
-                positive_shift |= cshift[j] > 0;
-            }
-            if (positive_shift) {
-                // A multiplier >= 1 needs the saturating left shift: keep the scalar path.
-                for (int r = 0; r < rows; r++)
-                    for (int j = 0; j < cols; j++)
-                        y[(int64_t)(m + r) * N + n0 + j] = requantize(cbias[j] + acc[r][j], cmult[j], cshift[j], out_zp, qmin, qmax);
-                continue;
-            }
-            const __m256i vmult = _mm256_loadu_si256((const __m256i *)cmult), vshift = _mm256_loadu_si256((const __m256i *)cshift);
-            const __m256i vbias = _mm256_loadu_si256((const __m256i *)cbias);
-            for (int r = 0; r < rows; r++) {
-                const __m256i v = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)acc[r]), vbias);
-                __m256i out = _mm256_add_epi32(requant8(v, vmult, vshift), vzp);
-                out = _mm256_min_epi32(_mm256_max_epi32(out, vmin), vmax);
-                int32_t q[8];
-                _mm256_storeu_si256((__m256i *)q, out);
-                for (int j = 0; j < cols; j++) y[(int64_t)(m + r) * N + n0 + j] = (int8_t)q[j];
-            }
+    (void)wsum;  // x and w are both signed: no zero-point correction
+    s8_requant_ctx c = {bias, mult, shift, out_zp, qmin, qmax, N, y};
+    gemm_s8_avx2(x, w, M, K, N, s8_requant_epilogue, &c);
+}
+
+typedef struct {
+    const int32_t *bias;
+    const float *scale;
+    float *y;
+    int32_t N;
+    mn_activation act;
+} s8_float_ctx;
+
+AVX2 static void s8_float_epilogue(void *p, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_MR][S8_NR]) {
+    const s8_float_ctx *c = (const s8_float_ctx *)p;
+    const int vector_act = c->act.kind == 0 || c->act.kind == 1;
+    for (int32_t h = 0; h < cols; h += 8) {
+        if (!vector_act || cols - h < 8) {
+            for (int r = 0; r < rows; r++)
+                for (int32_t j = h; j < cols && j < h + 8; j++)
+                    c->y[(m + r) * c->N + n0 + j] = apply_act((float)(c->bias[n0 + j] + acc[r][j]) * c->scale[n0 + j], c->act);
+            continue;
+        }
+        // The same int32 sum, one rounding int -> float, one multiply, then max(., 0) for relu
+        // (max turns -0 into +0, as v > 0 ? v : 0 does).
+        const __m256i vbias = _mm256_loadu_si256((const __m256i *)(c->bias + n0 + h));
+        const __m256 vscale = _mm256_loadu_ps(c->scale + n0 + h);
+        for (int r = 0; r < rows; r++) {
+            __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc[r] + h)), vbias)), vscale);
+            if (c->act.kind == 1) f = _mm256_max_ps(f, _mm256_setzero_ps());
+            _mm256_storeu_ps(c->y + (m + r) * c->N + n0 + h, f);
         }
     }
 }
@@ -126,15 +226,25 @@ AVX2 static void dense_s8_avx2(const int8_t *x, const int8_t *w, const int32_t *
 AVX2 static void dense_s8_f32_avx2(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                                    const float *scale, float *y, int32_t M, int32_t K, int32_t N, mn_activation act) {
     (void)wsum;
-    for (int32_t m = 0; m < M; m += 4) {
-        const int rows = M - m < 4 ? (int)(M - m) : 4;
-        const int8_t *xr[4];
-        for (int r = 0; r < rows; r++) xr[r] = x + (int64_t)(m + r) * K;
-        for (int32_t n = 0; n < N; n++) {
-            int32_t d[4];
-            dot4_s8_avx2(xr, rows, w + (int64_t)n * K, K, d);
-            for (int r = 0; r < rows; r++) y[(int64_t)(m + r) * N + n] = apply_act((float)(bias[n] + d[r]) * scale[n], act);
-        }
+    s8_float_ctx c = {bias, scale, y, N, act};
+    gemm_s8_avx2(x, w, M, K, N, s8_float_epilogue, &c);
+}
+
+typedef struct {
+    const int32_t *wsum;
+    const float *wscale, *bias;
+    float *y;
+    int32_t N, zp;
+    float s;
+    mn_activation act;
+} s8_dyn_ctx;
+
+AVX2 static void s8_dyn_epilogue(void *p, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_MR][S8_NR]) {
+    const s8_dyn_ctx *c = (const s8_dyn_ctx *)p;
+    (void)rows;  // one row at a time: each has its own scale and zero point
+    for (int32_t j = 0; j < cols; j++) {
+        const int32_t n = n0 + j;
+        c->y[m * c->N + n] = dynamic_epilogue(acc[0][j], c->zp, c->wsum[n], c->s, c->wscale[n], c->bias ? c->bias[n] : 0.f, c->act);
     }
 }
 
@@ -142,39 +252,41 @@ AVX2 static void dense_dyn_avx2(const float *x, const int8_t *w, const int32_t *
                                 const float *bias, float *y, int8_t *xq, int32_t M, int32_t K, int32_t N,
                                 mn_activation act) {
     for (int32_t m = 0; m < M; m++) {
-        int32_t zp = 0;
-        const float s = quantize_row(x + (int64_t)m * K, xq, K, &zp);
-        const int8_t *xr[1] = {xq};
-        for (int32_t n = 0; n < N; n++) {
-            int32_t d;
-            dot4_s8_avx2(xr, 1, w + (int64_t)n * K, K, &d);
-            y[(int64_t)m * N + n] = dynamic_epilogue(d, zp, wsum[n], s, wscale[n], bias ? bias[n] : 0.f, act);
-        }
+        s8_dyn_ctx c = {wsum, wscale, bias, y + (int64_t)m * N, N, 0, 0.f, act};
+        c.s = quantize_row(x + (int64_t)m * K, xq, K, &c.zp);
+        gemm_s8_avx2(xq, w, 1, K, N, s8_dyn_epilogue, &c);
     }
 }
 
+/// Applies a fused activation to a row-major [M, N] block in place (after the float GEMM).
+static void activate_rows(float *y, int64_t count, mn_activation act) {
+    if (act.kind == 0) return;
+    for (int64_t i = 0; i < count; i++) y[i] = apply_act(y[i], act);
+}
+
+/// Eight at a time, the reference's IEEE steps: divide, round half to even, add zp, clamp (NaN
+/// lands on -128, as in the reference); the tail goes through the reference (bit-identical).
+AVX2 static void quantize_s8_avx2(const float *x, int8_t *q, int64_t n, float scale, int32_t zp) {
+    const __m256 vs = _mm256_set1_ps(scale), vz = _mm256_set1_ps((float)zp);
+    const __m256 lo = _mm256_set1_ps(-128.f), hi = _mm256_set1_ps(127.f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(x + i), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm256_add_ps(v, vz);
+        v = _mm256_blendv_ps(lo, _mm256_min_ps(v, hi), _mm256_cmp_ps(v, lo, _CMP_GE_OQ));
+        const __m256i w = _mm256_cvttps_epi32(v);
+        const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+        _mm_storel_epi64((__m128i *)(q + i), _mm_packs_epi16(w16, w16));
+    }
+    if (i < n) mn_quantize_s8(x + i, q + i, n - i, scale, zp);
+}
+
+/// Float Dense through the register-blocked GEMM (float_x86.c) at every M, so a row's result does
+/// not depend on the batch size or the thread split.
 AVX2 static void dense_f32_avx2(const float *x, const float *w, const float *bias, float *y,
                                 int32_t M, int32_t K, int32_t N, mn_activation act) {
-    for (int32_t m = 0; m < M; m += 4) {
-        const int rows = M - m < 4 ? (int)(M - m) : 4;
-        for (int32_t n = 0; n < N; n++) {
-            const float *wr = w + (int64_t)n * K;
-            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-            int32_t k = 0;
-            for (; k + 8 <= K; k += 8) {
-                const __m256 vw = _mm256_loadu_ps(wr + k);
-                for (int r = 0; r < rows; r++)
-                    acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + (int64_t)(m + r) * K + k), vw, acc[r]);
-            }
-            for (int r = 0; r < rows; r++) {
-                const float *xr = x + (int64_t)(m + r) * K;
-                float s = hsum256f(acc[r]);
-                for (int32_t t = k; t < K; t++) s += xr[t] * wr[t];
-                if (bias) s += bias[n];
-                y[(int64_t)(m + r) * N + n] = apply_act(s, act);
-            }
-        }
-    }
+    mn_gemm_f32_avx2(x, K, w, K, 1, bias, y, N, M, N, K, 0);
+    activate_rows(y, (int64_t)M * N, act);
 }
 
 static const mn_kernel_table avx2_table = {
@@ -183,8 +295,12 @@ static const mn_kernel_table avx2_table = {
     .dense_s8 = dense_s8_avx2,
     .dense_s8_f32 = dense_s8_f32_avx2,
     .dense_dyn = dense_dyn_avx2,
-    .quantize_s8 = mn_quantize_s8,
-    .softmax_f32 = mn_softmax_f32,
+    .packed_s8_size = packed_size_avx2,
+    .pack_s8 = pack_avx2,
+    .quantize_s8 = quantize_s8_avx2,
+    .softmax_f32 = mn_softmax_f32_avx2,
+    .unary_f32 = mn_unary_f32_avx2,
+    .gemm_f32 = mn_gemm_f32_avx2,
 };
 
 // ------------------------------------------------------- AVX-512 VNNI ---------------------------
@@ -415,31 +531,9 @@ AVX512 static void softmax_f32_avx512(const float *x, float *y, int64_t rows, in
     }
 }
 
-AVX512 static void dense_f32_avx512(const float *x, const float *w, const float *bias, float *y,
-                                    int32_t M, int32_t K, int32_t N, mn_activation act) {
-    for (int32_t m = 0; m < M; m += 4) {
-        const int rows = M - m < 4 ? (int)(M - m) : 4;
-        for (int32_t n = 0; n < N; n++) {
-            const float *wr = w + (int64_t)n * K;
-            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-            for (int32_t k = 0; k < K; k += 16) {
-                const __mmask16 mask = K - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (K - k)) - 1);
-                const __m512 vw = _mm512_maskz_loadu_ps(mask, wr + k);
-                for (int r = 0; r < rows; r++)
-                    acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + (int64_t)(m + r) * K + k), vw, acc[r]);
-            }
-            for (int r = 0; r < rows; r++) {
-                float s = _mm512_reduce_add_ps(acc[r]);
-                if (bias) s += bias[n];
-                y[(int64_t)(m + r) * N + n] = apply_act(s, act);
-            }
-        }
-    }
-}
-
 static const mn_kernel_table avx512vnni_table = {
     .name = "avx512vnni",
-    .dense_f32 = dense_f32_avx512,
+    .dense_f32 = dense_f32_avx2,
     .dense_s8 = dense_s8_vnni,
     .dense_s8_f32 = dense_s8_f32_vnni,
     .dense_dyn = dense_dyn_vnni,
@@ -447,6 +541,8 @@ static const mn_kernel_table avx512vnni_table = {
     .pack_s8 = pack_vnni,
     .quantize_s8 = quantize_s8_avx512,
     .softmax_f32 = softmax_f32_avx512,
+    .unary_f32 = mn_unary_f32_avx2,
+    .gemm_f32 = mn_gemm_f32_avx2,
 };
 
 const mn_kernel_table *mn_avx2_kernels(void) {

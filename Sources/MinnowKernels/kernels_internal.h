@@ -40,4 +40,12 @@ static inline float dynamic_epilogue(int32_t dot, int32_t zp, int32_t wsum, floa
     const int32_t acc = dot - zp * wsum;
     return apply_act((float)acc * (s * wscale) + bias, act);
 }
+
+#if defined(__x86_64__)
+// float_x86.c: AVX2 + FMA float kernels shared by the AVX2 and AVX-512 tables.
+void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
+                      float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
+void mn_unary_f32_avx2(int32_t op, const float *x, float *y, int64_t n, float p0, float p1);
+void mn_softmax_f32_avx2(const float *x, float *y, int64_t rows, int64_t cols, int32_t log);
+#endif
 #endif

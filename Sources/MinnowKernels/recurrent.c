@@ -1,66 +1,51 @@
 // LSTM and GRU (ONNX semantics, default activations, zero initial state), fp32, batch-first
-// storage. For each sample and direction the input projections of all time steps are computed up
-// front; the recurrence then adds R h per step. `scratch` holds (S + 2) * G * H floats.
+// storage. The input projections of all time steps are computed up front with the float GEMM; the
+// recurrence then adds R h per step. `scratch` holds (batch * S + 2 + H) * G * H floats.
 #include "minnow_kernels.h"
 #include <math.h>
 #include <string.h>
 
+// out [cols, rows] = in [rows, cols]^T: recurrent weights transposed once per call, so every
+// step's product reads them in place (the GEMM's [K, N] layout) instead of repacking them.
+static void transpose(const float *in, float *out, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) out[c * rows + r] = in[r * cols + c];
+}
+
 static inline float sigm(float v) { return v >= 0.f ? 1.f / (1.f + expf(-v)) : expf(v) / (1.f + expf(v)); }
 
-// gx[t, :] = W x_t + bias (bias may be NULL), W is [G*H, I].
-static void project(const float *x, const float *w, const float *bias, float *gx, int64_t S, int64_t I, int64_t GH) {
-    for (int64_t t = 0; t < S; t++) {
-        const float *xt = x + t * I;
-        float *g = gx + t * GH;
-        for (int64_t r = 0; r < GH; r++) {
-            const float *wr = w + r * I;
-            float acc = bias ? bias[r] : 0.f;
-            for (int64_t k = 0; k < I; k++) acc += wr[k] * xt[k];
-            g[r] = acc;
-        }
-    }
-}
-
-// out[r] = R[r, :] . h for r < GH.
-static void recur(const float *R, const float *h, float *out, int64_t GH, int64_t H) {
-    for (int64_t r = 0; r < GH; r++) {
-        const float *rr = R + r * H;
-        float acc = 0.f;
-        for (int64_t k = 0; k < H; k++) acc += rr[k] * h[k];
-        out[r] = acc;
-    }
-}
-
-// bias: [D, 4H], Wb + Rb summed at load.
+// bias: [D, 4H], Wb + Rb summed at load. Every sample advances in lockstep, so each step's
+// recurrent product is one GEMM over the batch (h of all samples times R^T) instead of a
+// matrix-vector product per sample.
 void mn_lstm_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
                  int64_t I, int64_t H, int64_t D, float *scratch) {
-    const int64_t GH = 4 * H;
-    float *gx = scratch, *gr = scratch + S * GH;
-    for (int64_t b = 0; b < batch; b++) {
-        const float *xb = x + b * S * I;
-        float *yb = y + b * S * D * H;
-        for (int64_t d = 0; d < D; d++) {
-            const float *Wd = W + d * GH * I, *Rd = R + d * GH * H, *Bd = bias ? bias + d * GH : NULL;
-            project(xb, Wd, Bd, gx, S, I, GH);
-            // h is read back from the previous step's output row; the cell state is written over the
-            // input-gate slots of the row just consumed (never read again).
-            float *c = NULL;
-            const float *hprev = NULL;
-            for (int64_t s = 0; s < S; s++) {
-                const int64_t t = d == 0 ? s : S - 1 - s;  // the backward direction runs from the end
-                float *g = gx + t * GH;
-                if (hprev) { recur(Rd, hprev, gr, GH, H); for (int64_t r = 0; r < GH; r++) g[r] += gr[r]; }
+    const mn_kernel_table *kt = mn_kernels();
+    const int64_t GH = 4 * H, yrow = D * H;
+    float *gx = scratch;  // [batch * S, GH]: gate pre-activations, row b * S + t
+    float *Rt = scratch + (batch * S + 2) * GH;  // [H, GH]: this direction's R transposed
+    for (int64_t d = 0; d < D; d++) {
+        const float *Wd = W + d * GH * I, *Bd = bias ? bias + d * GH : NULL;
+        transpose(R + d * GH * H, Rt, GH, H);
+        // Input projections of every sample and step at once: gx = x W^T + b.
+        kt->gemm_f32(x, I, Wd, I, 1, Bd, gx, GH, batch * S, GH, I, 0);
+        for (int64_t s = 0; s < S; s++) {
+            const int64_t t = d == 0 ? s : S - 1 - s;  // the backward direction runs from the end
+            const int64_t tp = d == 0 ? t - 1 : t + 1;  // the step before, in this direction
+            if (s > 0) {
+                // gates[b] += h_prev[b] R^T: h_prev is row tp of each sample's output (stride S * D * H).
+                kt->gemm_f32(y + tp * yrow + d * H, S * yrow, Rt, GH, 0, NULL, gx + t * GH, S * GH, batch, GH, H, 1);
+            }
+            for (int64_t b = 0; b < batch; b++) {
                 // ONNX gate order: input, output, forget, cell.
-                float *h = yb + (t * D + d) * H;
-                float *cnew = g;  // reuse the consumed input gate slots for this step's cell state
-                for (int64_t k = 0; k < H; k++) {
-                    const float ig = sigm(g[k]), og = sigm(g[H + k]), fg = sigm(g[2 * H + k]), cg = tanhf(g[3 * H + k]);
-                    const float cv = (c ? fg * c[k] : 0.f) + ig * cg;
-                    cnew[k] = cv;
-                    h[k] = og * tanhf(cv);
-                }
-                c = cnew;
-                hprev = h;
+                float *g = gx + (b * S + t) * GH;
+                float *h = y + (b * S + t) * yrow + d * H;
+                // The previous cell state sits in the consumed input-gate slots of the row before.
+                const float *c = s > 0 ? gx + (b * S + tp) * GH : NULL;
+                kt->unary_f32(2, g, g, 3 * H, 0.f, 0.f);          // sigmoid of i, o, f
+                kt->unary_f32(3, g + 3 * H, g + 3 * H, H, 0.f, 0.f);  // tanh of the candidate
+                for (int64_t k = 0; k < H; k++) g[k] = (c ? g[2 * H + k] * c[k] : 0.f) + g[k] * g[3 * H + k];
+                kt->unary_f32(3, g, h, H, 0.f, 0.f);
+                for (int64_t k = 0; k < H; k++) h[k] *= g[H + k];
             }
         }
     }
@@ -68,27 +53,27 @@ void mn_lstm_f32(const float *x, const float *W, const float *R, const float *bi
 
 void mn_gru_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
                 int64_t I, int64_t H, int64_t D, int32_t linear_before_reset, float *scratch) {
+    const mn_kernel_table *kt = mn_kernels();
     const int64_t GH = 3 * H;
     float *gx = scratch, *gr = scratch + S * GH;
+    float *Rt = scratch + (batch * S + 2) * GH;  // [H, GH]: R of the direction being run, transposed
     for (int64_t b = 0; b < batch; b++) {
         const float *xb = x + b * S * I;
         float *yb = y + b * S * D * H;
         for (int64_t d = 0; d < D; d++) {
-            const float *Wd = W + d * GH * I, *Rd = R + d * GH * H;
+            const float *Wd = W + d * GH * I;
+            transpose(R + d * GH * H, Rt, GH, H);
             // bias: [D, 6H] = Wb (z, r, h) then Rb (z, r, h).
             const float *Wb = bias ? bias + d * 2 * GH : NULL, *Rb = bias ? bias + d * 2 * GH + GH : NULL;
-            project(xb, Wd, Wb, gx, S, I, GH);
+            kt->gemm_f32(xb, I, Wd, I, 1, Wb, gx, GH, S, GH, I, 0);
             const float *hprev = NULL;
             for (int64_t s = 0; s < S; s++) {
                 const int64_t t = d == 0 ? s : S - 1 - s;
                 const float *g = gx + t * GH;
                 float *h = yb + (t * D + d) * H;
                 // Recurrent projections of z and r (and of h when linear_before_reset).
-                for (int64_t r = 0; r < GH; r++) {
-                    float acc = Rb ? Rb[r] : 0.f;
-                    if (hprev) { const float *rr = Rd + r * H; for (int64_t k = 0; k < H; k++) acc += rr[k] * hprev[k]; }
-                    gr[r] = acc;
-                }
+                if (hprev) kt->gemm_f32(hprev, H, Rt, GH, 0, Rb, gr, GH, 1, GH, H, 0);
+                else for (int64_t r = 0; r < GH; r++) gr[r] = Rb ? Rb[r] : 0.f;
                 for (int64_t k = 0; k < H; k++) {
                     const float z = sigm(g[k] + gr[k]), rg = sigm(g[H + k] + gr[H + k]);
                     float hh;
@@ -103,11 +88,11 @@ void mn_gru_f32(const float *x, const float *W, const float *R, const float *bia
                     else gr[GH + H + k] = rg * (hprev ? hprev[k] : 0.f);
                 }
                 if (!linear_before_reset) {
+                    // (r * h) R_h^T + Rb_h into the last H floats of the scratch row.
+                    float *acc = gr + GH + 2 * H;
+                    kt->gemm_f32(gr + GH + H, H, Rt + 2 * H, GH, 0, Rb ? Rb + 2 * H : NULL, acc, H, 1, H, H, 0);
                     for (int64_t k = 0; k < H; k++) {
-                        float acc = Rb ? Rb[2 * H + k] : 0.f;
-                        const float *rr = Rd + (2 * H + k) * H;
-                        for (int64_t j = 0; j < H; j++) acc += rr[j] * gr[GH + H + j];
-                        const float hh = tanhf(g[2 * H + k] + acc), z = gr[GH + k];
+                        const float hh = tanhf(g[2 * H + k] + acc[k]), z = gr[GH + k];
                         h[k] = (1.f - z) * hh + z * (hprev ? hprev[k] : 0.f);
                     }
                 }

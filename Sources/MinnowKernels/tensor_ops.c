@@ -26,6 +26,8 @@ void mn_strided_copy(const void *x, void *y, int32_t elem, int32_t rank, const i
                 dst += d[5] * elem;
             } else if (elem == 4) {
                 for (int64_t i5 = 0; i5 < d[5]; i5++) { memcpy(dst, src + (o + i5 * s[5]) * 4, 4); dst += 4; }
+            } else if (elem == 1) {
+                for (int64_t i5 = 0; i5 < d[5]; i5++) *dst++ = src[o + i5 * s[5]];
             } else {
                 for (int64_t i5 = 0; i5 < d[5]; i5++) { memcpy(dst, src + (o + i5 * s[5]) * elem, (size_t)elem); dst += elem; }
             }
@@ -86,22 +88,39 @@ void mn_reduce_f32(int32_t kind, const float *x, float *y, int64_t outer, int64_
     }
 }
 
-void mn_matmul_f32(const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K, int64_t N,
-                   int64_t a_stride, int64_t b_stride) {
-    for (int64_t c = 0; c < count; c++) {
-        const float *ac = a + c * a_stride, *bc = b + c * b_stride;
-        float *yc = y + c * M * N;
-        for (int64_t m = 0; m < M; m++) {
-            float *yr = yc + m * N;
-            for (int64_t n = 0; n < N; n++) yr[n] = 0.f;
+void mn_gemm_f32_ref(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
+                     float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate) {
+    for (int64_t m = 0; m < M; m++) {
+        const float *ar = a + m * lda;
+        float *cr = c + m * ldc;
+        if (!accumulate) for (int64_t n = 0; n < N; n++) cr[n] = bias ? bias[n] : 0.f;
+        if (b_trans) {
+            for (int64_t n = 0; n < N; n++) {
+                const float *br = b + n * ldb;
+                float s = 0.f;
+                for (int64_t k = 0; k < K; k++) s += ar[k] * br[k];
+                cr[n] += s;
+            }
+        } else {
             // i-k-j order: the inner loop streams a row of B and vectorizes.
             for (int64_t k = 0; k < K; k++) {
-                const float av = ac[m * K + k];
-                const float *br = bc + k * N;
-                for (int64_t n = 0; n < N; n++) yr[n] += av * br[n];
+                const float av = ar[k];
+                const float *br = b + k * ldb;
+                for (int64_t n = 0; n < N; n++) cr[n] += av * br[n];
             }
         }
     }
+}
+
+void mn_gemm_f32(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
+                 float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate) {
+    mn_kernels()->gemm_f32(a, lda, b, ldb, b_trans, bias, c, ldc, M, N, K, accumulate);
+}
+
+void mn_matmul_f32(const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K, int64_t N,
+                   int64_t a_stride, int64_t b_stride) {
+    const mn_gemm_f32_fn gemm = mn_kernels()->gemm_f32;
+    for (int64_t c = 0; c < count; c++) gemm(a + c * a_stride, K, b + c * b_stride, N, 0, NULL, y + c * M * N, N, M, N, K, 0);
 }
 
 void mn_layer_norm_f32(const float *x, const float *gamma, const float *beta, float *y, int64_t rows, int64_t dim,
@@ -194,33 +213,64 @@ void mn_cast(int32_t from, int32_t to, const void *x, void *y, int64_t n) {
     }
 }
 
+// One im2col body per element type, column by column: for each tap (c, kh, kw) the output
+// pixels that read inside the image form one range of ow, computed once, so the inner loop is a
+// plain strided copy (typed stores; a memcpy call per tap was half the time of a small CNN).
+#define IM2COL_BODY(T, PAD)                                                                                   \
+    for (int64_t b = 0; b < batch; b++) {                                                                     \
+        const T *xs = (const T *)x + b * C * H * W;                                                           \
+        T *ys = (T *)y + b * OH * OW * K;                                                                     \
+        for (int64_t c = 0; c < C; c++)                                                                       \
+        for (int64_t kh = 0; kh < KH; kh++)                                                                   \
+        for (int64_t kw = 0; kw < KW; kw++) {                                                                 \
+            const int64_t col = (c * KH + kh) * KW + kw, iw0 = kw * dw - pl;                                  \
+            /* ow in [lo, hi) reads column ow * sw + iw0 inside [0, W). */                                    \
+            int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;                                                 \
+            int64_t hi = W - 1 - iw0 < 0 ? 0 : (W - 1 - iw0) / sw + 1;                                        \
+            hi = hi < OW ? hi : OW;                                                                           \
+            lo = lo < hi ? lo : hi;                                                                           \
+            for (int64_t oh = 0; oh < OH; oh++) {                                                             \
+                const int64_t ih = oh * sh - pt + kh * dh;                                                    \
+                T *dst = ys + oh * OW * K + col;                                                              \
+                if (ih < 0 || ih >= H) { for (int64_t ow = 0; ow < OW; ow++) dst[ow * K] = (PAD); continue; } \
+                const T *src = xs + (c * H + ih) * W + iw0;                                                   \
+                for (int64_t ow = 0; ow < lo; ow++) dst[ow * K] = (PAD);                                      \
+                for (int64_t ow = lo; ow < hi; ow++) dst[ow * K] = src[ow * sw];                              \
+                for (int64_t ow = hi; ow < OW; ow++) dst[ow * K] = (PAD);                                     \
+            }                                                                                                 \
+        }                                                                                                     \
+    }
+
 void mn_im2col(const void *x, void *y, int32_t elem, const int64_t p[13], int64_t batch, int8_t pad_value) {
     const int64_t C = p[0], H = p[1], W = p[2], KH = p[3], KW = p[4], OH = p[5], OW = p[6];
     const int64_t sh = p[7], sw = p[8], pt = p[9], pl = p[10], dh = p[11], dw = p[12];
     const int64_t K = C * KH * KW;
-    for (int64_t b = 0; b < batch; b++) {
-        const char *xs = (const char *)x + b * C * H * W * elem;
-        char *ys = (char *)y + b * OH * OW * K * elem;
-        for (int64_t oh = 0; oh < OH; oh++)
-        for (int64_t ow = 0; ow < OW; ow++) {
-            // One row per output pixel, in the weight's (c, kh, kw) order.
-            char *row = ys + (oh * OW + ow) * K * elem;
-            for (int64_t c = 0; c < C; c++)
-            for (int64_t kh = 0; kh < KH; kh++) {
-                const int64_t ih = oh * sh - pt + kh * dh;
-                for (int64_t kw = 0; kw < KW; kw++) {
-                    const int64_t iw = ow * sw - pl + kw * dw;
-                    char *dst = row + ((c * KH + kh) * KW + kw) * elem;
-                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
-                        if (elem == 1) *dst = (char)pad_value; else memset(dst, 0, (size_t)elem);
-                    } else {
-                        memcpy(dst, xs + ((c * H + ih) * W + iw) * elem, (size_t)elem);
+    if (elem == 1) {
+        IM2COL_BODY(int8_t, pad_value)
+    } else if (elem == 4) {
+        IM2COL_BODY(uint32_t, 0u)  // float32 bits: padding is +0.0
+    } else {
+        for (int64_t b = 0; b < batch; b++) {
+            const char *xs = (const char *)x + b * C * H * W * elem;
+            char *ys = (char *)y + b * OH * OW * K * elem;
+            for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                char *row = ys + (oh * OW + ow) * K * elem;
+                for (int64_t c = 0; c < C; c++)
+                for (int64_t kh = 0; kh < KH; kh++) {
+                    const int64_t ih = oh * sh - pt + kh * dh;
+                    for (int64_t kw = 0; kw < KW; kw++) {
+                        const int64_t iw = ow * sw - pl + kw * dw;
+                        char *dst = row + ((c * KH + kh) * KW + kw) * elem;
+                        if (ih < 0 || ih >= H || iw < 0 || iw >= W) memset(dst, 0, (size_t)elem);
+                        else memcpy(dst, xs + ((c * H + ih) * W + iw) * elem, (size_t)elem);
                     }
                 }
             }
         }
     }
 }
+#undef IM2COL_BODY
 
 void mn_pool_f32(const float *x, float *y, const int64_t p[13], int64_t batch) {
     const int64_t kind = p[0], C = p[1], H = p[2], W = p[3], KH = p[4], KW = p[5], OH = p[6], OW = p[7];

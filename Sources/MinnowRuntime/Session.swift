@@ -10,7 +10,7 @@ public final class Session {
 
     private let arena: AlignedBytes
     private let scratch: AlignedBytes
-    /// Gate projections of the recurrent ops: (steps + 2) x gates x hidden floats, the largest op's.
+    /// Gate projections of the recurrent ops and R^T: (batch x steps + 2 + hidden) x gates x hidden floats, the largest op's.
     let recurrentScratch: AlignedBytes
     /// The operators of the graph at the current sequence length.
     private var plan: [ExecOp]
@@ -69,9 +69,11 @@ public final class Session {
         var recurrentBytes = 0
         for op in allOps {
             if case let .recurrent(gates, _, _, _, _, _, steps, _, hidden, _, _) = op {
-                recurrentBytes = max(recurrentBytes, (steps + 2) * gates * hidden * 4)
+                // Every sample's gate rows at once (the kernel steps the batch in lockstep), and R^T.
+                recurrentBytes = max(recurrentBytes, (batch * steps + 2 + hidden) * gates * hidden * 4)
             }
         }
+        guard recurrentBytes <= arenaLimit else { throw .arenaTooLarge(bytes: recurrentBytes, limit: arenaLimit) }
         recurrentScratch = AlignedBytes(count: recurrentBytes)
 
         // Resolve every tensor to its address: constants in the model, activations in the arena
@@ -189,7 +191,7 @@ public final class Session {
                         }
                     }
                 case let .unary(code, x, y, n, p0, p1):
-                    mn_unary_f32(code, x, y, Int64(n * batch), p0, p1)
+                    kernels.unary_f32(code, x, y, Int64(n * batch), p0, p1)
                 case let .softmax(x, y, cols, rows, log):
                     kernels.softmax_f32(x, y, Int64(rows * batch), Int64(cols), log ? 1 : 0)
                 case let .copy(x, y, bytes):

@@ -2,6 +2,7 @@ import CAllocCounter
 import Foundation
 import MinnowConvert
 import MinnowFormat
+import MinnowNumpy
 import MinnowParity
 import MinnowRuntime
 import XCTest
@@ -29,7 +30,11 @@ final class FixtureTests: XCTestCase {
     func testFloatModeMatchesTheTrainer() throws {
         for name in fixtureNames {
             let r = try report(try convert(name, .float), name)
-            XCTAssertLessThanOrEqual(value(r, "max_abs_error").ours, 1e-4, name)
+            // float32 kernels sum in their own order (SIMD GEMM, FMA): a few ulps of the output's
+            // magnitude (regression_mlp predicts values up to ~300, where one ulp is 3e-5).
+            let scale = try Npz.read(path: fixture(name, "reference.npz")).filter { $0.name.hasPrefix("outputs/") }
+                .flatMap { $0.array.floats() }.map { abs(Double($0)) }.max() ?? 1
+            XCTAssertLessThanOrEqual(value(r, "max_abs_error").ours, max(1e-4, 1e-6 * scale), name)
             XCTAssertTrue(r.passed, "\(name)\n\(r.table())")
         }
     }

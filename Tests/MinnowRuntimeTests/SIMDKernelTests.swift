@@ -5,9 +5,10 @@ import XCTest
 /// (DESIGN §9, after ggml's test-quantize-fns): integer paths byte-for-byte, fp32 within a
 /// summation-order tolerance.
 final class SIMDKernelTests: XCTestCase {
-    let ms = [1, 2, 3, 4, 5, 7, 8, 9, 17]
+    // Rows around the 6-row micro kernels, columns around the 8-lane halves and 16-column panels.
+    let ms = [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 17]
     let ks = [1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 255]
-    let ns = [1, 2, 3, 5, 7, 17, 33]
+    let ns = [1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 65]
 
     var tables: [mn_kernel_table] {
         [mn_avx2_kernels(), mn_avx512vnni_kernels()].compactMap { $0?.pointee }
@@ -58,6 +59,27 @@ final class SIMDKernelTests: XCTestCase {
                 table.dense_s8_f32(x, wt, bias, wsum, scale, &fb, Int32(m), Int32(k), Int32(n), act)
                 XCTAssertEqual(fa, fb, "\(name) dense_s8_f32 M=\(m) K=\(k) N=\(n)")
             } } }
+        }
+    }
+
+    /// K past the AVX2 kernel's 2048-deep block (partial sums carried across blocks), odd K.
+    func testInt8DenseIsBitExactForDeepRows() {
+        let ref = mn_reference_kernels()!.pointee
+        var rng = SystemRandomNumberGenerator()
+        for table in tables {
+            for (m, k, n) in [(7, 2049, 17), (2, 4101, 9), (13, 2048, 16)] {
+                let x = (0..<(m * k)).map { _ in Int8.random(in: -128...127, using: &rng) }
+                let w = (0..<(n * k)).map { _ in Int8.random(in: -127...127, using: &rng) }
+                let wsum = (0..<n).map { c in (0..<k).reduce(Int32(0)) { $0 + Int32(w[c * k + $1]) } }
+                let bias = (0..<n).map { _ in Int32.random(in: -20000...20000, using: &rng) }
+                var mult = [Int32](repeating: 0, count: n), shift = [Int32](repeating: 0, count: n)
+                for c in 0..<n { mn_quantize_multiplier(Double.random(in: 1e-6..<1e-4, using: &rng), &mult[c], &shift[c]) }
+                var a = [Int8](repeating: 0, count: m * n), b = a
+                ref.dense_s8(x, w, bias, wsum, mult, shift, 2, -128, 127, &a, Int32(m), Int32(k), Int32(n))
+                table.dense_s8(x, layout(w, table, k: k, n: n), bias, wsum, mult, shift, 2, -128, 127, &b, Int32(m), Int32(k), Int32(n))
+                XCTAssertEqual(a, b, "\(String(cString: table.name)) dense_s8 M=\(m) K=\(k) N=\(n)")
+                XCTAssertGreaterThan(Set(a).count, 8, "the outputs vary, so equality means something")
+            }
         }
     }
 
@@ -139,6 +161,107 @@ final class SIMDKernelTests: XCTestCase {
                                    "\(String(cString: table.name)) dense_f32 M=\(m) K=\(k) N=\(n)")
                 }
             } } }
+        }
+    }
+
+    /// The float GEMM against the portable one: both B layouts, bias, accumulation and strided
+    /// operands, at sizes around the 6x16 micro kernel and the 256-deep k block. Summation order
+    /// differs, so the bound scales with sum |a| |b|.
+    func testFloatGemmMatchesTheReference() {
+        var rng = SystemRandomNumberGenerator()
+        for table in tables {
+            let name = String(cString: table.name)
+            for m in [1, 2, 3, 4, 5, 6, 7, 13] { for n in [1, 7, 8, 15, 16, 17, 33] { for k in [1, 3, 8, 17, 256, 257, 600] {
+                for (bTrans, accumulate) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    let lda = k + 3, ldb = (bTrans == 1 ? k : n) + 2, ldc = n + 5
+                    let a = (0..<(m * lda)).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let b = (0..<((bTrans == 1 ? n : k) * ldb)).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let bias: [Float]? = (m + n) % 2 == 0 ? (0..<n).map { _ in Float.random(in: -1...1, using: &rng) } : nil
+                    let c0 = (0..<(m * ldc)).map { _ in Float.random(in: -1...1, using: &rng) }
+                    var want = c0, got = c0
+                    mn_gemm_f32_ref(a, Int64(lda), b, Int64(ldb), Int32(bTrans), bias, &want, Int64(ldc), Int64(m), Int64(n), Int64(k), Int32(accumulate))
+                    table.gemm_f32(a, Int64(lda), b, Int64(ldb), Int32(bTrans), bias, &got, Int64(ldc), Int64(m), Int64(n), Int64(k), Int32(accumulate))
+                    for r in 0..<m {
+                        for col in 0..<ldc {
+                            let i = r * ldc + col
+                            if col >= n { XCTAssertEqual(got[i], c0[i], "\(name) gemm wrote past N"); continue }
+                            var mag: Float = 0
+                            for t in 0..<k { mag += abs(a[r * lda + t] * (bTrans == 1 ? b[col * ldb + t] : b[t * ldb + col])) }
+                            XCTAssertEqual(want[i], got[i], accuracy: 2e-6 * (mag + 1),
+                                           "\(name) gemm M=\(m) N=\(n) K=\(k) bTrans=\(bTrans) acc=\(accumulate)")
+                        }
+                    }
+                }
+            } } }
+        }
+    }
+
+    /// Vector exp/sigmoid/tanh/erf/GELU against libm (the reference): the bounds the kernel
+    /// table's header states, and the special values (NaN, infinities, signed zeros) as libm has them.
+    func testUnaryMathMatchesLibmWithinStatedBounds() {
+        var rng = SystemRandomNumberGenerator()
+        var x: [Float] = [.nan, .infinity, -.infinity, 0, -0, 1e-8, -1e-8, 0.03, -0.03, 0.04, 0.5, -0.5, 9, -9, 20, -20,
+                          87, -87, 88.7, 89, -88, -104, 100, -100, 1e30, -1e30]
+        x += (0..<2000).map { _ in Float.random(in: -12...12, using: &rng) }
+        x += (0..<500).map { _ in Float.random(in: -0.1...0.1, using: &rng) }
+        for table in tables {
+            let name = String(cString: table.name)
+            for op: Int32 in [2, 3, 5, 7, 10, 11] {
+                var want = [Float](repeating: 0, count: x.count), got = want
+                mn_unary_f32(op, x, &want, Int64(x.count), 0, 0)
+                table.unary_f32(op, x, &got, Int64(x.count), 0, 0)
+                for i in x.indices {
+                    let w = want[i], g = got[i]
+                    if w.isNaN { XCTAssertTrue(g.isNaN, "\(name) op \(op) at \(x[i]): \(g)"); continue }
+                    if w.isInfinite { XCTAssertEqual(g, w, "\(name) op \(op) at \(x[i])"); continue }
+                    let bound: Float
+                    switch op {
+                    case 5: bound = w < Float.leastNormalMagnitude ? Float.leastNormalMagnitude : 3e-7 * w  // exp: relative
+                    case 10, 11: bound = 3e-7 * max(1, abs(x[i]))                                       // GELU: x times a bounded function
+                    default: bound = 3e-7                                                            // sigmoid, tanh, erf: absolute
+                    }
+                    XCTAssertEqual(g, w, accuracy: bound, "\(name) op \(op) at \(x[i])")
+                }
+                // Odd functions stay odd, to the bit (the sign is put back last).
+                if op == 3 || op == 7 {
+                    var neg = [Float](repeating: 0, count: x.count)
+                    table.unary_f32(op, x.map { -$0 }, &neg, Int64(x.count), 0, 0)
+                    for i in x.indices where !x[i].isNaN { XCTAssertEqual(neg[i], -got[i], "\(name) op \(op) odd at \(x[i])") }
+                }
+            }
+        }
+    }
+
+    /// A row of the float GEMM and an element of a unary op come out the same bits whatever else
+    /// is computed with them: batch 1 equals batch 13, and threads splitting rows change nothing.
+    func testFloatResultsDoNotDependOnTheBatch() {
+        var rng = SystemRandomNumberGenerator()
+        for table in tables {
+            let name = String(cString: table.name)
+            for (k, n) in [(17, 33), (300, 9)] {
+                let m = 13
+                let a = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let w = (0..<(n * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+                let act = mn_activation(kind: 1, lo: 0, hi: 0, alpha: 0)
+                var all = [Float](repeating: 0, count: m * n)
+                table.dense_f32(a, w, bias, &all, Int32(m), Int32(k), Int32(n), act)
+                for r in 0..<m {
+                    var one = [Float](repeating: 0, count: n)
+                    table.dense_f32(Array(a[(r * k)..<((r + 1) * k)]), w, bias, &one, 1, Int32(k), Int32(n), act)
+                    XCTAssertEqual(one, Array(all[(r * n)..<((r + 1) * n)]), "\(name) dense_f32 row \(r) alone vs in a batch of \(m)")
+                }
+            }
+            let x = (0..<37).map { _ in Float.random(in: -6...6, using: &rng) }
+            for op: Int32 in [2, 3, 5, 7, 10, 11] {
+                var all = [Float](repeating: 0, count: x.count)
+                table.unary_f32(op, x, &all, Int64(x.count), 0, 0)
+                for i in x.indices {
+                    var one: Float = 0
+                    table.unary_f32(op, [x[i]], &one, 1, 0, 0)
+                    XCTAssertEqual(one.bitPattern, all[i].bitPattern, "\(name) unary \(op) element \(i) alone vs among \(x.count)")
+                }
+            }
         }
     }
 }

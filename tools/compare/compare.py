@@ -114,48 +114,119 @@ def main():
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--threads", type=int, nargs="+", default=[1], help="one table per thread count")
     ap.add_argument("--write", default=None, help="write a markdown report here")
+    ap.add_argument("--fresh-runs", type=int, default=3, help="fresh processes per engine for load time and RSS")
     args = ap.parse_args()
     tables = []
-    for threads in args.threads:
-        tables.append((threads, measure(args, threads)))
+    with tempfile.TemporaryDirectory() as tmp:
+        models = {fx: convert_all(fx, tmp) for fx in args.fixtures}
+        for threads in args.threads:
+            tables.append((threads, measure(args, threads, models)))
+        fresh = measure_fresh(args, models, tmp)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     for threads, table in tables:
         print(f"threads = {threads}\n{table}\n")
+    print(f"fresh processes\n{fresh}\n")
     if args.write:
-        write_report(args, cpu, tables)
+        write_report(args, cpu, tables, fresh)
 
 
-def measure(args, threads):
+def convert_all(fx, tmp):
+    """The fixture as Minnow (`minnow convert` defaults) and as ONNX Runtime's three variants."""
+    d = os.path.join(ROOT, "fixtures", fx)
+    mn = os.path.join(tmp, f"{fx}.minnow")
+    subprocess.run([MINNOW, "convert", os.path.join(d, "model.onnx"), "-o", mn, "--calibration",
+                    os.path.join(d, "calibration.npz")] + CONVERT_FLAGS.get(fx, []), check=True, capture_output=True)
+    return mn, ort_variants(fx, tmp)
+
+
+def batch_feed(fx, batch):
+    """The fixture's reference samples, resized to `batch`, each input in the dtype the model declares."""
+    d = os.path.join(ROOT, "fixtures", fx)
+    pool = load_arrays(os.path.join(d, "reference.npz"))
+    types = {i.name: i.type for i in ort.InferenceSession(os.path.join(d, "model.onnx"), providers=["CPUExecutionProvider"]).get_inputs()}
+    return {k: np.resize(v, (batch, *v.shape[1:])).astype(np.float32 if types[k] == "tensor(float)" else v.dtype)
+            for k, v in pool.items() if k in types}
+
+
+def build_alloc_counter(tmp):
+    """tools/compare/malloc_count.c as an LD_PRELOAD library, or None without a C compiler."""
+    out = os.path.join(tmp, "malloc_count.so")
+    src = os.path.join(ROOT, "tools", "compare", "malloc_count.c")
+    try:
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", out, src], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out
+
+
+def fresh(engine, model, feed_path, counter, runs):
+    """Medians over `runs` fresh processes of tools/compare/fresh_process.py."""
+    env = dict(os.environ)
+    if counter:
+        env["LD_PRELOAD"] = counter
+    results = []
+    for _ in range(runs):
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "compare", "fresh_process.py"), "--engine", engine,
+                            "--model", model, "--feed", feed_path, "--threads", "1", "--runs", "100"],
+                           capture_output=True, text=True, check=True, env=env)
+        results.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    keys = ["load_ms", "first_run_ms", "base_rss_bytes", "peak_rss_bytes"]
+    med = {k: statistics.median(r[k] for r in results) for k in keys}
+    med["growth_bytes"] = statistics.median(r["peak_rss_bytes"] - r["base_rss_bytes"] for r in results)
+    med["allocs_per_run"] = results[0]["allocs_per_run"]
+    return med
+
+
+def measure_fresh(args, models, tmp):
+    """Load to ready session, first run, peak RSS and heap allocations per run, each engine in its
+    own fresh processes (batch 1, one thread), plus file sizes."""
+    counter = build_alloc_counter(tmp)
+    lines = ["| fixture | ort-fp32 load ms | ort-int8-static load ms | minnow load ms | minnow / fastest ORT load "
+             "| ort-fp32 RSS growth MB | ort-int8-static RSS growth MB | minnow RSS growth MB | minnow / smallest ORT growth "
+             "| ort-fp32 allocs/run | ort-int8-static allocs/run | minnow allocs/run "
+             "| ort int8 QDQ file KB | minnow file KB | minnow / QDQ size |",
+             "|---" * 15 + "|"]
+    for fx, (mn, variants) in models.items():
+        feed_path = os.path.join(tmp, f"{fx}.feed.npz")
+        np.savez(feed_path, **batch_feed(fx, 1))
+        r = {k: fresh("ort", variants[k], feed_path, counter, args.fresh_runs) for k in ["ort-fp32", "ort-int8-static"]}
+        r["minnow"] = fresh("minnow", mn, feed_path, counter, args.fresh_runs)
+        best_load = min(r[k]["load_ms"] for k in ["ort-fp32", "ort-int8-static"])
+        best_growth = min(r[k]["growth_bytes"] for k in ["ort-fp32", "ort-int8-static"])
+        allocs = lambda k: "n/a" if r[k]["allocs_per_run"] is None else f"{r[k]['allocs_per_run']:.0f}"
+        qdq, own = os.path.getsize(variants["ort-int8-static"]), os.path.getsize(mn)
+        lines.append(f"| {fx} | " + " | ".join(f"{r[k]['load_ms']:.2f}" for k in ["ort-fp32", "ort-int8-static", "minnow"])
+                     + f" | {r['minnow']['load_ms'] / best_load:.2f}x | "
+                     + " | ".join(f"{r[k]['growth_bytes'] / 2**20:.1f}" for k in ["ort-fp32", "ort-int8-static", "minnow"])
+                     + f" | {r['minnow']['growth_bytes'] / best_growth:.2f}x | "
+                     + " | ".join(allocs(k) for k in ["ort-fp32", "ort-int8-static", "minnow"])
+                     + f" | {qdq / 1024:.1f} | {own / 1024:.1f} | {own / qdq:.2f}x |")
+    return "\n".join(lines)
+
+
+def measure(args, threads, models):
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for fx in args.fixtures:
-            d = os.path.join(ROOT, "fixtures", fx)
-            mn = os.path.join(tmp, f"{fx}.minnow")
-            subprocess.run([MINNOW, "convert", os.path.join(d, "model.onnx"), "-o", mn, "--calibration",
-                            os.path.join(d, "calibration.npz")] + CONVERT_FLAGS.get(fx, []), check=True, capture_output=True)
-            variants = ort_variants(fx, tmp)
-            loaded = minnow.Model(mn)
-            pool = load_arrays(os.path.join(d, "reference.npz"))
-            types = {i.name: i.type for i in ort.InferenceSession(os.path.join(d, "model.onnx"), providers=["CPUExecutionProvider"]).get_inputs()}
-            for batch in (1, 64):
-                # The same samples for both engines, each input in the dtype the model declares.
-                feed = {k: np.resize(v, (batch, *v.shape[1:])).astype(np.float32 if types[k] == "tensor(float)" else v.dtype)
-                        for k, v in pool.items() if k in types}
-                samples = {k: ([], []) for k in list(variants) + ["minnow"]}
-                extra = None
-                for _ in range(args.rounds):  # interleaved rounds
-                    for k, path in variants.items():
-                        lat, thr = time_ort(path, feed, args.seconds, threads)
-                        samples[k][0].append(lat)
-                        samples[k][1].append(thr)
-                    lat, thr = time_minnow(loaded, feed, args.seconds, threads)
-                    samples["minnow"][0].append(lat)
-                    samples["minnow"][1].append(thr)
-                extra = bench_minnow(mn, os.path.join(d, "reference.npz"), batch, threads)
-                med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in samples.items()}
-                best_lat = min(v[0] for k, v in med.items() if k != "minnow")
-                best_thr = max(v[1] for k, v in med.items() if k != "minnow")
-                rows.append((fx, batch, med, med["minnow"][0] / best_lat, med["minnow"][1] / best_thr, extra))
+    for fx, (mn, variants) in models.items():
+        d = os.path.join(ROOT, "fixtures", fx)
+        loaded = minnow.Model(mn)
+        for batch in (1, 64):
+            # The same samples for both engines, each input in the dtype the model declares.
+            feed = batch_feed(fx, batch)
+            samples = {k: ([], []) for k in list(variants) + ["minnow"]}
+            extra = None
+            for _ in range(args.rounds):  # interleaved rounds
+                for k, path in variants.items():
+                    lat, thr = time_ort(path, feed, args.seconds, threads)
+                    samples[k][0].append(lat)
+                    samples[k][1].append(thr)
+                lat, thr = time_minnow(loaded, feed, args.seconds, threads)
+                samples["minnow"][0].append(lat)
+                samples["minnow"][1].append(thr)
+            extra = bench_minnow(mn, os.path.join(d, "reference.npz"), batch, threads)
+            med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in samples.items()}
+            best_lat = min(v[0] for k, v in med.items() if k != "minnow")
+            best_thr = max(v[1] for k, v in med.items() if k != "minnow")
+            rows.append((fx, batch, med, med["minnow"][0] / best_lat, med["minnow"][1] / best_thr, extra))
     lines = [f"| fixture | batch | " + " | ".join(f"{k} p50 ms" for k in ["ort-fp32", "ort-int8-static", "ort-int8-dynamic", "minnow"])
              + " | minnow / fastest peer latency | minnow / best peer throughput | minnow allocs/run |",
              "|---" * 9 + "|"]
@@ -176,14 +247,20 @@ def kernel_table():
     return "avx2" if "avx2" in flags and "fma" in flags else "reference"
 
 
-def write_report(args, cpu, tables):
+# What follows this marker (the profiled analysis, the sequence-length table, serving) is written
+# by hand or by other tools: a rewrite keeps it.
+KEPT_MARKER = "<!-- kept by compare.py: hand-written analysis and other tools' sections follow -->"
+
+
+def write_report(args, cpu, tables, fresh):
     cmd = "python3 tools/compare/compare.py " + " ".join(sys.argv[1:])
-    # The serving section belongs to serve_compare.py: keep it.
-    serving = ""
+    kept = "\n" + KEPT_MARKER + "\n"
     if os.path.exists(args.write):
         old = open(args.write).read()
-        if SERVING_MARKER in old:
-            serving = "\n" + old[old.index(SERVING_MARKER):]
+        for marker in (KEPT_MARKER, SERVING_MARKER):
+            if marker in old:
+                kept = "\n" + old[old.index(marker):]
+                break
     body = "\n\n".join(f"### threads = {t}\n\n{table}" for t, table in tables)
     with open(args.write, "w") as f:
         f.write(f"""# Benchmarks
@@ -214,11 +291,23 @@ Notes:
 - Inputs are each fixture's reference samples in the dtype the model declares (int64 ids for the
   embedding models); `bert_user_seq128` is converted with `--max-seq 128` and both engines run it
   at 128 tokens.
-- The transformer, LSTM and CNN rows run mostly fp32 kernels in Minnow (attention products,
-  LSTM/GRU, im2col convolutions' float parts, tanh/erf/exp through libm) that have no SIMD path
-  yet; issue 5 tracks them.
-- Not yet compared: LiteRT, load time and peak RSS in fresh processes, peers' allocations per run.
-{serving}""")
+
+### Load, memory, allocations and file size (fresh processes, batch 1, threads = 1)
+
+Each engine in its own fresh Python process (`tools/compare/fresh_process.py`, medians of
+{args.fresh_runs}): model file to a session ready to run (ORT: `InferenceSession`; Minnow: `Model` +
+`Session`), RSS growth = peak RSS after 100 inferences minus peak RSS after the imports (the
+interpreter, numpy and the engine's library are in both baselines), heap allocations per run
+counted by an LD_PRELOAD malloc counter (`tools/compare/malloc_count.c`) with ORT on its
+least-allocating path (`run_with_iobinding`, inputs and outputs bound once) and Minnow on
+`run_batch` (the session's own buffers). File size: ORT's int8 static QDQ `.onnx` against the
+`.minnow` file.
+
+{fresh}
+
+Not compared: LiteRT (no ONNX-to-TFLite converter installs here without TensorFlow, and no
+LiteRT wheel is in this machine's package mirror).
+{kept}""")
 
 
 if __name__ == "__main__":

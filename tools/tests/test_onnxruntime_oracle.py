@@ -37,7 +37,9 @@ def test_fixture_float_mode_matches_onnxruntime(minnow, tmp_path, name):
     want = ort_run(os.path.join(d, "model.onnx"), x)
     got = minnow_run(minnow, tmp_path, os.path.join(d, "model.onnx"), x, "float")
     assert got.shape == want.shape
-    assert np.max(np.abs(got - want)) <= 1e-4
+    # Both sum in their own order (FMA, SIMD blocking): a few ulps of the output's magnitude
+    # (regression_mlp predicts values up to ~300, where one float32 ulp is 3e-5).
+    assert np.max(np.abs(got - want)) <= max(1e-4, 1e-6 * np.max(np.abs(want)))
 
 
 CASES = cases()

@@ -176,7 +176,8 @@ def _rnn_case(op, direction, hidden=5, steps=7, inputs=4, lbr=None, use_yh=False
         results.append(("h", F))
     inits = {"W": x(d, g * hidden, inputs) * 0.5, "R": x(d, g * hidden, hidden) * 0.5, "B": x(d, 2 * g * hidden) * 0.2,
              "shape": c([steps, 0, d * hidden])}
-    return (nodes, [("x", F, [steps, inputs])], results, inits, {"x": x(3, steps, inputs)}, 17)
+    # Six samples: the recurrence steps the batch through the blocked GEMM (four rows or more).
+    return (nodes, [("x", F, [steps, inputs])], results, inits, {"x": x(6, steps, inputs)}, 17)
 
 
 CASES.update({

@@ -46,6 +46,13 @@ typedef void (*mn_dense_dyn_fn)(const float *x, const int8_t *w, const int32_t *
                                 const float *wscale, const float *bias, float *y, int8_t *xq,
                                 int32_t M, int32_t K, int32_t N, mn_activation act);
 
+/// C[m, n] = (accumulate ? C[m, n] : bias ? bias[n] : 0) + sum_k A[m, k] * B(k, n), with A at
+/// a[m * lda + k] and B(k, n) at b[k * ldb + n] (b_trans 0: B stored [K, N], an activation) or at
+/// b[n * ldb + k] (b_trans 1: stored [N, K], a weight). bias may be NULL.
+typedef void (*mn_gemm_f32_fn)(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans,
+                               const float *bias, float *c, int64_t ldc, int64_t M, int64_t N, int64_t K,
+                               int32_t accumulate);
+
 /// The kernel table: one per ISA, chosen once by `mn_kernels()`.
 /// When `pack_s8` is set, int8 weights [N, K] are repacked once at load into
 /// `packed_s8_size(K, N)` bytes (64-byte aligned) and the int8 kernels receive the packed form.
@@ -61,6 +68,11 @@ typedef struct {
     void (*quantize_s8)(const float *x, int8_t *q, int64_t n, float scale, int32_t zp);
     /// Same contract as mn_softmax_f32; SIMD versions use a polynomial exp (relative error ~2e-7).
     void (*softmax_f32)(const float *x, float *y, int64_t rows, int64_t cols, int32_t log);
+    /// Same contract as mn_unary_f32; SIMD versions use polynomial exp/tanh/sigmoid/erf (max abs
+    /// error ~2e-7 on the bounded functions, relative ~2e-7 on exp).
+    void (*unary_f32)(int32_t op, const float *x, float *y, int64_t n, float p0, float p1);
+    /// Float matrix products (attention, recurrent projections); every table sets it.
+    mn_gemm_f32_fn gemm_f32;
 } mn_kernel_table;
 
 /// The portable reference kernels (correct on any CPU).
@@ -113,6 +125,12 @@ int64_t mn_gather_s8_rows(const int8_t *table, const float *scales, const int32_
 /// Reduces x [outer, extent, inner] over extent: kind 0 sum, 1 mean, 2 max, 3 min, 4 l2.
 void mn_reduce_f32(int32_t kind, const float *x, float *y, int64_t outer, int64_t extent, int64_t inner);
 
+/// The portable GEMM (mn_gemm_f32_fn's contract), and the same through the chosen table.
+void mn_gemm_f32_ref(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
+                     float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
+void mn_gemm_f32(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
+                 float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
+
 /// `count` products y[c] = a[c] . b[c], A [M, K] at a + c * a_stride, B [K, N] at b + c * b_stride.
 void mn_matmul_f32(const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K, int64_t N,
                    int64_t a_stride, int64_t b_stride);
@@ -143,7 +161,7 @@ void mn_pool_f32(const float *x, float *y, const int64_t params[13], int64_t bat
 /// W [D, G*H, I], R [D, G*H, H] (gates i, o, f, c for LSTM; z, r, h for GRU), y [batch, S, D, H];
 /// direction 1 runs backward. bias: LSTM [D, 4H] (Wb + Rb summed at load), GRU [D, 6H] (Wb, Rb);
 /// NULL for none.
-/// scratch: (S + 2) * G * H floats.
+/// scratch: (batch * S + 2 + H) * G * H floats.
 void mn_lstm_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
                  int64_t I, int64_t H, int64_t D, float *scratch);
 void mn_gru_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
