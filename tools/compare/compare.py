@@ -69,36 +69,46 @@ def ort_variants(fixture, tmp):
     return out
 
 
-def time_ort(path, feed, seconds, threads):
+def timed(call, seconds, batch):
+    """Median latency (ms) and throughput (samples/s) of `call` after 20 warm-up calls."""
+    for _ in range(20):
+        call()
+    lat = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        call()
+        lat.append(time.perf_counter() - t)
+    return statistics.median(lat) * 1e3, batch * len(lat) / sum(lat)
+
+
+def time_ort(path, feed, seconds, threads, bound=False):
+    """`session.run(None, feed)`, or with `bound` run_with_iobinding on inputs and outputs bound once."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     batch = len(next(iter(feed.values())))
-    for _ in range(20):
-        s.run(None, feed)
-    lat = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        s.run(None, feed)
-        lat.append(time.perf_counter() - t)
-    return statistics.median(lat) * 1e3, batch * len(lat) / sum(lat)
+    if not bound:
+        return timed(lambda: s.run(None, feed), seconds, batch)
+    outs = s.run(None, feed)
+    binding = s.io_binding()
+    for name, a in feed.items():
+        binding.bind_cpu_input(name, a)
+    for o, v in zip(s.get_outputs(), outs):
+        binding.bind_ortvalue_output(o.name, ort.OrtValue.ortvalue_from_numpy(np.empty_like(v)))
+    return timed(lambda: s.run_with_iobinding(binding), seconds, batch)
 
 
-def time_minnow(model, feed, seconds, threads):
+def time_minnow(model, feed, seconds, threads, bound=False):
+    """`session.run(feed)` (copies in and out), or with `bound` run_batch on the session's own buffers."""
     batch = len(next(iter(feed.values())))
     s = minnow.Session(model, max_batch=batch, threads=threads)
-    for _ in range(20):
-        s.run(feed)
-    lat = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        s.run(feed)
-        lat.append(time.perf_counter() - t)
-    return statistics.median(lat) * 1e3, batch * len(lat) / sum(lat)
+    if not bound:
+        return timed(lambda: s.run(feed), seconds, batch)
+    s.run(feed)  # writes the inputs (and picks the sequence length) once
+    return timed(lambda: s.run_batch(batch), seconds, batch)
 
 
 def bench_minnow(model_path, reference, batch, threads):
@@ -205,7 +215,7 @@ def measure_fresh(args, models, tmp):
 
 
 def measure(args, threads, models):
-    rows = []
+    rows, bound_rows = [], []
     for fx, (mn, variants) in models.items():
         d = os.path.join(ROOT, "fixtures", fx)
         loaded = minnow.Model(mn)
@@ -227,12 +237,26 @@ def measure(args, threads, models):
             best_lat = min(v[0] for k, v in med.items() if k != "minnow")
             best_thr = max(v[1] for k, v in med.items() if k != "minnow")
             rows.append((fx, batch, med, med["minnow"][0] / best_lat, med["minnow"][1] / best_thr, extra))
+        # Batch 1 without the per-call copies: what a service keeping its buffers sees.
+        feed = batch_feed(fx, 1)
+        samples = {k: [] for k in list(variants) + ["minnow"]}
+        for _ in range(args.rounds):
+            for k, path in variants.items():
+                samples[k].append(time_ort(path, feed, args.seconds, threads, bound=True)[0])
+            samples["minnow"].append(time_minnow(loaded, feed, args.seconds, threads, bound=True)[0])
+        bound_rows.append((fx, {k: statistics.median(v) for k, v in samples.items()}))
     lines = [f"| fixture | batch | " + " | ".join(f"{k} p50 ms" for k in ["ort-fp32", "ort-int8-static", "ort-int8-dynamic", "minnow"])
              + " | minnow / fastest peer latency | minnow / best peer throughput | minnow allocs/run |",
              "|---" * 9 + "|"]
     for fx, batch, med, rl, rt, extra in rows:
         lines.append(f"| {fx} | {batch} | " + " | ".join(f"{med[k][0]:.4f}" for k in ["ort-fp32", "ort-int8-static", "ort-int8-dynamic", "minnow"])
                      + f" | {rl:.2f}x | {rt:.2f}x | {extra['allocations_per_run']:.0f} |")
+    engines = ["ort-fp32", "ort-int8-static", "ort-int8-dynamic", "minnow"]
+    lines += ["", "Batch 1 on bound buffers (ORT `run_with_iobinding`, Minnow `run_batch`: no per-call copies):", "",
+              "| fixture | " + " | ".join(f"{k} p50 ms" for k in engines) + " | minnow / fastest peer |", "|---" * 6 + "|"]
+    for fx, med in bound_rows:
+        best = min(v for k, v in med.items() if k != "minnow")
+        lines.append(f"| {fx} | " + " | ".join(f"{med[k]:.4f}" for k in engines) + f" | {med['minnow'] / best:.2f}x |")
     return "\n".join(lines)
 
 
