@@ -2,6 +2,14 @@
 #include "minnow_kernels.h"
 #include <math.h>
 
+// The innermost row, specialized for the strides that occur (1: contiguous, 0: a broadcast
+// value) so the compiler vectorizes them; BODY reads ap[ia] and bp[ib].
+#define BINARY_ROW(BODY)                                                                                     \
+    if (sa == 1 && sb == 1) { for (int64_t i = 0; i < n; i++) { const int64_t ia = i, ib = i; BODY; } }      \
+    else if (sa == 1 && sb == 0) { for (int64_t i = 0; i < n; i++) { const int64_t ia = i, ib = 0; BODY; } } \
+    else if (sa == 0 && sb == 1) { for (int64_t i = 0; i < n; i++) { const int64_t ia = 0, ib = i; BODY; } } \
+    else { for (int64_t i = 0; i < n; i++) { const int64_t ia = i * sa, ib = i * sb; BODY; } }
+
 void mn_binary_f32(int32_t op, const float *a, const int64_t as[4], const float *b,
                    const int64_t bs[4], float *y, const int64_t d[4]) {
     int64_t o = 0;
@@ -11,11 +19,12 @@ void mn_binary_f32(int32_t op, const float *a, const int64_t as[4], const float 
         const float *ap = a + i0 * as[0] + i1 * as[1] + i2 * as[2];
         const float *bp = b + i0 * bs[0] + i1 * bs[1] + i2 * bs[2];
         const int64_t sa = as[3], sb = bs[3], n = d[3];
+        float *yr = y + o;
         switch (op) {
-        case 0: for (int64_t i = 0; i < n; i++) y[o + i] = ap[i * sa] + bp[i * sb]; break;
-        case 1: for (int64_t i = 0; i < n; i++) y[o + i] = ap[i * sa] - bp[i * sb]; break;
-        case 2: for (int64_t i = 0; i < n; i++) y[o + i] = ap[i * sa] * bp[i * sb]; break;
-        case 3: for (int64_t i = 0; i < n; i++) y[o + i] = ap[i * sa] / bp[i * sb]; break;
+        case 0: BINARY_ROW(yr[i] = ap[ia] + bp[ib]) break;
+        case 1: BINARY_ROW(yr[i] = ap[ia] - bp[ib]) break;
+        case 2: BINARY_ROW(yr[i] = ap[ia] * bp[ib]) break;
+        case 3: BINARY_ROW(yr[i] = ap[ia] / bp[ib]) break;
         case 4: for (int64_t i = 0; i < n; i++) y[o + i] = powf(ap[i * sa], bp[i * sb]); break;
         // fmaxf/fminf would drop a NaN; ONNX Max/Min propagate it, as these comparisons do.
         case 5: for (int64_t i = 0; i < n; i++) { const float u = ap[i * sa], v = bp[i * sb]; y[o + i] = (u >= v || u != u) ? u : v; } break;

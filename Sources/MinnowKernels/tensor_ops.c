@@ -128,65 +128,122 @@ void mn_layer_norm_f32(const float *x, const float *gamma, const float *beta, fl
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * dim;
         float *yr = y + r * dim;
-        // Two passes (mean, then centred variance): stable where E[x^2] - E[x]^2 is not.
-        float mean = 0.f;
-        for (int64_t i = 0; i < dim; i++) mean += xr[i];
-        mean /= (float)dim;
-        float var = 0.f;
-        for (int64_t i = 0; i < dim; i++) { const float c = xr[i] - mean; var += c * c; }
-        var /= (float)dim;
+        // Two passes (mean, then centred variance): stable where E[x^2] - E[x]^2 is not. Each
+        // sums in eight interleaved lanes (vectorized, and the same order on every CPU).
+        float s[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}, q[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+        int64_t i = 0;
+        for (; i + 8 <= dim; i += 8)
+            for (int j = 0; j < 8; j++) s[j] += xr[i + j];
+        for (; i < dim; i++) s[i & 7] += xr[i];
+        const float mean = (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) / (float)dim;
+        for (i = 0; i + 8 <= dim; i += 8)
+            for (int j = 0; j < 8; j++) { const float c = xr[i + j] - mean; q[j] += c * c; }
+        for (; i < dim; i++) { const float c = xr[i] - mean; q[i & 7] += c * c; }
+        const float var = (((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) / (float)dim;
         const float inv = 1.f / sqrtf(var + eps);
-        for (int64_t i = 0; i < dim; i++) {
-            const float v = (xr[i] - mean) * inv * gamma[i];
-            yr[i] = beta ? v + beta[i] : v;
+        if (beta) {
+            for (i = 0; i < dim; i++) yr[i] = (xr[i] - mean) * inv * gamma[i] + beta[i];
+        } else {
+            for (i = 0; i < dim; i++) yr[i] = (xr[i] - mean) * inv * gamma[i];
         }
     }
 }
 
 // 4-D broadcast walk shared by the comparison, logic and where kernels (as mn_binary_f32).
-#define MN_WALK4(d, ...)                                                    \
+// Broadcast walks: the three outer dimensions pick a row per operand; the innermost row runs in a
+// loop specialized for the strides that occur (1: contiguous, 0: one broadcast value), so the
+// compiler vectorizes the common cases (the attention mask's Equal/Not/Where run over every score).
+#define MN_ROWS4(d, ...)                                                    \
     int64_t o = 0;                                                          \
     for (int64_t i0 = 0; i0 < d[0]; i0++)                                   \
     for (int64_t i1 = 0; i1 < d[1]; i1++)                                   \
-    for (int64_t i2 = 0; i2 < d[2]; i2++)                                   \
-    for (int64_t i3 = 0; i3 < d[3]; i3++) { __VA_ARGS__; o++; }
+    for (int64_t i2 = 0; i2 < d[2]; i2++) { __VA_ARGS__; o += d[3]; }
 
-#define MN_AT(s) (i0 * s[0] + i1 * s[1] + i2 * s[2] + i3 * s[3])
+#define MN_ROW(s) (i0 * s[0] + i1 * s[1] + i2 * s[2])
+
+// BODY reads operand k at index i * stride: ia, ib (and ic) are the row offsets.
+#define MN_INNER2(n, sa, sb, BODY)                                                                            \
+    if (sa == 1 && sb == 1) { for (int64_t i = 0; i < n; i++) { const int64_t ia = i, ib = i; BODY; } }       \
+    else if (sa == 1 && sb == 0) { for (int64_t i = 0; i < n; i++) { const int64_t ia = i, ib = 0; BODY; } }  \
+    else if (sa == 0 && sb == 1) { for (int64_t i = 0; i < n; i++) { const int64_t ia = 0, ib = i; BODY; } }  \
+    else { for (int64_t i = 0; i < n; i++) { const int64_t ia = i * sa, ib = i * sb; BODY; } }
+
+#define MN_INNER3(n, sc, sa, sb, BODY)                                                                         \
+    if (sc == 1 && sa == 1 && sb == 1) { for (int64_t i = 0; i < n; i++) { const int64_t ic = i, ia = i, ib = i; BODY; } } \
+    else if (sc == 1 && sa == 0 && sb == 1) { for (int64_t i = 0; i < n; i++) { const int64_t ic = i, ia = 0, ib = i; BODY; } } \
+    else if (sc == 1 && sa == 1 && sb == 0) { for (int64_t i = 0; i < n; i++) { const int64_t ic = i, ia = i, ib = 0; BODY; } } \
+    else if (sc == 0 && sa == 1 && sb == 1) { for (int64_t i = 0; i < n; i++) { const int64_t ic = 0, ia = i, ib = i; BODY; } } \
+    else { for (int64_t i = 0; i < n; i++) { const int64_t ic = i * sc, ia = i * sa, ib = i * sb; BODY; } }
+
+#define MN_COMPARE(T, OP)                                                                                     \
+    {                                                                                                         \
+        const T *p = a, *q = b;                                                                               \
+        MN_ROWS4(d, {                                                                                         \
+            const T *pa = p + MN_ROW(as), *pb = q + MN_ROW(bs);                                               \
+            uint8_t *yr = y + o;                                                                              \
+            MN_INNER2(d[3], as[3], bs[3], yr[i] = (uint8_t)(pa[ia] OP pb[ib]))                                \
+        })                                                                                                    \
+    }
 
 void mn_compare(int32_t op, int32_t is_int64, const void *a, const int64_t as[4], const void *b,
                 const int64_t bs[4], uint8_t *y, const int64_t d[4]) {
     if (is_int64) {
-        const int64_t *p = a, *q = b;
-        MN_WALK4(d, {
-            const int64_t u = p[MN_AT(as)], v = q[MN_AT(bs)];
-            y[o] = (uint8_t)(op == 0 ? u == v : (op == 1 ? u < v : u > v));
-        })
+        switch (op) {
+        case 0: MN_COMPARE(int64_t, ==) break;
+        case 1: MN_COMPARE(int64_t, <) break;
+        default: MN_COMPARE(int64_t, >) break;
+        }
     } else {
-        const float *p = a, *q = b;
-        MN_WALK4(d, {
-            const float u = p[MN_AT(as)], v = q[MN_AT(bs)];
-            y[o] = (uint8_t)(op == 0 ? u == v : (op == 1 ? u < v : u > v));
-        })
+        switch (op) {
+        case 0: MN_COMPARE(float, ==) break;
+        case 1: MN_COMPARE(float, <) break;
+        default: MN_COMPARE(float, >) break;
+        }
     }
 }
+#undef MN_COMPARE
 
 void mn_logic_u8(int32_t op, const uint8_t *a, const int64_t as[4], const uint8_t *b, const int64_t bs[4],
                  uint8_t *y, const int64_t d[4]) {
-    MN_WALK4(d, {
-        const uint8_t u = a[MN_AT(as)] != 0, v = b[MN_AT(bs)] != 0;
-        y[o] = (uint8_t)(op == 0 ? (u & v) : (u | v));
+    MN_ROWS4(d, {
+        const uint8_t *pa = a + MN_ROW(as), *pb = b + MN_ROW(bs);
+        uint8_t *yr = y + o;
+        if (op == 0) { MN_INNER2(d[3], as[3], bs[3], yr[i] = (uint8_t)((pa[ia] != 0) & (pb[ib] != 0))) }
+        else { MN_INNER2(d[3], as[3], bs[3], yr[i] = (uint8_t)((pa[ia] != 0) | (pb[ib] != 0))) }
     })
 }
 
+#define MN_WHERE(T)                                                                                           \
+    {                                                                                                         \
+        const T *p = a, *q = b;                                                                               \
+        T *out = y;                                                                                           \
+        MN_ROWS4(d, {                                                                                         \
+            const uint8_t *pc = c + MN_ROW(cs);                                                               \
+            const T *pa = p + MN_ROW(as), *pb = q + MN_ROW(bs);                                               \
+            T *yr = out + o;                                                                                  \
+            MN_INNER3(d[3], cs[3], as[3], bs[3], yr[i] = pc[ic] ? pa[ia] : pb[ib])                            \
+        })                                                                                                    \
+    }
+
 void mn_where(int32_t elem, const uint8_t *c, const int64_t cs[4], const void *a, const int64_t as[4],
               const void *b, const int64_t bs[4], void *y, const int64_t d[4]) {
-    char *out = y;
-    const char *p = a, *q = b;
-    MN_WALK4(d, {
-        const char *src = c[MN_AT(cs)] ? p + MN_AT(as) * elem : q + MN_AT(bs) * elem;
-        memcpy(out + o * elem, src, (size_t)elem);
-    })
+    switch (elem) {
+    case 1: MN_WHERE(uint8_t) break;
+    case 4: MN_WHERE(uint32_t) break;  // float32 and int32 by their bits
+    case 8: MN_WHERE(uint64_t) break;
+    default: {
+        char *out = y;
+        const char *p = a, *q = b;
+        MN_ROWS4(d, {
+            for (int64_t i = 0; i < d[3]; i++) {
+                const char *src = c[MN_ROW(cs) + i * cs[3]] ? p + (MN_ROW(as) + i * as[3]) * elem : q + (MN_ROW(bs) + i * bs[3]) * elem;
+                memcpy(out + (o + i) * elem, src, (size_t)elem);
+            }
+        })
+    }
+    }
 }
+#undef MN_WHERE
 
 void mn_cast(int32_t from, int32_t to, const void *x, void *y, int64_t n) {
     // dtype codes as in formats/minnow.fbs: 0 float32, 3 int32, 4 int64, 5 bool.
