@@ -207,3 +207,33 @@ void mn_par_dense_dyn(mn_pool *pool, const mn_kernel_table *k, const float *x, c
     j.parts = parts_for(pool, M, K, N);
     mn_pool_run(pool, dyn_task, &j, j.parts);
 }
+
+// ---- batched float products (attention) ----
+
+typedef struct {
+    const float *a, *b;
+    float *y;
+    int64_t count, M, K, N, a_stride, b_stride;
+    int32_t parts;
+} matmul_job;
+
+static void matmul_task(void *ctx, int32_t t) {
+    const matmul_job *j = (const matmul_job *)ctx;
+    const int64_t c0 = j->count * t / j->parts, c1 = j->count * (t + 1) / j->parts;
+    if (c1 > c0)
+        mn_matmul_f32(j->a + c0 * j->a_stride, j->b + c0 * j->b_stride, j->y + c0 * j->M * j->N, c1 - c0, j->M, j->K,
+                      j->N, j->a_stride, j->b_stride);
+}
+
+void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K,
+                       int64_t N, int64_t a_stride, int64_t b_stride) {
+    // Split by whole products (batch x heads): each is computed by the same code as unsplit.
+    int32_t parts = 1;
+    if (pool && count >= 2 && count * M * K * N >= MN_PARALLEL_MIN_MACS) {
+        const int32_t threads = mn_pool_threads(pool);
+        parts = count < threads ? (int32_t)count : threads;
+    }
+    if (parts == 1) { mn_matmul_f32(a, b, y, count, M, K, N, a_stride, b_stride); return; }
+    matmul_job j = {a, b, y, count, M, K, N, a_stride, b_stride, parts};
+    mn_pool_run(pool, matmul_task, &j, parts);
+}

@@ -11,8 +11,10 @@ struct OpPreparer {
     /// Packed weights by buffer, shared by the graphs of every sequence length.
     let packCache: PackCache
 
+    /// Per-weight work shared by every sequence length's graph (they share weight buffers).
     final class PackCache {
         var byBuffer: [UInt32: AlignedBytes] = [:]
+        var rowSumsByBuffer: [UInt32: [Int32]] = [:]
     }
 
     /// The weight repacked once for kernels that want their own layout.
@@ -167,7 +169,7 @@ struct OpPreparer {
             if let bias, bias.dtype != .float32 { throw .invalid("\(what): dynamic dense needs a float32 bias") }
             let wq = try weightQuant(w, n: n, what)
             let weights = constants[dense.w]!.pointer.assumingMemoryBound(to: Int8.self)
-            return .denseDynamic(dense, bias: biasIndex, wsum: PinnedBuffer(rowSums(weights, n: n, k: k)),
+            return .denseDynamic(dense, bias: biasIndex, wsum: PinnedBuffer(rowSums(weights, buffer: w.buffer, n: n, k: k)),
                                  wscale: PinnedBuffer(wq.scales))
         case (.int8, .int8, .int8), (.int8, .int8, .float32):
             guard let xq = x.quant, xq.axis == -1 else { throw .invalid("\(what): int8 input needs per-tensor quantization") }
@@ -180,7 +182,7 @@ struct OpPreparer {
                 for c in 0..<n { folded[c] = b[c] }
             }
             // Fold the input zero point into the bias: sum (x - zx) w = sum x w - zx * sum w.
-            let sums = rowSums(weights, n: n, k: k)
+            let sums = rowSums(weights, buffer: w.buffer, n: n, k: k)
             let zx = Int64(xq.zeroPoints[0])
             for c in 0..<n {
                 let v = Int64(folded[c]) - zx * Int64(sums[c])
@@ -216,12 +218,16 @@ struct OpPreparer {
         return q
     }
 
-    private func rowSums(_ w: UnsafePointer<Int8>, n: Int, k: Int) -> [Int32] {
-        (0..<n).map { c in
+    /// sum_k w[n, k] per output channel, computed once per weight buffer.
+    private func rowSums(_ w: UnsafePointer<Int8>, buffer: UInt32, n: Int, k: Int) -> [Int32] {
+        if let done = packCache.rowSumsByBuffer[buffer], done.count == n { return done }
+        let sums = (0..<n).map { c in
             var s: Int32 = 0
             for i in 0..<k { s += Int32(w[c * k + i]) }
             return s
         }
+        packCache.rowSumsByBuffer[buffer] = sums
+        return sums
     }
 
     /// The int8 clamp that implements a fused relu or clip in the output's quantized domain.

@@ -126,10 +126,11 @@ extension Session {
             let m = tables.matmuls[index]
             if m.aBatchStride == m.count * m.aStride && m.bBatchStride == m.count * m.bStride {
                 // Both operands batched and densely packed: one call covers the whole batch.
-                mn_matmul_f32(m.a, m.b, m.y, Int64(m.count * batch), Int64(m.m), Int64(m.k), Int64(m.n), Int64(m.aStride), Int64(m.bStride))
+                mn_par_matmul_f32(pool, m.a, m.b, m.y, Int64(m.count * batch), Int64(m.m), Int64(m.k), Int64(m.n), Int64(m.aStride),
+                                  Int64(m.bStride))
             } else {
                 for b in 0..<batch {
-                    mn_matmul_f32(m.a + b * m.aBatchStride, m.b + b * m.bBatchStride, m.y + b * m.count * m.m * m.n, Int64(m.count),
+                    mn_par_matmul_f32(pool, m.a + b * m.aBatchStride, m.b + b * m.bBatchStride, m.y + b * m.count * m.m * m.n, Int64(m.count),
                                   Int64(m.m), Int64(m.k), Int64(m.n), Int64(m.aStride), Int64(m.bStride))
                 }
             }

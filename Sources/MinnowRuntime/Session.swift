@@ -33,7 +33,7 @@ public final class Session {
     /// The same table by address (static storage in the kernels library), for the C wrappers.
     private let table: UnsafePointer<mn_kernel_table>
     /// Worker pool for `threads` > 1 (nil: everything runs on the calling thread).
-    private let pool: OpaquePointer?
+    let pool: OpaquePointer?
     /// Threads a run uses (the caller plus the pool's workers).
     public let threads: Int
 

@@ -281,10 +281,10 @@ def write_report(args, cpu, tables, fresh):
     kept = "\n" + KEPT_MARKER + "\n"
     if os.path.exists(args.write):
         old = open(args.write).read()
-        for marker in (KEPT_MARKER, SERVING_MARKER):
-            if marker in old:
-                kept = "\n" + old[old.index(marker):]
-                break
+        if KEPT_MARKER in old:
+            kept = "\n" + old[old.index(KEPT_MARKER):]
+        elif SERVING_MARKER in old:
+            kept = "\n" + KEPT_MARKER + "\n\n" + old[old.index(SERVING_MARKER):]
     body = "\n\n".join(f"### threads = {t}\n\n{table}" for t, table in tables)
     with open(args.write, "w") as f:
         f.write(f"""# Benchmarks

@@ -35,6 +35,10 @@ void mn_par_dense_dyn(mn_pool *pool, const mn_kernel_table *k, const float *x, c
                       const float *wscale, const float *bias, float *y, int8_t *xq, int32_t M, int32_t K, int32_t N,
                       mn_activation act);
 
+/// mn_matmul_f32 with the `count` products split across the pool (NULL: single-threaded).
+void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K,
+                       int64_t N, int64_t a_stride, int64_t b_stride);
+
 #ifdef __cplusplus
 }
 #endif
