@@ -59,11 +59,14 @@ struct BenchCommand: ParsableCommand {
             try session.run(batch: batch)
             let firstMs = ms(DispatchTime.now().uptimeNanoseconds - t1)
 
-            // Warm-up, then count allocations over a fixed number of runs.
-            for _ in 0..<20 { try session.run(batch: batch) }
+            // Warm-up, then count allocations over a fixed number of runs (fewer for a model whose
+            // run takes over 10 ms, so a BERT at batch 64 does not spend 30 s before timing).
+            let heavy = firstMs > 10
+            for _ in 0..<(heavy ? 3 : 20) { try session.run(batch: batch) }
+            let counted = heavy ? 10 : 100
             minnow_alloc_reset()
-            for _ in 0..<100 { try session.run(batch: batch) }
-            let allocs = Double(minnow_alloc_count()) / 100
+            for _ in 0..<counted { try session.run(batch: batch) }
+            let allocs = Double(minnow_alloc_count()) / Double(counted)
 
             var latencies: [UInt64] = []
             latencies.reserveCapacity(1 << 20)

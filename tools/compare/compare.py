@@ -329,8 +329,9 @@ least-allocating path (`run_with_iobinding`, inputs and outputs bound once) and 
 
 {fresh}
 
-Not compared: LiteRT (no ONNX-to-TFLite converter installs here without TensorFlow, and no
-LiteRT wheel is in this machine's package mirror).
+Not compared: LiteRT. Its runtime wheel (`ai-edge-litert`) installs here, but no fixture has a
+`.tflite` yet: converting them needs TensorFlow with onnx2tf (or ai-edge-torch from the PyTorch
+modules) in the fixture trainer, which is still to do.
 {kept}""")
 
 
