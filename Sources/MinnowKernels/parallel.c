@@ -213,27 +213,97 @@ void mn_par_dense_dyn(mn_pool *pool, const mn_kernel_table *k, const float *x, c
 typedef struct {
     const float *a, *b;
     float *y;
-    int64_t count, M, K, N, a_stride, b_stride;
+    int64_t count, units, M, K, N, a_stride, b_stride, a_batch_stride, b_batch_stride;
     int32_t parts;
 } matmul_job;
 
 static void matmul_task(void *ctx, int32_t t) {
     const matmul_job *j = (const matmul_job *)ctx;
-    const int64_t c0 = j->count * t / j->parts, c1 = j->count * (t + 1) / j->parts;
-    if (c1 > c0)
-        mn_matmul_f32(j->a + c0 * j->a_stride, j->b + c0 * j->b_stride, j->y + c0 * j->M * j->N, c1 - c0, j->M, j->K,
-                      j->N, j->a_stride, j->b_stride);
+    const int64_t u0 = j->units * t / j->parts, u1 = j->units * (t + 1) / j->parts;
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t b = u / j->count, c = u % j->count;
+        mn_matmul_f32(j->a + b * j->a_batch_stride + c * j->a_stride, j->b + b * j->b_batch_stride + c * j->b_stride,
+                      j->y + u * j->M * j->N, 1, j->M, j->K, j->N, j->a_stride, j->b_stride);
+    }
 }
 
-void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K,
-                       int64_t N, int64_t a_stride, int64_t b_stride) {
-    // Split by whole products (batch x heads): each is computed by the same code as unsplit.
+void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, int64_t batch, int64_t count, int64_t M,
+                       int64_t K, int64_t N, int64_t a_stride, int64_t b_stride, int64_t a_batch_stride,
+                       int64_t b_batch_stride) {
+    // Split by whole products (sample x head): each is computed by the same code as unsplit.
+    const int64_t units = batch * count;
     int32_t parts = 1;
-    if (pool && count >= 2 && count * M * K * N >= MN_PARALLEL_MIN_MACS) {
+    if (pool && units >= 2 && units * M * K * N >= MN_PARALLEL_MIN_MACS / 4) {
         const int32_t threads = mn_pool_threads(pool);
-        parts = count < threads ? (int32_t)count : threads;
+        parts = units < threads ? (int32_t)units : threads;
     }
-    if (parts == 1) { mn_matmul_f32(a, b, y, count, M, K, N, a_stride, b_stride); return; }
-    matmul_job j = {a, b, y, count, M, K, N, a_stride, b_stride, parts};
+    matmul_job j = {a, b, y, count, units, M, K, N, a_stride, b_stride, a_batch_stride, b_batch_stride, parts};
+    if (parts == 1) { matmul_task(&j, 0); return; }
     mn_pool_run(pool, matmul_task, &j, parts);
+}
+
+// ---- row-split element-wise and row ops ----
+
+/// Element-wise work is cheap per element: split only above this many elements (tens of
+/// microseconds of exp or normalization), so waking a worker pays for itself.
+#define MN_PARALLEL_MIN_ELEMENTS (1 << 15)
+
+typedef struct {
+    const mn_kernel_table *k;
+    int32_t op, log;
+    const float *x, *gamma, *beta;
+    float *y;
+    float p0, p1, eps;
+    int64_t rows, cols;
+    int32_t parts;
+} rows_job;
+
+static int32_t parts_for_elements(mn_pool *pool, int64_t rows, int64_t cols) {
+    if (!pool || rows < 2 || rows * cols < MN_PARALLEL_MIN_ELEMENTS) return 1;
+    const int32_t threads = mn_pool_threads(pool);
+    return rows < threads ? (int32_t)rows : threads;
+}
+
+static void unary_task(void *ctx, int32_t t) {
+    const rows_job *j = (const rows_job *)ctx;
+    const int64_t r0 = j->rows * t / j->parts, r1 = j->rows * (t + 1) / j->parts;
+    j->k->unary_f32(j->op, j->x + r0 * j->cols, j->y + r0 * j->cols, (r1 - r0) * j->cols, j->p0, j->p1);
+}
+
+void mn_par_unary_f32(mn_pool *pool, const mn_kernel_table *k, int32_t op, const float *x, float *y, int64_t n, float p0,
+                      float p1) {
+    // Rows of 64 elements: every element's result is independent of where a chunk starts.
+    rows_job j = {.k = k, .op = op, .x = x, .y = y, .p0 = p0, .p1 = p1, .rows = n / 64, .cols = 64};
+    j.parts = parts_for_elements(pool, j.rows, 64);
+    if (j.parts == 1) { k->unary_f32(op, x, y, n, p0, p1); return; }
+    mn_pool_run(pool, unary_task, &j, j.parts);
+    if (n % 64) k->unary_f32(op, x + j.rows * 64, y + j.rows * 64, n % 64, p0, p1);
+}
+
+static void softmax_task(void *ctx, int32_t t) {
+    const rows_job *j = (const rows_job *)ctx;
+    const int64_t r0 = j->rows * t / j->parts, r1 = j->rows * (t + 1) / j->parts;
+    j->k->softmax_f32(j->x + r0 * j->cols, j->y + r0 * j->cols, r1 - r0, j->cols, j->log);
+}
+
+void mn_par_softmax_f32(mn_pool *pool, const mn_kernel_table *k, const float *x, float *y, int64_t rows, int64_t cols,
+                        int32_t log) {
+    rows_job j = {.k = k, .log = log, .x = x, .y = y, .rows = rows, .cols = cols};
+    j.parts = parts_for_elements(pool, rows, cols);
+    if (j.parts == 1) { k->softmax_f32(x, y, rows, cols, log); return; }
+    mn_pool_run(pool, softmax_task, &j, j.parts);
+}
+
+static void layer_norm_task(void *ctx, int32_t t) {
+    const rows_job *j = (const rows_job *)ctx;
+    const int64_t r0 = j->rows * t / j->parts, r1 = j->rows * (t + 1) / j->parts;
+    mn_layer_norm_f32(j->x + r0 * j->cols, j->gamma, j->beta, j->y + r0 * j->cols, r1 - r0, j->cols, j->eps);
+}
+
+void mn_par_layer_norm_f32(mn_pool *pool, const float *x, const float *gamma, const float *beta, float *y, int64_t rows,
+                           int64_t dim, float eps) {
+    rows_job j = {.x = x, .gamma = gamma, .beta = beta, .y = y, .eps = eps, .rows = rows, .cols = dim};
+    j.parts = parts_for_elements(pool, rows, dim);
+    if (j.parts == 1) { mn_layer_norm_f32(x, gamma, beta, y, rows, dim, eps); return; }
+    mn_pool_run(pool, layer_norm_task, &j, j.parts);
 }

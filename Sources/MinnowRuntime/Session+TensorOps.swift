@@ -124,18 +124,11 @@ extension Session {
             mn_reduce_f32(kind, x, y, Int64(outer * batch), Int64(extent), Int64(inner))
         case let .matmul(index):
             let m = tables.matmuls[index]
-            if m.aBatchStride == m.count * m.aStride && m.bBatchStride == m.count * m.bStride {
-                // Both operands batched and densely packed: one call covers the whole batch.
-                mn_par_matmul_f32(pool, m.a, m.b, m.y, Int64(m.count * batch), Int64(m.m), Int64(m.k), Int64(m.n), Int64(m.aStride),
-                                  Int64(m.bStride))
-            } else {
-                for b in 0..<batch {
-                    mn_par_matmul_f32(pool, m.a + b * m.aBatchStride, m.b + b * m.bBatchStride, m.y + b * m.count * m.m * m.n, Int64(m.count),
-                                  Int64(m.m), Int64(m.k), Int64(m.n), Int64(m.aStride), Int64(m.bStride))
-                }
-            }
+            // batch x count products, split across the pool by whole products.
+            mn_par_matmul_f32(pool, m.a, m.b, m.y, Int64(batch), Int64(m.count), Int64(m.m), Int64(m.k), Int64(m.n),
+                              Int64(m.aStride), Int64(m.bStride), Int64(m.aBatchStride), Int64(m.bBatchStride))
         case let .layerNorm(x, gamma, beta, y, rows, dim, eps):
-            mn_layer_norm_f32(x, gamma, beta, y, Int64(rows * batch), Int64(dim), eps)
+            mn_par_layer_norm_f32(pool, x, gamma, beta, y, Int64(rows * batch), Int64(dim), eps)
         case let .broadcast(index):
             var b = tables.broadcasts[index]
             var s = b.shape.withBatch(batch)

@@ -191,9 +191,9 @@ public final class Session {
                         }
                     }
                 case let .unary(code, x, y, n, p0, p1):
-                    kernels.unary_f32(code, x, y, Int64(n * batch), p0, p1)
+                    mn_par_unary_f32(pool, table, code, x, y, Int64(n * batch), p0, p1)
                 case let .softmax(x, y, cols, rows, log):
-                    kernels.softmax_f32(x, y, Int64(rows * batch), Int64(cols), log ? 1 : 0)
+                    mn_par_softmax_f32(pool, table, x, y, Int64(rows * batch), Int64(cols), log ? 1 : 0)
                 case let .copy(x, y, bytes):
                     if x != UnsafeRawPointer(y) { y.copyMemory(from: x, byteCount: bytes * batch) }
                 case let .concat(first, count, y, outer):

@@ -35,9 +35,18 @@ void mn_par_dense_dyn(mn_pool *pool, const mn_kernel_table *k, const float *x, c
                       const float *wscale, const float *bias, float *y, int8_t *xq, int32_t M, int32_t K, int32_t N,
                       mn_activation act);
 
-/// mn_matmul_f32 with the `count` products split across the pool (NULL: single-threaded).
-void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K,
-                       int64_t N, int64_t a_stride, int64_t b_stride);
+/// `batch` x `count` products: A of product (b, c) at a + b * a_batch_stride + c * a_stride (B
+/// likewise), written densely to y in (b, c) order; split across the pool by whole products.
+void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, int64_t batch, int64_t count, int64_t M,
+                       int64_t K, int64_t N, int64_t a_stride, int64_t b_stride, int64_t a_batch_stride,
+                       int64_t b_batch_stride);
+/// The table's unary and softmax, and mn_layer_norm_f32, split by rows above ~32K elements.
+void mn_par_unary_f32(mn_pool *pool, const mn_kernel_table *k, int32_t op, const float *x, float *y, int64_t n, float p0,
+                      float p1);
+void mn_par_softmax_f32(mn_pool *pool, const mn_kernel_table *k, const float *x, float *y, int64_t rows, int64_t cols,
+                        int32_t log);
+void mn_par_layer_norm_f32(mn_pool *pool, const float *x, const float *gamma, const float *beta, float *y, int64_t rows,
+                           int64_t dim, float eps);
 
 #ifdef __cplusplus
 }
