@@ -224,9 +224,10 @@ AVX2 void mn_unary_f32_avx2(int32_t op, const float *x, float *y, int64_t n, flo
         case 7: r = erf8(v); break;
         case 10: r = _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, erf8(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f))))); break;
         default: {
-            const __m256 inner = _mm256_mul_ps(_mm256_set1_ps(0.79788456080286536f),
-                                               _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), v), _mm256_mul_ps(v, v), v));
-            r = _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, tanh8(inner)));
+            // 0.5 v (1 + tanh(u)) = v sigmoid(2u) = v / (1 + exp(-2u)): one exp and one division.
+            const __m256 u2 = _mm256_mul_ps(_mm256_set1_ps(-1.5957691216057307f),
+                                            _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), v), _mm256_mul_ps(v, v), v));
+            r = _mm256_div_ps(v, _mm256_add_ps(one, exp8(u2)));
         }
         }
         if (left < 8) {

@@ -21,7 +21,14 @@ void mn_strided_copy(const void *x, void *y, int32_t elem, int32_t rank, const i
         for (int64_t i3 = 0; i3 < d[3]; i3++)
         for (int64_t i4 = 0; i4 < d[4]; i4++) {
             const int64_t o = base + i0 * s[0] + i1 * s[1] + i2 * s[2] + i3 * s[3] + i4 * s[4];
-            if (s[5] == 1) {  // contiguous innermost run: one memcpy
+            if (s[5] == 1 && elem == 4 && d[5] <= 16) {
+                // Short contiguous float runs (a head's slice, an embedding row): a typed copy,
+                // not a memcpy call per run.
+                const float *from = (const float *)(src + o * 4);
+                float *to = (float *)dst;
+                for (int64_t i5 = 0; i5 < d[5]; i5++) to[i5] = from[i5];
+                dst += d[5] * 4;
+            } else if (s[5] == 1) {  // contiguous innermost run: one memcpy
                 memcpy(dst, src + o * elem, (size_t)(d[5] * elem));
                 dst += d[5] * elem;
             } else if (elem == 4) {
@@ -45,7 +52,8 @@ int64_t mn_gather_f32(const float *table, int64_t rows, int64_t dim, const void 
         int64_t r = load_id(ids, id_bytes, i);
         if (r < 0) r += rows;  // ONNX Gather counts negative indices from the end
         if (r < 0 || r >= rows) return i;
-        memcpy(y + i * dim, table + r * dim, (size_t)dim * sizeof(float));
+        if (dim == 1) y[i] = table[r];  // a Take of single values (DLRM's interaction triangle)
+        else memcpy(y + i * dim, table + r * dim, (size_t)dim * sizeof(float));
     }
     return -1;
 }
