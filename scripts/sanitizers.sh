@@ -8,6 +8,7 @@
 # ThreadSanitizer needs its own build: scripts/tsan.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p .build  # a fresh clone has none yet (the build logs go there)
 SECS=${1:-30}
 shift || true
 TARGETS=${*:-model npz onnx http}

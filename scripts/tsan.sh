@@ -4,6 +4,7 @@
 # fails the run (halt_on_error).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p .build  # a fresh clone has none yet (the build logs go there)
 if ! { swift build --build-path .build/tsan --sanitize=thread --product MinnowPackageTests && swift build --build-path .build/tsan --sanitize=thread --product minnow; } >.build/tsan-build.log 2>&1; then
     grep -E "error" .build/tsan-build.log | head -20 >&2
     echo "tsan.sh: the TSan build failed (.build/tsan-build.log)" >&2
