@@ -1,8 +1,8 @@
 // x86-64 AVX2 + FMA kernels for the ops that stay float: a register-blocked GEMM (attention
 // products, LSTM/GRU projections, float Dense) and vector exp/tanh/sigmoid/erf for the unary ops
 // and softmax. Float results differ from the portable reference only by summation order and the
-// polynomial approximations (max abs error about 2e-7 for tanh/sigmoid/erf on |x| <= 10, relative
-// about 2e-7 for exp; FloatSIMDKernelTests states and checks the bounds).
+// polynomial approximations (within 3e-7 absolute for sigmoid/tanh/erf, 3e-7 relative for exp,
+// 3e-7 * max(1, |x|) for GELU: the bounds minnow_kernels.h states and SIMDKernelTests checks).
 //
 // Unsafe pointer code: every function trusts shapes validated at session creation.
 #include "minnow_kernels.h"

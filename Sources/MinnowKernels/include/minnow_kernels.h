@@ -68,8 +68,9 @@ typedef struct {
     void (*quantize_s8)(const float *x, int8_t *q, int64_t n, float scale, int32_t zp);
     /// Same contract as mn_softmax_f32; SIMD versions use a polynomial exp (relative error ~2e-7).
     void (*softmax_f32)(const float *x, float *y, int64_t rows, int64_t cols, int32_t log);
-    /// Same contract as mn_unary_f32; SIMD versions use polynomial exp/tanh/sigmoid/erf (max abs
-    /// error ~2e-7 on the bounded functions, relative ~2e-7 on exp).
+    /// Same contract as mn_unary_f32; SIMD versions use polynomial exp/tanh/sigmoid/erf: within
+    /// 3e-7 absolute (sigmoid, tanh, erf), 3e-7 relative (exp), 3e-7 * max(1, |x|) (GELU), with
+    /// NaN, infinities and signed zeros as libm, and an element's result independent of n.
     void (*unary_f32)(int32_t op, const float *x, float *y, int64_t n, float p0, float p1);
     /// Float matrix products (attention, recurrent projections); every table sets it.
     mn_gemm_f32_fn gemm_f32;
