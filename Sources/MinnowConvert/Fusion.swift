@@ -22,7 +22,8 @@ enum Fusion {
                 let n = Int(g.tensors[g.ops[d].inputs[1]].shape[0])
                 var fused = false
                 switch next.opcode {
-                case .add, .sub, .mul, .div where options.activation == .none:
+                case .add where options.activation == .none, .sub where options.activation == .none,
+                     .mul where options.activation == .none, .div where options.activation == .none:
                     let other = next.inputs[0] == y ? next.inputs[1] : next.inputs[0]
                     guard next.inputs.filter({ $0 == y }).count == 1, let v = perChannel(g, other, n: n) else { break }
                     if (next.opcode == .sub || next.opcode == .div) && next.inputs[1] != other { break }

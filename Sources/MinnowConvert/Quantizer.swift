@@ -110,10 +110,16 @@ enum Quantizer {
                                            quant: QuantParams(scales: scales, zeroPoints: Array(repeating: 0, count: n), axis: 0))
     }
 
+    /// Max pooling selects values: on int8 it is exact (max commutes with monotone quantization).
+    static func isMaxPool(_ op: MOp) -> Bool {
+        guard op.opcode == .pool, case let .params(ints, _) = op.options else { return false }
+        return ints.first == 0
+    }
+
     /// Ops with no int8 kernel: they run in fp32 in every mode.
     static func floatOnlyOps(_ g: MGraph) -> [FloatDecision] {
         let noMath: Set<OpCode> = [.dense, .copy, .quantize, .dequantize, .stridedCopy, .im2col, .gather, .cast, .not, .and, .or, .equal, .less, .greater]
-        return g.ops.filter { !noMath.contains($0.opcode) }.map {
+        return g.ops.filter { !noMath.contains($0.opcode) && !(isMaxPool($0) && g.tensors[$0.inputs[0]].dtype == .int8) }.map {
             FloatDecision(op: $0.name, opType: $0.sourceType, reason: "\($0.opcode) has no int8 kernel; runs in fp32")
         }
     }
@@ -129,14 +135,16 @@ enum Quantizer {
                 int8Dense.insert(d)
             }
         }
-        // Can tensor t be int8? Only if every reader takes int8: an int8 dense (as its input) or a
-        // layout op (copy, strided copy, im2col) whose result can be int8 too. Graph outputs stay fp32.
+        // Can tensor t be int8? Only if every reader takes int8: an int8 dense (as its input) or an op
+        // that only moves or selects values (copy, strided copy, im2col, max pool) whose result can be
+        // int8 too, with the same scale and zero point. Graph outputs stay fp32.
         let layoutOnly: Set<OpCode> = [.copy, .stridedCopy, .im2col]
+        func keepsQuantization(_ op: MOp) -> Bool { layoutOnly.contains(op.opcode) || isMaxPool(op) }
         func acceptsInt8(_ t: Int) -> Bool {
             let readers = g.consumers(of: t)
             guard !readers.isEmpty, !g.isGraphOutput(t) else { return false }
             return readers.allSatisfy { c in
-                (int8Dense.contains(c) && g.ops[c].inputs[0] == t) || (layoutOnly.contains(g.ops[c].opcode) && acceptsInt8(g.ops[c].outputs[0]))
+                (int8Dense.contains(c) && g.ops[c].inputs[0] == t) || (keepsQuantization(g.ops[c]) && acceptsInt8(g.ops[c].outputs[0]))
             }
         }
         var isInt8 = [Bool](repeating: false, count: g.tensors.count)
@@ -146,7 +154,7 @@ enum Quantizer {
             if int8Dense.contains(i), case let .dense(o) = op.options, o.activation != .leakyRelu, acceptsInt8(y) {
                 isInt8[y] = true
                 params[y] = activationParams(ranges[y] ?? ActivationRange(min: 0, max: 0))
-            } else if layoutOnly.contains(op.opcode), isInt8[op.inputs[0]] {
+            } else if keepsQuantization(op), isInt8[op.inputs[0]] {
                 isInt8[y] = true
                 params[y] = params[op.inputs[0]]
             }

@@ -173,7 +173,7 @@ public struct MemoryPlanInfo: Equatable, Sendable {
 
 public struct ModelDescription: Equatable, Sendable {
     public static let formatMajor: UInt16 = 1
-    public static let formatMinor: UInt16 = 3
+    public static let formatMinor: UInt16 = 4
 
     public var formatMajor: UInt16 = ModelDescription.formatMajor
     public var formatMinor: UInt16 = ModelDescription.formatMinor

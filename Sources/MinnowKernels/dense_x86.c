@@ -82,6 +82,10 @@ AVX2 static void widen_rows(const int8_t *const *x, int rows, int32_t k0, int32_
         int32_t k = 0;
         for (; k + 16 <= kb; k += 16)
             _mm256_storeu_si256((__m256i *)(dst + k), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + k))));
+        if (k + 8 <= kb) {
+            _mm_storeu_si128((__m128i *)(dst + k), _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(src + k))));
+            k += 8;
+        }
         for (; k < kb; k++) dst[k] = src[k];
         for (; k < stride; k++) dst[k] = 0;  // k0 + kb == K is odd: pad the last pair
         (void)K;

@@ -306,7 +306,120 @@ void mn_cast(int32_t from, int32_t to, const void *x, void *y, int64_t n) {
         }                                                                                                     \
     }
 
-void mn_im2col(const void *x, void *y, int32_t elem, const int64_t p[13], int64_t batch, int8_t pad_value) {
+// Channels-last patches: a sample is [H, W, C] and a patch row is (kh, kw, c), so each tap is C
+// contiguous elements, and with dilation 1 the KW taps of one kernel row are one run of KW*C.
+//
+// One output row (b, oh) at a time, pixel by pixel, so y is written strictly in address order.
+// That lets a run move as whole 32-byte blocks: the bytes a block writes past the run's
+// end belong to the next run or pixel, which is written after it. Blocks are used where the caller
+// checked that NHWC_SLACK bytes past every read and write stay inside x and y (all rows but the
+// last few of a batch); otherwise memcpy/memset. The image rows each kernel row reads are resolved once per
+// output row, so the pixel loop only copies.
+
+#define NHWC_SLACK 32  // bytes a block move may read or write past a run
+
+// A fixed-size move: the compiler turns it into two 16-byte loads and stores.
+typedef struct { uint64_t w[4]; } block32;
+static inline void copy_block32(char *d, const char *s) { block32 v; memcpy(&v, s, sizeof v); memcpy(d, &v, sizeof v); }
+
+typedef struct {
+    int64_t W, KH, KW, OW, sw, pl, dw;
+    int64_t interiorLo, interiorHi;  // output columns whose taps all lie inside the width (dilation 1)
+    size_t tap, run;
+    uint64_t pad;  // the pad byte in every byte of a word
+} nhwc_geometry;
+
+#define NHWC_ROW(NAME, COPY, FILL)                                                                                     \
+    __attribute__((noinline)) static char *NAME(const nhwc_geometry *g, const char *const *src, char *dst) {           \
+        const size_t tap = g->tap, run = g->run;                                                                       \
+        const block32 pad32 = {{g->pad, g->pad, g->pad, g->pad}};                                                      \
+        (void)pad32;                                                                                                   \
+        for (int64_t ow = 0; ow < g->OW; ow++) {                                                                       \
+            if (ow == g->interiorLo) {                                                                                 \
+                /* Every tap of these pixels lies inside the width: one run per kernel row. */                         \
+                for (; ow < g->interiorHi; ow++) {                                                                     \
+                    const size_t off = (size_t)(ow * g->sw - g->pl) * tap;                                             \
+                    for (int64_t kh = 0; kh < g->KH; kh++, dst += run) {                                               \
+                        if (src[kh]) COPY(dst, src[kh] + off, run); else FILL(dst, run);                               \
+                    }                                                                                                  \
+                }                                                                                                      \
+                if (ow == g->OW) break;                                                                                \
+            }                                                                                                          \
+            const int64_t iw0 = ow * g->sw - g->pl;                                                                    \
+            if (g->dw == 1) {                                                                                          \
+                /* A border pixel: taps [a, b) of each kernel row lie inside the width, padding either side. */        \
+                const int64_t a = iw0 < 0 ? (-iw0 < g->KW ? -iw0 : g->KW) : 0;                                         \
+                const int64_t b = g->W - iw0 < g->KW ? (g->W - iw0 > a ? g->W - iw0 : a) : g->KW;                      \
+                const size_t left = (size_t)a * tap, mid = (size_t)(b - a) * tap, right = run - left - mid;           \
+                for (int64_t kh = 0; kh < g->KH; kh++, dst += run) {                                                   \
+                    if (!src[kh]) { FILL(dst, run); continue; }                                                        \
+                    if (left) FILL(dst, left);                                                                         \
+                    if (mid) COPY(dst + left, src[kh] + (size_t)(iw0 + a) * tap, mid);                                 \
+                    if (right) FILL(dst + left + mid, right);                                                          \
+                }                                                                                                      \
+                continue;                                                                                              \
+            }                                                                                                          \
+            for (int64_t kh = 0; kh < g->KH; kh++)                                                                     \
+            for (int64_t kw = 0; kw < g->KW; kw++, dst += tap) {                                                       \
+                const int64_t iw = iw0 + kw * g->dw;                                                                   \
+                if (src[kh] && iw >= 0 && iw < g->W) COPY(dst, src[kh] + (size_t)iw * tap, tap); else FILL(dst, tap);   \
+            }                                                                                                          \
+        }                                                                                                              \
+        return dst;                                                                                                    \
+    }
+#define WORD_COPY(d, s, n)                                                                          \
+    do {                                                                                             \
+        copy_block32((d), (s));                                                                      \
+        for (size_t i_ = 32; i_ < (n); i_ += 32) copy_block32((d) + i_, (s) + i_);                   \
+    } while (0)
+#define WORD_FILL(d, n)                                                                              \
+    do {                                                                                             \
+        memcpy((d), &pad32, 32);                                                                     \
+        for (size_t i_ = 32; i_ < (n); i_ += 32) memcpy((d) + i_, &pad32, 32);                        \
+    } while (0)
+#define EXACT_COPY(d, s, n) memcpy((d), (s), (n))
+#define EXACT_FILL(d, n) memset((d), (uint8_t)g->pad, (n))
+NHWC_ROW(nhwc_row_words, WORD_COPY, WORD_FILL)
+NHWC_ROW(nhwc_row_exact, EXACT_COPY, EXACT_FILL)
+#undef NHWC_ROW
+#undef WORD_COPY
+#undef WORD_FILL
+#undef EXACT_COPY
+#undef EXACT_FILL
+
+/// Channels-last im2col; the loader refuses kernels taller than MN_IM2COL_NHWC_MAX_KH (mn_im2col's header).
+static void im2col_nhwc(const char *x, char *y, size_t elem, const int64_t p[14], int64_t batch, int8_t pad_value) {
+    const int64_t C = p[0], H = p[1], W = p[2], KH = p[3], KW = p[4], OH = p[5], OW = p[6];
+    const int64_t sh = p[7], pt = p[9], dh = p[11];
+    // Float padding is +0.0: all bytes 0.
+    const int64_t sw = p[8], pl = p[10], dw = p[12];
+    int64_t lo = 0, hi = 0;
+    if (dw == 1) {
+        while (lo < OW && lo * sw - pl < 0) lo++;
+        hi = OW;
+        while (hi > lo && (hi - 1) * sw - pl + KW > W) hi--;
+    }
+    const nhwc_geometry g = {W, KH, KW, OW, sw, pl, dw, lo, hi, (size_t)C * elem, (size_t)(KW * C) * elem,
+                             0x0101010101010101ull * (elem == 1 ? (uint8_t)pad_value : 0)};
+    const size_t sample = (size_t)(H * W) * g.tap, imageRow = (size_t)W * g.tap, outRow = (size_t)(OW * KH) * g.run;
+    const char *xEnd = x + (size_t)batch * sample;
+    char *dst = y, *yEnd = y + (size_t)(batch * OH) * outRow;
+    const char *src[MN_IM2COL_NHWC_MAX_KH];
+    for (int64_t b = 0; b < batch; b++)
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const char *readEnd = x;
+        for (int64_t kh = 0; kh < KH; kh++) {
+            const int64_t ih = oh * sh - pt + kh * dh;
+            src[kh] = ih >= 0 && ih < H ? x + (size_t)b * sample + (size_t)ih * imageRow : NULL;
+            if (src[kh] && src[kh] + imageRow > readEnd) readEnd = src[kh] + imageRow;
+        }
+        const int words = readEnd + NHWC_SLACK <= xEnd && dst + outRow + NHWC_SLACK <= yEnd;
+        dst = words ? nhwc_row_words(&g, src, dst) : nhwc_row_exact(&g, src, dst);
+    }
+}
+
+void mn_im2col(const void *x, void *y, int32_t elem, const int64_t p[14], int64_t batch, int8_t pad_value) {
+    if (p[13] == 1) { im2col_nhwc(x, y, (size_t)elem, p, batch, pad_value); return; }
     const int64_t C = p[0], H = p[1], W = p[2], KH = p[3], KW = p[4], OH = p[5], OW = p[6];
     const int64_t sh = p[7], sw = p[8], pt = p[9], pl = p[10], dh = p[11], dw = p[12];
     const int64_t K = C * KH * KW;
@@ -337,9 +450,43 @@ void mn_im2col(const void *x, void *y, int32_t elem, const int64_t p[13], int64_
 }
 #undef IM2COL_BODY
 
-void mn_pool_f32(const float *x, float *y, const int64_t p[13], int64_t batch) {
+// Channels-last pooling: a sample is [H, W, C]; each output pixel folds its window's C-vectors,
+// so the inner loop runs over contiguous channels (vectorized by the compiler).
+#define POOL_NHWC_BODY(T, INIT, FOLD, TAIL)                                                                \
+    for (int64_t b = 0; b < batch; b++)                                                              \
+    for (int64_t oh = 0; oh < OH; oh++)                                                              \
+    for (int64_t ow = 0; ow < OW; ow++) {                                                            \
+        T *acc = y + ((b * OH + oh) * OW + ow) * C;                                                  \
+        for (int64_t c = 0; c < C; c++) acc[c] = (INIT);                                             \
+        int64_t n = 0;                                                                               \
+        for (int64_t kh = 0; kh < KH; kh++) {                                                        \
+            const int64_t ih = oh * sh - pt + kh;                                                    \
+            if (ih < 0 || ih >= H) continue;                                                         \
+            for (int64_t kw = 0; kw < KW; kw++) {                                                    \
+                const int64_t iw = ow * sw - pl + kw;                                                \
+                if (iw < 0 || iw >= W) continue; /* padding never wins a max */                      \
+                const T *v = x + ((b * H + ih) * W + iw) * C;                                        \
+                for (int64_t c = 0; c < C; c++) FOLD;                                                \
+                n++;                                                                                 \
+            }                                                                                        \
+        }                                                                                            \
+        (void)n;                                                                                     \
+        TAIL                                                                                         \
+    }
+
+void mn_pool_f32(const float *x, float *y, const int64_t p[14], int64_t batch) {
     const int64_t kind = p[0], C = p[1], H = p[2], W = p[3], KH = p[4], KW = p[5], OH = p[6], OW = p[7];
     const int64_t sh = p[8], sw = p[9], pt = p[10], pl = p[11], include_pad = p[12];
+    if (p[13] == 1) {
+        if (kind == 0) {
+            POOL_NHWC_BODY(float, -INFINITY, acc[c] = v[c] > acc[c] ? v[c] : acc[c], )
+        } else {
+            POOL_NHWC_BODY(float, 0.f, acc[c] += v[c],
+                           const float d = (float)(include_pad ? KH * KW : (n > 0 ? n : 1));
+                           for (int64_t c = 0; c < C; c++) acc[c] /= d;)
+        }
+        return;
+    }
     for (int64_t bc = 0; bc < batch * C; bc++) {
         const float *xc = x + bc * H * W;
         float *yc = y + bc * OH * OW;
@@ -362,3 +509,32 @@ void mn_pool_f32(const float *x, float *y, const int64_t p[13], int64_t batch) {
         }
     }
 }
+
+// Max pooling of int8 values: max commutes with the (monotone) quantization, so the result keeps
+// the input's scale and zero point and equals quantize(max of the dequantized window) exactly.
+void mn_pool_max_s8(const int8_t *x, int8_t *y, const int64_t p[14], int64_t batch) {
+    const int64_t C = p[1], H = p[2], W = p[3], KH = p[4], KW = p[5], OH = p[6], OW = p[7];
+    const int64_t sh = p[8], sw = p[9], pt = p[10], pl = p[11];
+    if (p[13] == 1) {
+        POOL_NHWC_BODY(int8_t, INT8_MIN, acc[c] = v[c] > acc[c] ? v[c] : acc[c], )
+        return;
+    }
+    for (int64_t bc = 0; bc < batch * C; bc++) {
+        const int8_t *xc = x + bc * H * W;
+        int8_t *yc = y + bc * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++)
+        for (int64_t ow = 0; ow < OW; ow++) {
+            int8_t acc = INT8_MIN;
+            for (int64_t kh = 0; kh < KH; kh++) {
+                const int64_t ih = oh * sh - pt + kh;
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    const int64_t iw = ow * sw - pl + kw;
+                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                    acc = xc[ih * W + iw] > acc ? xc[ih * W + iw] : acc;
+                }
+            }
+            yc[oh * OW + ow] = acc;
+        }
+    }
+}
+#undef POOL_NHWC_BODY

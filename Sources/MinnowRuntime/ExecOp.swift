@@ -48,7 +48,7 @@ enum ExecOp {
     case cast(from: Int32, to: Int32, x: UnsafeRawPointer, y: UnsafeMutableRawPointer, perSample: Int)
     /// `params` is the offset of 13 values in the session's window-parameter table.
     case im2col(x: UnsafeRawPointer, y: UnsafeMutableRawPointer, elem: Int32, params: Int, padValue: Int8)
-    case pool(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, params: Int)
+    case pool(x: UnsafeRawPointer, y: UnsafeMutableRawPointer, int8: Bool, params: Int)
     /// `args` indexes the session's recurrent table.
     case recurrent(args: Int)
 }

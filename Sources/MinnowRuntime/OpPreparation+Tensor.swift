@@ -1,4 +1,5 @@
 import MinnowFormat
+import MinnowKernels
 
 // Load-time checks for the tensor ops of format 1.2. Every index a kernel will compute from the
 // parameters is proved in bounds here (strided copies: the largest and smallest element they
@@ -102,16 +103,23 @@ extension OpPreparer {
         case .pool:
             try arity(1)
             let x = try input(0)
-            try requireFloat(what, x, y)
-            guard ints.count == 13, ints[0] == 0 || ints[0] == 1, ints[1...9].allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }),
-                  ints[10...11].allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }) else {
-                throw .invalid("\(what): pool parameters \(ints), expected [kind 0/1, C, H, W, KH, KW, OH, OW, sh, sw >= 1, pads >= 0, flag]")
+            guard ints.count == 13 || ints.count == 14, ints[0] == 0 || ints[0] == 1, ints[1...9].allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }),
+                  ints[10...11].allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }), ints.count == 13 || ints[13] == 0 || ints[13] == 1 else {
+                throw .invalid("\(what): pool parameters \(ints), expected [kind 0/1, C, H, W, KH, KW, OH, OW, sh, sw >= 1, pads >= 0, flag, layout 0/1]")
+            }
+            // Max pooling also runs on int8 (max commutes with quantization); the output keeps the input's parameters.
+            if x.dtype == .int8 {
+                guard ints[0] == 0, y.dtype == .int8, x.quant == y.quant, x.isBatched, !x.isConstant else {
+                    throw .invalid("\(what): int8 pooling is max pooling of a batched activation into one of the same quantization")
+                }
+            } else {
+                try requireFloat(what, x, y)
             }
             let (c, h, w, oh, ow) = (ints[1], ints[2], ints[3], ints[6], ints[7])
             guard Int64(perSample(x)) == c * h * w, Int64(perSample(y)) == c * oh * ow else {
                 throw .invalid("\(what): pool of [\(c), \(h), \(w)] -> [\(c), \(oh), \(ow)] does not match \(x.shape) -> \(y.shape)")
             }
-            return .pool(x: Int(op.inputs[0]), y: Int(op.outputs[0]), params: ints)
+            return .pool(x: Int(op.inputs[0]), y: Int(op.outputs[0]), int8: x.dtype == .int8, params: Array(ints.prefix(13)) + [ints.count == 14 ? ints[13] : 0])
         default:
             throw .unsupported("\(what): not a tensor op")
         }
@@ -158,11 +166,14 @@ extension OpPreparer {
             throw .invalid("\(what): im2col copies a batched float32 or int8 activation to one of the same dtype and quantization")
         }
         // Every value bounded (taps outside the image are skipped by the kernel), so products cannot overflow.
-        guard p.count == 13, p[0...8].allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), p[9...10].allSatisfy({ $0 >= 0 && $0 <= 1 << 16 }),
-              p[11...12].allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }) else {
-            throw .invalid("\(what): im2col parameters \(p), expected [C, H, W, KH, KW, OH, OW, strides >= 1, pads >= 0, dilations >= 1]")
+        guard p.count == 13 || p.count == 14, p[0...8].allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), p[9...10].allSatisfy({ $0 >= 0 && $0 <= 1 << 16 }),
+              p[11...12].allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), p.count == 13 || p[13] == 0 || p[13] == 1 else {
+            throw .invalid("\(what): im2col parameters \(p), expected [C, H, W, KH, KW, OH, OW, strides >= 1, pads >= 0, dilations >= 1, layout 0/1]")
         }
         let (c, h, w, kh, kw, oh, ow) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+        if p.count == 14, p[13] == 1, kh > Int64(MN_IM2COL_NHWC_MAX_KH) {
+            throw .unsupported("\(what): channels-last im2col of a kernel with \(kh) rows (at most \(MN_IM2COL_NHWC_MAX_KH))")
+        }
         guard Int64(perSample(x)) == c * h * w, Int64(perSample(y)) == oh * ow * c * kh * kw, y.shape.last == c * kh * kw else {
             throw .invalid("\(what): patches of [\(c), \(h), \(w)] into [\(oh * ow), \(c * kh * kw)] do not match \(x.shape) -> \(y.shape)")
         }
@@ -171,7 +182,8 @@ extension OpPreparer {
             guard let q = x.quant, q.axis == -1 else { throw .invalid("\(what): int8 input needs per-tensor quantization") }
             pad = Int8(q.zeroPoints[0])  // validated to lie in -128...127
         }
-        return .im2col(x: Int(op.inputs[0]), y: Int(op.outputs[0]), elem: x.dtype.byteSize, params: p, padValue: pad)
+        return .im2col(x: Int(op.inputs[0]), y: Int(op.outputs[0]), elem: x.dtype.byteSize, params: Array(p.prefix(13)) + [p.count == 14 ? p[13] : 0],
+                       padValue: pad)
     }
 
     private func prepareRecurrent(_ op: OperatorInfo, _ y: TensorInfo, _ p: [Int64], _ what: String) throws(ModelError) -> PreparedOp {

@@ -39,7 +39,7 @@ enum PreparedOp: @unchecked Sendable {
     case cast(from: Int32, to: Int32, x: Int, y: Int, elementsPerSample: Int)
     /// Convolution patches; `padValue` is what an out-of-image tap reads (an int8 input's zero point).
     case im2col(x: Int, y: Int, elem: Int, params: [Int64], padValue: Int8)
-    case pool(x: Int, y: Int, params: [Int64])
+    case pool(x: Int, y: Int, int8: Bool, params: [Int64])
     /// LSTM (gates 4) or GRU (gates 3); `bias` is LSTM's Wb + Rb summed, or GRU's [D, 6H] as stored.
     case recurrent(gates: Int, x: Int, w: Int, r: Int, bias: PinnedBuffer<Float>?, y: Int, steps: Int, inputSize: Int,
                    hidden: Int, directions: Int, linearBeforeReset: Bool)

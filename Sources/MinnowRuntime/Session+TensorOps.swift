@@ -11,7 +11,7 @@ struct ArgTables {
     var stridedCopies: [StridedCopyArgs] = []
     var matmuls: [MatmulArgs] = []
     var broadcasts: [BroadcastArgs] = []
-    /// im2col and pool parameters, 13 per op.
+    /// im2col and pool parameters, 14 per op (13 from the file and the layout, 0 when absent).
     var windowParams: [Int64] = []
     var recurrent: [RecurrentArgs] = []
 }
@@ -74,10 +74,10 @@ extension Session {
             return .cast(from: from, to: to, x: UnsafeRawPointer(a[x]), y: a[y], perSample: n)
         case let .im2col(x, y, elem, params, pad):
             tables.windowParams += params
-            return .im2col(x: UnsafeRawPointer(a[x]), y: a[y], elem: Int32(elem), params: tables.windowParams.count - 13, padValue: pad)
-        case let .pool(x, y, params):
+            return .im2col(x: UnsafeRawPointer(a[x]), y: a[y], elem: Int32(elem), params: tables.windowParams.count - 14, padValue: pad)
+        case let .pool(x, y, int8, params):
             tables.windowParams += params
-            return .pool(x: UnsafePointer(f(x)), y: f(y), params: tables.windowParams.count - 13)
+            return .pool(x: UnsafeRawPointer(a[x]), y: a[y], int8: int8, params: tables.windowParams.count - 14)
         case let .recurrent(gates, x, w, r, bias, y, steps, inputSize, hidden, directions, lbr):
             tables.recurrent.append(RecurrentArgs(gates: gates, x: UnsafePointer(f(x)), w: UnsafePointer(f(w)), r: UnsafePointer(f(r)),
                                                   bias: bias.map { UnsafePointer($0.pointer) }, y: f(y), steps: steps, inputSize: inputSize,
@@ -159,8 +159,14 @@ extension Session {
             mn_cast(from, to, x, y, Int64(n * batch))
         case let .im2col(x, y, elem, at, pad):
             tables.windowParams.withUnsafeBufferPointer { p in mn_im2col(x, y, elem, p.baseAddress! + at, Int64(batch), pad) }
-        case let .pool(x, y, at):
-            tables.windowParams.withUnsafeBufferPointer { p in mn_pool_f32(x, y, p.baseAddress! + at, Int64(batch)) }
+        case let .pool(x, y, int8, at):
+            tables.windowParams.withUnsafeBufferPointer { p in
+                if int8 {
+                    mn_pool_max_s8(x.assumingMemoryBound(to: Int8.self), y.assumingMemoryBound(to: Int8.self), p.baseAddress! + at, Int64(batch))
+                } else {
+                    mn_pool_f32(x.assumingMemoryBound(to: Float.self), y.assumingMemoryBound(to: Float.self), p.baseAddress! + at, Int64(batch))
+                }
+            }
         case let .recurrent(index):
             let a = tables.recurrent[index]
             let s = recurrentScratch.pointer.assumingMemoryBound(to: Float.self)

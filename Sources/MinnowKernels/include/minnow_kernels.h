@@ -153,10 +153,16 @@ void mn_where(int32_t elem, const uint8_t *c, const int64_t c_strides[4], const 
 void mn_cast(int32_t from, int32_t to, const void *x, void *y, int64_t n);
 
 /// Convolution patches: each sample x [C, H, W] becomes y [OH*OW, C*KH*KW] (params as the
-/// schema's im2col). Out-of-image taps read 0, or `pad_value` for one-byte (int8) elements.
-void mn_im2col(const void *x, void *y, int32_t elem, const int64_t params[13], int64_t batch, int8_t pad_value);
-/// Max (kind 0) or average (kind 1) pooling of [C, H, W] per sample (params as the schema's pool).
-void mn_pool_f32(const float *x, float *y, const int64_t params[13], int64_t batch);
+/// schema's im2col; params[13] = 1: channels last, x [H, W, C] -> rows ordered (kh, kw, c), for
+/// kernels of at most MN_IM2COL_NHWC_MAX_KH rows). Out-of-image taps read 0, or `pad_value` for
+/// one-byte (int8) elements.
+#define MN_IM2COL_NHWC_MAX_KH 16
+void mn_im2col(const void *x, void *y, int32_t elem, const int64_t params[14], int64_t batch, int8_t pad_value);
+/// Max (kind 0) or average (kind 1) pooling of [C, H, W] per sample (params as the schema's pool;
+/// params[13] = 1: channels last, [H, W, C] -> [OH, OW, C]).
+void mn_pool_f32(const float *x, float *y, const int64_t params[14], int64_t batch);
+/// Max pooling of int8 values (kind must be 0); y keeps x's quantization.
+void mn_pool_max_s8(const int8_t *x, int8_t *y, const int64_t params[14], int64_t batch);
 
 /// ONNX LSTM / GRU with default activations and zero initial state, batch-first: x [batch, S, I],
 /// W [D, G*H, I], R [D, G*H, H] (gates i, o, f, c for LSTM; z, r, h for GRU), y [batch, S, D, H];
