@@ -22,18 +22,16 @@
 /// rounding right shift (ties away from zero).
 AVX2 static inline __m256i requant8(__m256i x, __m256i mult, __m256i shift) {
     const __m256i zero = _mm256_setzero_si256();
-    const __m256i nudge_pos = _mm256_set1_epi64x(1LL << 30), nudge_neg = _mm256_set1_epi64x(1 - (1LL << 30));
-    const __m256i low31 = _mm256_set1_epi64x((1LL << 31) - 1);
+    // The reference's saturating rounding doubling high multiply is (p + nudge) / 2^31 truncated,
+    // nudge = 2^30 for p >= 0 and 1 - 2^30 below. Truncating a negative quotient is flooring
+    // after adding 2^31 - 1, and 1 - 2^30 + 2^31 - 1 = 2^30: so in both cases it is
+    // floor((p + 2^30) / 2^31), one add and one shift. (Its saturating case, both operands
+    // INT32_MIN, cannot happen: multipliers are positive.) AVX2 has no 64-bit arithmetic shift,
+    // but only the low 32 bits of the quotient are kept, and those are the same for a logical one.
+    const __m256i half = _mm256_set1_epi64x(1LL << 30);
     // Even lanes (mul_epi32 reads the low 32 bits of each 64-bit lane, sign-extended), then odd.
-    __m256i pe = _mm256_mul_epi32(x, mult);
-    __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32));
-    pe = _mm256_add_epi64(pe, _mm256_blendv_epi8(nudge_pos, nudge_neg, _mm256_cmpgt_epi64(zero, pe)));
-    po = _mm256_add_epi64(po, _mm256_blendv_epi8(nudge_pos, nudge_neg, _mm256_cmpgt_epi64(zero, po)));
-    // Truncating division by 2^31: add 2^31 - 1 to negatives, then shift. AVX2 has no 64-bit
-    // arithmetic shift, but only the low 32 bits of the quotient are kept, and those are the
-    // same for a logical shift.
-    pe = _mm256_srli_epi64(_mm256_add_epi64(pe, _mm256_and_si256(_mm256_cmpgt_epi64(zero, pe), low31)), 31);
-    po = _mm256_srli_epi64(_mm256_add_epi64(po, _mm256_and_si256(_mm256_cmpgt_epi64(zero, po), low31)), 31);
+    const __m256i pe = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, mult), half), 31);
+    const __m256i po = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32)), half), 31);
     const __m256i high = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
     // Rounding divide by 2^e, e = -shift.
     const __m256i e = _mm256_sub_epi32(zero, shift);

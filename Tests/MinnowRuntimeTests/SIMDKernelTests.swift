@@ -83,6 +83,37 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
+    /// Requantization over the whole int32 range: accumulators up to +/-2^30 (from the bias),
+    /// multipliers across [2^30, 2^31) and every right shift, and exact ties in both rounding
+    /// steps (multiplier 2^30 halves the product; odd accumulators then sit on .5).
+    func testRequantizationIsBitExactAcrossTheInt32Range() {
+        let ref = mn_reference_kernels()!.pointee
+        var rng = SystemRandomNumberGenerator()
+        let (m, k, n) = (7, 3, 33)
+        for table in tables {
+            for round in 0..<40 {
+                let x = (0..<(m * k)).map { _ in Int8.random(in: -128...127, using: &rng) }
+                let w = (0..<(n * k)).map { _ in Int8.random(in: -127...127, using: &rng) }
+                let wsum = (0..<n).map { c in (0..<k).reduce(Int32(0)) { $0 + Int32(w[c * k + $1]) } }
+                let bias = (0..<n).map { c in c % 3 == 0 ? Int32.random(in: -1000...1000, using: &rng) : Int32.random(in: -(1 << 30)...(1 << 30), using: &rng) }
+                var mult = [Int32](repeating: 0, count: n), shift = [Int32](repeating: 0, count: n)
+                for c in 0..<n {
+                    // A power of two that brings this column's sums to about +/-100 (so outputs vary
+                    // rather than saturate), times a mantissa: 0.5 gives multiplier 2^30 (ties),
+                    // otherwise anything in [0.5, 1).
+                    let e = max(0, Int(log2(Double(abs(bias[c])) + 1000)) - 6)
+                    let mantissa = c % 2 == 0 ? 0.5 : Double.random(in: 0.5..<1, using: &rng)
+                    mn_quantize_multiplier(mantissa * pow(2, -Double(e)), &mult[c], &shift[c])
+                }
+                var a = [Int8](repeating: 0, count: m * n), b = a
+                ref.dense_s8(x, w, bias, wsum, mult, shift, -3, -128, 127, &a, Int32(m), Int32(k), Int32(n))
+                table.dense_s8(x, layout(w, table, k: k, n: n), bias, wsum, mult, shift, -3, -128, 127, &b, Int32(m), Int32(k), Int32(n))
+                XCTAssertEqual(a, b, "\(String(cString: table.name)) requantization, round \(round)")
+                XCTAssertGreaterThan(Set(a).count, 25, "the outputs vary, so equality means something")
+            }
+        }
+    }
+
     func testQuantizeIsBitExact() {
         var rng = SystemRandomNumberGenerator()
         let specials: [Float] = [.nan, .infinity, -.infinity, 0.5, -0.5, 1.5, 2.5, -2.5, 1e30, -1e30, 0, -0]
