@@ -70,6 +70,7 @@ static const mn_kernel_table reference_table = {
     .softmax_f32 = mn_softmax_f32,
     .unary_f32 = mn_unary_f32,
     .gemm_f32 = mn_gemm_f32_ref,
+    .lstm_cell_f32 = mn_lstm_cell_f32,
 };
 
 const mn_kernel_table *mn_reference_kernels(void) { return &reference_table; }

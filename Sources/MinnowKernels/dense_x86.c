@@ -303,6 +303,7 @@ static const mn_kernel_table avx2_table = {
     .softmax_f32 = mn_softmax_f32_avx2,
     .unary_f32 = mn_unary_f32_avx2,
     .gemm_f32 = mn_gemm_f32_avx2,
+    .lstm_cell_f32 = mn_lstm_cell_f32_avx2,
 };
 
 // ------------------------------------------------------- AVX-512 VNNI ---------------------------
@@ -545,6 +546,7 @@ static const mn_kernel_table avx512vnni_table = {
     .softmax_f32 = softmax_f32_avx512,
     .unary_f32 = mn_unary_f32_avx2,
     .gemm_f32 = mn_gemm_f32_avx2,
+    .lstm_cell_f32 = mn_lstm_cell_f32_avx2,
 };
 
 const mn_kernel_table *mn_avx2_kernels(void) {

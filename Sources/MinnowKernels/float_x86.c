@@ -239,6 +239,74 @@ AVX2 void mn_unary_f32_avx2(int32_t op, const float *x, float *y, int64_t n, flo
     }
 }
 
+// ------------------------------------------------------------------ LSTM cell ---------------------
+
+/// exp for the gates' sigmoid and tanh, whose results saturate long before exp overflows: the
+/// input is clamped to [-87.3, 88], so n <= 127 and one exponent scale suffices, and no overflow,
+/// underflow or NaN blends are needed (NaN survives the clamp: it is max/min's second operand, and
+/// the polynomial carries it). Same reduction and polynomial as exp8.
+INLINE_AVX2 __m256 exp8_gate(__m256 x) {
+    x = _mm256_min_ps(_mm256_set1_ps(88.f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+INLINE_AVX2 __m256 sigmoid8_gate(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, exp8_gate(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+/// tanh8 with exp8_gate (the same small-|x| series).
+INLINE_AVX2 __m256 tanh8_gate(__m256 x) {
+    const __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.f));
+    const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.f), x);
+    const __m256 one = _mm256_set1_ps(1.f);
+    const __m256 big = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.f), _mm256_add_ps(exp8_gate(_mm256_add_ps(ax, ax)), one)));
+    const __m256 x2 = _mm256_mul_ps(ax, ax);
+    __m256 p = _mm256_set1_ps(-17.f / 315.f);
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(2.f / 15.f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-1.f / 3.f));
+    const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, x2), ax, ax);
+    return _mm256_or_ps(_mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.04f), _CMP_LT_OQ)), sign);
+}
+
+/// mn_lstm_cell_f32 eight units at a time, all four gates and both products in registers (the
+/// last partial group through padded copies, so a unit's result does not depend on H).
+AVX2 void mn_lstm_cell_f32_avx2(float *g, const float *c_prev, float *h, int64_t H) {
+    float pad[6][8] = {{0}};
+    for (int64_t k = 0; k < H; k += 8) {
+        const int64_t left = H - k;
+        const float *src[5] = {g + k, g + H + k, g + 2 * H + k, g + 3 * H + k, c_prev ? c_prev + k : NULL};
+        if (left < 8) {
+            for (int j = 0; j < 5; j++) if (src[j]) { memcpy(pad[j], src[j], (size_t)left * sizeof(float)); src[j] = pad[j]; }
+        }
+        const __m256 i = sigmoid8_gate(_mm256_loadu_ps(src[0])), o = sigmoid8_gate(_mm256_loadu_ps(src[1]));
+        const __m256 cand = tanh8_gate(_mm256_loadu_ps(src[3]));
+        __m256 c = _mm256_mul_ps(i, cand);
+        if (c_prev) c = _mm256_fmadd_ps(sigmoid8_gate(_mm256_loadu_ps(src[2])), _mm256_loadu_ps(src[4]), c);
+        const __m256 hv = _mm256_mul_ps(o, tanh8_gate(c));
+        if (left < 8) {
+            _mm256_storeu_ps(pad[0], c);
+            _mm256_storeu_ps(pad[5], hv);
+            memcpy(g + k, pad[0], (size_t)left * sizeof(float));
+            memcpy(h + k, pad[5], (size_t)left * sizeof(float));
+        } else {
+            _mm256_storeu_ps(g + k, c);
+            _mm256_storeu_ps(h + k, hv);
+        }
+    }
+}
+
 /// Softmax rows with exp8 (log-softmax stays on the portable code).
 AVX2 void mn_softmax_f32_avx2(const float *x, float *y, int64_t rows, int64_t cols, int32_t log) {
     if (log || cols < 8) { mn_softmax_f32(x, y, rows, cols, log); return; }

@@ -14,6 +14,15 @@ static void transpose(const float *in, float *out, int64_t rows, int64_t cols) {
 
 static inline float sigm(float v) { return v >= 0.f ? 1.f / (1.f + expf(-v)) : expf(v) / (1.f + expf(v)); }
 
+void mn_lstm_cell_f32(float *g, const float *c_prev, float *h, int64_t H) {
+    for (int64_t k = 0; k < H; k++) {
+        const float i = sigm(g[k]), o = sigm(g[H + k]), f = sigm(g[2 * H + k]), cand = tanhf(g[3 * H + k]);
+        const float c = (c_prev ? f * c_prev[k] : 0.f) + i * cand;
+        g[k] = c;
+        h[k] = o * tanhf(c);
+    }
+}
+
 // bias: [D, 4H], Wb + Rb summed at load. Every sample advances in lockstep, so each step's
 // recurrent product is one GEMM over the batch (h of all samples times R^T) instead of a
 // matrix-vector product per sample.
@@ -40,12 +49,7 @@ void mn_lstm_f32(const float *x, const float *W, const float *R, const float *bi
                 float *g = gx + (b * S + t) * GH;
                 float *h = y + (b * S + t) * yrow + d * H;
                 // The previous cell state sits in the consumed input-gate slots of the row before.
-                const float *c = s > 0 ? gx + (b * S + tp) * GH : NULL;
-                kt->unary_f32(2, g, g, 3 * H, 0.f, 0.f);          // sigmoid of i, o, f
-                kt->unary_f32(3, g + 3 * H, g + 3 * H, H, 0.f, 0.f);  // tanh of the candidate
-                for (int64_t k = 0; k < H; k++) g[k] = (c ? g[2 * H + k] * c[k] : 0.f) + g[k] * g[3 * H + k];
-                kt->unary_f32(3, g, h, H, 0.f, 0.f);
-                for (int64_t k = 0; k < H; k++) h[k] *= g[H + k];
+                kt->lstm_cell_f32(g, s > 0 ? gx + (b * S + tp) * GH : NULL, h, H);
             }
         }
     }

@@ -265,6 +265,35 @@ final class SIMDKernelTests: XCTestCase {
 
     /// A row of the float GEMM and an element of a unary op come out the same bits whatever else
     /// is computed with them: batch 1 equals batch 13, and threads splitting rows change nothing.
+    /// The fused LSTM cell against the portable one: every H around the 8-unit groups, with and
+    /// without a previous state, saturating gates, and NaN carried through.
+    func testLSTMCellMatchesTheReference() {
+        var rng = SystemRandomNumberGenerator()
+        let ref = mn_reference_kernels()!.pointee
+        for table in tables {
+            for hidden in [1, 3, 7, 8, 9, 16, 17, 48, 50] {
+                for withState in [false, true] {
+                    var g = (0..<(4 * hidden)).map { _ in Float.random(in: -6...6, using: &rng) }
+                    if hidden > 2 { g[1] = 120; g[2 * hidden] = -95; g[3 * hidden + 1] = 60 }  // past exp's clamp
+                    let c = (0..<hidden).map { _ in Float.random(in: -3...3, using: &rng) }
+                    var ga = g, gb = g, ha = [Float](repeating: 0, count: hidden), hb = ha
+                    c.withUnsafeBufferPointer { cp in
+                        ref.lstm_cell_f32(&ga, withState ? cp.baseAddress : nil, &ha, Int64(hidden))
+                        table.lstm_cell_f32(&gb, withState ? cp.baseAddress : nil, &hb, Int64(hidden))
+                    }
+                    for k in 0..<hidden {
+                        // c = f c_prev + i cand: |c_prev| <= 3 times the gate bound, plus rounding.
+                        XCTAssertEqual(ga[k], gb[k], accuracy: 2e-6, "\(String(cString: table.name)) H=\(hidden) cell \(k)")
+                        XCTAssertEqual(ha[k], hb[k], accuracy: 2e-6, "\(String(cString: table.name)) H=\(hidden) h \(k)")
+                    }
+                }
+            }
+            var g: [Float] = [.nan, 0, 0, .nan, 1, 1, 1, 1], h: [Float] = [0, 0]  // i of unit 0, o of unit 1
+            table.lstm_cell_f32(&g, nil, &h, 2)
+            XCTAssertTrue(g[0].isNaN && h[0].isNaN && h[1].isNaN, "NaN gates give NaN, \(g) \(h)")
+        }
+    }
+
     func testFloatResultsDoNotDependOnTheBatch() {
         var rng = SystemRandomNumberGenerator()
         for table in tables {

@@ -74,6 +74,8 @@ typedef struct {
     void (*unary_f32)(int32_t op, const float *x, float *y, int64_t n, float p0, float p1);
     /// Float matrix products (attention, recurrent projections); every table sets it.
     mn_gemm_f32_fn gemm_f32;
+    /// Same contract as mn_lstm_cell_f32; SIMD versions within 3e-7 absolute per gate function.
+    void (*lstm_cell_f32)(float *g, const float *c_prev, float *h, int64_t H);
 } mn_kernel_table;
 
 /// The portable reference kernels (correct on any CPU).
@@ -169,6 +171,10 @@ void mn_pool_max_s8(const int8_t *x, int8_t *y, const int64_t params[14], int64_
 /// direction 1 runs backward. bias: LSTM [D, 4H] (Wb + Rb summed at load), GRU [D, 6H] (Wb, Rb);
 /// NULL for none.
 /// scratch: (batch * S + 2 + H) * G * H floats.
+/// One LSTM cell update: g holds the gate pre-activations [i, o, f, c~] (H each, ONNX order); on
+/// return g[0, H) holds the new cell state c = sigmoid(f) c_prev + sigmoid(i) tanh(c~) (c_prev NULL:
+/// a zero state) and h = sigmoid(o) tanh(c).
+void mn_lstm_cell_f32(float *g, const float *c_prev, float *h, int64_t H);
 void mn_lstm_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
                  int64_t I, int64_t H, int64_t D, float *scratch);
 void mn_gru_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
