@@ -35,12 +35,17 @@ INLINE_AVX2 __m256i lanes_below(int32_t cols) {
 }
 
 // mode 0: start from zero, 1: from `init` (16 floats, a bias block), 2: from C (accumulate).
+// A whole 16-column panel (`full`) loads and stores C with plain moves: AMD's masked stores are
+// slow (vmaskmovps to memory is microcoded on Zen), and they were a third of a K = 48 product.
 #define GEMM_MICRO(R)                                                                                                   \
     AVX2 static void gemm_micro_##R(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t kc, float *c,    \
-                                    int64_t ldc, __m256i m0, __m256i m1, int mode, const float *init) {                 \
+                                    int64_t ldc, __m256i m0, __m256i m1, int mode, const float *init, int full) {       \
         __m256 lo[R], hi[R];                                                                                            \
         for (int r = 0; r < R; r++) {                                                                                   \
-            if (mode == 2) {                                                                                            \
+            if (mode == 2 && full) {                                                                                    \
+                lo[r] = _mm256_loadu_ps(c + r * ldc);                                                                   \
+                hi[r] = _mm256_loadu_ps(c + r * ldc + 8);                                                               \
+            } else if (mode == 2) {                                                                                     \
                 lo[r] = _mm256_maskload_ps(c + r * ldc, m0);                                                            \
                 hi[r] = _mm256_maskload_ps(c + r * ldc + 8, m1);                                                        \
             } else if (mode == 1) {                                                                                     \
@@ -60,8 +65,13 @@ INLINE_AVX2 __m256i lanes_below(int32_t cols) {
             }                                                                                                           \
         }                                                                                                               \
         for (int r = 0; r < R; r++) {                                                                                   \
-            _mm256_maskstore_ps(c + r * ldc, m0, lo[r]);                                                                \
-            _mm256_maskstore_ps(c + r * ldc + 8, m1, hi[r]);                                                            \
+            if (full) {                                                                                                 \
+                _mm256_storeu_ps(c + r * ldc, lo[r]);                                                                   \
+                _mm256_storeu_ps(c + r * ldc + 8, hi[r]);                                                               \
+            } else {                                                                                                    \
+                _mm256_maskstore_ps(c + r * ldc, m0, lo[r]);                                                            \
+                _mm256_maskstore_ps(c + r * ldc + 8, m1, hi[r]);                                                        \
+            }                                                                                                           \
         }                                                                                                               \
     }
 GEMM_MICRO(1)
@@ -72,7 +82,7 @@ GEMM_MICRO(5)
 GEMM_MICRO(6)
 
 typedef void (*gemm_micro_fn)(const float *, int64_t, const float *, int64_t, int32_t, float *, int64_t, __m256i,
-                              __m256i, int, const float *);
+                              __m256i, int, const float *, int);
 
 AVX2 void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans,
                                const float *bias, float *c, int64_t ldc, int64_t M, int64_t N, int64_t K,
@@ -114,7 +124,7 @@ AVX2 void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t 
             const int mode = k0 > 0 || accumulate ? 2 : (bias ? 1 : 0);
             for (int64_t m = 0; m < M; m += GEMM_MR) {
                 const int rows = M - m < GEMM_MR ? (int)(M - m) : GEMM_MR;
-                micro[rows](a + m * lda + k0, lda, bp, bstride, kc, c + m * ldc + n0, ldc, m0, m1, mode, init);
+                micro[rows](a + m * lda + k0, lda, bp, bstride, kc, c + m * ldc + n0, ldc, m0, m1, mode, init, cols == GEMM_NR);
             }
         }
     }
