@@ -1,7 +1,8 @@
 import MinnowFormat
 
 // Recognizes the decomposed forms exporters emit for LayerNorm and GELU (torch at opset < 17/20,
-// Keras via tf2onnx) and replaces each with one fused op, so they run as one pass over memory and
+// Keras via tf2onnx), and torch's NaN guard after an attention softmax, and replaces each with one
+// fused op, so they run as one pass over memory and
 // stay together through quantization. A pattern is only taken when none of its intermediate
 // values is read elsewhere or leaves the graph.
 
@@ -9,7 +10,8 @@ enum PatternFusion {
     static func run(_ g: inout MGraph) {
         var dead = Set<Int>()
         for i in g.ops.indices where !dead.contains(i) {
-            if let (ops, fused) = layerNorm(&g, at: i, dead) ?? gelu(g, at: i, dead) ?? geluTanh(g, at: i, dead) {
+            if let (ops, fused) = layerNorm(&g, at: i, dead) ?? gelu(g, at: i, dead) ?? geluTanh(g, at: i, dead)
+                ?? softmaxNaNToZero(g, at: i, dead) {
                 dead.formUnion(ops)
                 // The fused op takes the place of the pattern's last op, where all of its inputs exist.
                 g.ops[ops.max()!] = fused
@@ -126,6 +128,28 @@ enum PatternFusion {
                              sourceType: "Gelu tanh (decomposed)"))
         }
         return nil
+    }
+
+    // MARK: Softmax NaN guard
+
+    /// y = Softmax(x); Where(Not(Equal(y, y)), 0, y): torch's SDPA export zeroes the NaN rows a
+    /// fully masked query gives. One softmax with `nanToZero` instead of three more passes.
+    private static func softmaxNaNToZero(_ g: MGraph, at s: Int, _ dead: Set<Int>) -> ([Int], MOp)? {
+        guard g.ops[s].opcode == .softmax, case let .softmax(axis, false) = g.ops[s].options else { return nil }
+        let y = g.ops[s].outputs[0]
+        let readers = g.consumers(of: y).filter { !dead.contains($0) }
+        guard readers.count == 2, !g.isGraphOutput(y),
+              let eq = readers.first(where: { g.ops[$0].opcode == .equal && g.ops[$0].inputs == [y, y] }),
+              let not = soleConsumer(g, g.ops[eq].outputs[0], dead), g.ops[not].opcode == .not,
+              let wh = soleConsumer(g, g.ops[not].outputs[0], dead), readers.contains(wh), g.ops[wh].opcode == .where,
+              g.ops[wh].inputs.count == 3, g.ops[wh].inputs[0] == g.ops[not].outputs[0], g.ops[wh].inputs[2] == y,
+              case let .float(zero)? = g.tensors[g.ops[wh].inputs[1]].data, zero.allSatisfy({ $0.bitPattern == 0 }),
+              g.tensors[g.ops[wh].outputs[0]].shape == g.tensors[y].shape else { return nil }
+        var fused = g.ops[s]
+        fused.options = .softmax(axis: axis, nanToZero: true)
+        fused.outputs = g.ops[wh].outputs
+        fused.name = [s, eq, not, wh].map { g.ops[$0].name }.joined(separator: "+")
+        return ([s, eq, not, wh], fused)
     }
 
     /// Binary op `o` with one scalar float constant operand: (the other operand, the constant).

@@ -95,7 +95,9 @@ enum ModelCoding {
                     .add(Slot.Dense.dynamicQuant, d.dynamicQuant))
             case let .leakyRelu(alpha): return (.leakyRelu, FBTableBuilder().add(0, alpha))
             case let .clip(lo, hi): return (.clip, FBTableBuilder().add(0, lo).add(1, hi))
-            case let .softmax(axis): return (.softmax, FBTableBuilder().add(0, axis))
+            case let .softmax(axis, nanToZero):
+                let t = FBTableBuilder().add(0, axis)
+                return (.softmax, nanToZero ? t.add(1, true) : t)
             case let .concat(axis): return (.concat, FBTableBuilder().add(0, axis))
             case let .params(ints, floats):
                 return (.params, FBTableBuilder().add(0, FBObject.vector(ints)).add(1, FBObject.vector(floats)))
@@ -201,7 +203,7 @@ enum ModelCoding {
         case .leakyRelu: options = .leakyRelu(alpha: try t!.float(0, default: 0.01))
         case .clip: options = .clip(min: try t!.float(0, default: -Float.greatestFiniteMagnitude),
                                     max: try t!.float(1, default: Float.greatestFiniteMagnitude))
-        case .softmax: options = .softmax(axis: try t!.scalar(0, default: -1))
+        case .softmax: options = .softmax(axis: try t!.scalar(0, default: -1), nanToZero: try t!.bool(1, default: false))
         case .concat: options = .concat(axis: try t!.scalar(0, default: 1))
         case .params: options = .params(ints: try t!.scalars(0, as: Int64.self), floats: try t!.floats(1))
         }

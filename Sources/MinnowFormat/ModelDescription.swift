@@ -139,7 +139,9 @@ public enum OpOptions: Equatable, Sendable {
     case dense(DenseOptions)
     case leakyRelu(alpha: Float)
     case clip(min: Float, max: Float)
-    case softmax(axis: Int32)
+    /// `nanToZero` (format 1.4): NaN results become 0, as `where(isnan(y), 0, y)` after it (what
+    /// torch exports after the softmax of SDPA attention, for fully masked rows).
+    case softmax(axis: Int32, nanToZero: Bool = false)
     case concat(axis: Int32)
     /// Integer and float parameters laid out as the opcode documents (formats/minnow.fbs).
     case params(ints: [Int64], floats: [Float])

@@ -250,7 +250,7 @@ void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, 
 
 typedef struct {
     const mn_kernel_table *k;
-    int32_t op, log;
+    int32_t op, flags;  // flags: softmax (1 log, 2 NaN to zero)
     const float *x, *gamma, *beta;
     float *y;
     float p0, p1, eps;
@@ -280,17 +280,29 @@ void mn_par_unary_f32(mn_pool *pool, const mn_kernel_table *k, int32_t op, const
     if (n % 64) k->unary_f32(op, x + j.rows * 64, y + j.rows * 64, n % 64, p0, p1);
 }
 
+// Softmax of rows [r0, r1), then (flag 2) NaN -> 0 over them while they are still in cache, in
+// blocks of 64 rows.
+static void softmax_rows(const mn_kernel_table *k, const float *x, float *y, int64_t r0, int64_t r1, int64_t cols, int32_t flags) {
+    for (int64_t r = r0; r < r1; r += 64) {
+        const int64_t n = r1 - r < 64 ? r1 - r : 64;
+        k->softmax_f32(x + r * cols, y + r * cols, n, cols, flags & 1);
+        if (flags & 2) {
+            float *v = y + r * cols;
+            for (int64_t i = 0; i < n * cols; i++) v[i] = v[i] != v[i] ? 0.f : v[i];
+        }
+    }
+}
+
 static void softmax_task(void *ctx, int32_t t) {
     const rows_job *j = (const rows_job *)ctx;
-    const int64_t r0 = j->rows * t / j->parts, r1 = j->rows * (t + 1) / j->parts;
-    j->k->softmax_f32(j->x + r0 * j->cols, j->y + r0 * j->cols, r1 - r0, j->cols, j->log);
+    softmax_rows(j->k, j->x, j->y, j->rows * t / j->parts, j->rows * (t + 1) / j->parts, j->cols, j->flags);
 }
 
 void mn_par_softmax_f32(mn_pool *pool, const mn_kernel_table *k, const float *x, float *y, int64_t rows, int64_t cols,
-                        int32_t log) {
-    rows_job j = {.k = k, .log = log, .x = x, .y = y, .rows = rows, .cols = cols};
+                        int32_t flags) {
+    rows_job j = {.k = k, .flags = flags, .x = x, .y = y, .rows = rows, .cols = cols};
     j.parts = parts_for_elements(pool, rows, cols);
-    if (j.parts == 1) { k->softmax_f32(x, y, rows, cols, log); return; }
+    if (j.parts == 1) { softmax_rows(k, x, y, 0, rows, cols, flags); return; }
     mn_pool_run(pool, softmax_task, &j, j.parts);
 }
 

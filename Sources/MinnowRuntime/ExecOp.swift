@@ -26,7 +26,7 @@ enum ExecOp {
     /// `args` indexes the session's binary-shape table (dims and strides do not fit in a small case).
     case binary(op: Int32, a: UnsafePointer<Float>, b: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, shape: Int)
     case unary(op: Int32, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, perSample: Int, p0: Float, p1: Float)
-    case softmax(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, cols: Int, rowsPerSample: Int, log: Bool)
+    case softmax(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, cols: Int, rowsPerSample: Int, log: Bool, nanToZero: Bool)
     case copy(x: UnsafeRawPointer, y: UnsafeMutableRawPointer, bytesPerSample: Int)
     /// Parts `first..<first+count` of the session's concat table.
     case concat(first: Int, count: Int, y: UnsafeMutableRawPointer, outerPerSample: Int)

@@ -79,8 +79,8 @@ struct OpPreparer {
             let x = tensor(op.inputs[0]), y = tensor(op.outputs[0])
             try requireFloat(what, x, y)
             try sameShape(what, x, y)
-            var axis = -1
-            if case let .softmax(a) = op.options { axis = Int(a) }
+            var axis = -1, nanToZero = false
+            if case let .softmax(a, z) = op.options { (axis, nanToZero) = (Int(a), z) }
             let rank = x.shape.count
             if axis < 0 { axis += rank }
             guard axis == rank - 1, rank >= 2 else {
@@ -89,7 +89,7 @@ struct OpPreparer {
             let cols = Int(x.shape[rank - 1])
             guard cols > 0 else { throw .invalid("\(what): softmax over an empty axis") }
             return .softmax(x: Int(op.inputs[0]), y: Int(op.outputs[0]), cols: cols,
-                            rowsPerSample: perSample(x) / cols, log: op.opcode == .logSoftmax)
+                            rowsPerSample: perSample(x) / cols, log: op.opcode == .logSoftmax, nanToZero: nanToZero)
         case .copy:
             try arity(1...1, 1)
             let x = tensor(op.inputs[0]), y = tensor(op.outputs[0])

@@ -15,7 +15,7 @@ enum PreparedOp: @unchecked Sendable {
     case denseDynamic(Dense, bias: Int?, wsum: PinnedBuffer<Int32>, wscale: PinnedBuffer<Float>)
     case binary(op: Int32, a: Int, b: Int, y: Int, dims: [Int64], aStrides: [Int64], bStrides: [Int64], batchAxis: Int)
     case unary(op: Int32, x: Int, y: Int, elementsPerSample: Int, p0: Float, p1: Float)
-    case softmax(x: Int, y: Int, cols: Int, rowsPerSample: Int, log: Bool)
+    case softmax(x: Int, y: Int, cols: Int, rowsPerSample: Int, log: Bool, nanToZero: Bool)
     case copy(x: Int, y: Int, bytesPerSample: Int)
     case concat(inputs: [Int], chunkBytes: [Int], y: Int, outerPerSample: Int)
     case quantize(x: Int, y: Int, elementsPerSample: Int, scale: Float, zp: Int32)

@@ -131,8 +131,8 @@ public final class Session {
             return .binary(op: code, a: UnsafePointer(f(x)), b: UnsafePointer(f(y)), y: f(out), shape: tables.binaryShapes.count - 1)
         case let .unary(code, x, y, n, p0, p1):
             return .unary(op: code, x: UnsafePointer(f(x)), y: f(y), perSample: n, p0: p0, p1: p1)
-        case let .softmax(x, y, cols, rows, log):
-            return .softmax(x: UnsafePointer(f(x)), y: f(y), cols: cols, rowsPerSample: rows, log: log)
+        case let .softmax(x, y, cols, rows, log, nanToZero):
+            return .softmax(x: UnsafePointer(f(x)), y: f(y), cols: cols, rowsPerSample: rows, log: log, nanToZero: nanToZero)
         case let .copy(x, y, bytes):
             return .copy(x: UnsafeRawPointer(a[x]), y: a[y], bytesPerSample: bytes)
         case let .concat(inputs, chunks, y, outer):
@@ -192,8 +192,8 @@ public final class Session {
                     }
                 case let .unary(code, x, y, n, p0, p1):
                     mn_par_unary_f32(pool, table, code, x, y, Int64(n * batch), p0, p1)
-                case let .softmax(x, y, cols, rows, log):
-                    mn_par_softmax_f32(pool, table, x, y, Int64(rows * batch), Int64(cols), log ? 1 : 0)
+                case let .softmax(x, y, cols, rows, log, nanToZero):
+                    mn_par_softmax_f32(pool, table, x, y, Int64(rows * batch), Int64(cols), (log ? 1 : 0) | (nanToZero ? 2 : 0))
                 case let .copy(x, y, bytes):
                     if x != UnsafeRawPointer(y) { y.copyMemory(from: x, byteCount: bytes * batch) }
                 case let .concat(first, count, y, outer):

@@ -61,7 +61,7 @@ struct InspectCommand: ParsableCommand {
             return parts.isEmpty ? "" : "[\(parts.joined(separator: ","))]"
         case let .leakyRelu(a): return "[alpha=\(a)]"
         case let .clip(lo, hi): return "[\(lo), \(hi)]"
-        case let .softmax(axis): return "[axis=\(axis)]"
+        case let .softmax(axis, nanToZero): return "[axis=\(axis)\(nanToZero ? ", nan_to_zero" : "")]"
         case let .concat(axis): return "[axis=\(axis)]"
         case let .params(ints, floats):
             return "[" + (ints.map(String.init) + floats.map { "\($0)" }).joined(separator: ",") + "]"

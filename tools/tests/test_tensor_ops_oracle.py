@@ -129,6 +129,11 @@ CASES = {
                               [("x", F, [4, 12])], [("y", F)],
                               {"two": np.array(2, np.float32), "eps": np.array(1e-5, np.float32), "g": x(12), "b": x(12)},
                               {"x": x(3, 4, 12) * 2 + 0.5}, 17),
+    # torch's SDPA export: NaN rows of a fully masked query's softmax become 0 (one fused softmax).
+    "softmax_nan_guard": ([helper.make_node("Softmax", ["x"], ["p"], axis=-1), helper.make_node("IsNaN", ["p"], ["n"]),
+                           helper.make_node("Where", ["n", "zero", "p"], ["y"])],
+                          [("x", F, [3, 5, 9])], [("y", F)], {"zero": np.array(0, np.float32)},
+                          {"x": np.where(np.arange(5)[None, None, :, None] == 2, -np.inf, x(4, 3, 5, 9)).astype(np.float32)}, 17),
     "decomposed_gelu": ([helper.make_node("Div", ["x", "sq2"], ["d"]), helper.make_node("Erf", ["d"], ["e"]),
                          helper.make_node("Add", ["e", "one"], ["a"]), helper.make_node("Mul", ["x", "a"], ["m"]),
                          helper.make_node("Mul", ["m", "half"], ["y"])],
@@ -308,7 +313,7 @@ def test_embedding_id_outside_table_is_a_clear_error(minnow, tmp_path):
 
 
 @pytest.mark.parametrize("name,fused", [("decomposed_layer_norm", "LayerNorm"), ("decomposed_gelu", "Gelu"),
-                                        ("decomposed_gelu_tanh", "GeluTanh")])
+                                        ("decomposed_gelu_tanh", "GeluTanh"), ("softmax_nan_guard", "Softmax")])
 def test_decomposed_patterns_become_one_kernel(minnow, tmp_path, name, fused):
     import json
     nodes, inputs, outputs, inits, feeds, opset = CASES[name]

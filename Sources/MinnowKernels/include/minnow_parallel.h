@@ -43,8 +43,9 @@ void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, 
 /// The table's unary and softmax, and mn_layer_norm_f32, split by rows above ~32K elements.
 void mn_par_unary_f32(mn_pool *pool, const mn_kernel_table *k, int32_t op, const float *x, float *y, int64_t n, float p0,
                       float p1);
+/// flags: 1 log-softmax, 2 NaN results become 0 (the schema's nan_to_zero).
 void mn_par_softmax_f32(mn_pool *pool, const mn_kernel_table *k, const float *x, float *y, int64_t rows, int64_t cols,
-                        int32_t log);
+                        int32_t flags);
 void mn_par_layer_norm_f32(mn_pool *pool, const float *x, const float *gamma, const float *beta, float *y, int64_t rows,
                            int64_t dim, float eps);
 
