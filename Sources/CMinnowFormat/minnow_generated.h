@@ -877,14 +877,19 @@ inline flatbuffers::Offset<ClipOptions> CreateClipOptions(
 struct SoftmaxOptions FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef SoftmaxOptionsBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
-    VT_AXIS = 4
+    VT_AXIS = 4,
+    VT_NAN_TO_ZERO = 6
   };
   int32_t axis() const {
     return GetField<int32_t>(VT_AXIS, -1);
   }
+  bool nan_to_zero() const {
+    return GetField<uint8_t>(VT_NAN_TO_ZERO, 0) != 0;
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyField<int32_t>(verifier, VT_AXIS, 4) &&
+           VerifyField<uint8_t>(verifier, VT_NAN_TO_ZERO, 1) &&
            verifier.EndTable();
   }
 };
@@ -895,6 +900,9 @@ struct SoftmaxOptionsBuilder {
   flatbuffers::uoffset_t start_;
   void add_axis(int32_t axis) {
     fbb_.AddElement<int32_t>(SoftmaxOptions::VT_AXIS, axis, -1);
+  }
+  void add_nan_to_zero(bool nan_to_zero) {
+    fbb_.AddElement<uint8_t>(SoftmaxOptions::VT_NAN_TO_ZERO, static_cast<uint8_t>(nan_to_zero), 0);
   }
   explicit SoftmaxOptionsBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
@@ -909,9 +917,11 @@ struct SoftmaxOptionsBuilder {
 
 inline flatbuffers::Offset<SoftmaxOptions> CreateSoftmaxOptions(
     flatbuffers::FlatBufferBuilder &_fbb,
-    int32_t axis = -1) {
+    int32_t axis = -1,
+    bool nan_to_zero = false) {
   SoftmaxOptionsBuilder builder_(_fbb);
   builder_.add_axis(axis);
+  builder_.add_nan_to_zero(nan_to_zero);
   return builder_.Finish();
 }
 

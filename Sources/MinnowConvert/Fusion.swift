@@ -3,8 +3,9 @@ import MinnowFormat
 // Folds element-wise ops into the preceding float Dense where the math allows:
 // Add/Sub of a per-channel constant -> bias; Mul/Div by a per-channel constant -> scaled weights
 // (this is how BatchNormalization after a linear layer disappears); Relu/Clip/LeakyRelu -> the
-// dense's fused activation. (An int8 dense with a fused leaky relu keeps fp32 output: the
-// quantizer sees to it, since the int8 epilogue only clamps.)
+// dense's fused activation; a Mul/Div by one constant after layout copies (the scaled Q and K of
+// torch's attention export) -> scaled weights. (An int8 dense with a fused leaky relu keeps fp32
+// output: the quantizer sees to it, since the int8 epilogue only clamps.)
 
 enum Fusion {
     static func run(_ g: inout MGraph) {
@@ -63,6 +64,46 @@ enum Fusion {
                 }
             }
         }
+        g.compact()
+        foldScalarScalesIntoDense(&g)
+    }
+
+    /// A Mul (or Div) by one float constant reached through layout copies from a float Dense
+    /// (torch's SDPA export scales Q and K by d^-1/4 after their transposes): the scale commutes
+    /// with the copies, so it goes into the Dense's weights and bias, and the Mul disappears.
+    static func foldScalarScalesIntoDense(_ g: inout MGraph) {
+        var removed = Set<Int>()
+        for m in g.ops.indices where [.mul, .div].contains(g.ops[m].opcode) && g.ops[m].inputs.count == 2 {
+            let op = g.ops[m]
+            var c: Float?, t = -1
+            for (i, v) in op.inputs.enumerated() {
+                guard case let .float(k)? = g.tensors[v].data, k.count == 1 else { continue }
+                if op.opcode == .div && i == 0 { continue }  // c / x is not a scale of x
+                c = op.opcode == .div ? 1 / k[0] : k[0]
+                t = op.inputs[1 - i]
+            }
+            guard let k = c, k.isFinite, t >= 0, !g.tensors[t].isConstant, !g.isGraphOutput(op.outputs[0]),
+                  g.tensors[t].shape == g.tensors[op.outputs[0]].shape else { continue }
+            // Up through single-reader layout copies to the Dense that produced the values.
+            var cur = t, reader = m
+            while g.consumers(of: cur) == [reader], !g.isGraphOutput(cur), let p = g.producer(of: cur),
+                  [.copy, .stridedCopy].contains(g.ops[p].opcode) {
+                reader = p
+                cur = g.ops[p].inputs[0]
+            }
+            // Only without a fused activation: relu(v) * k is not relu(v * k) for k < 0.
+            guard g.consumers(of: cur) == [reader], !g.isGraphOutput(cur), let d = g.producer(of: cur), g.ops[d].opcode == .dense,
+                  case let .dense(o) = g.ops[d].options, o.activation == .none,
+                  case .float? = g.tensors[g.ops[d].inputs[1]].data else { continue }
+            let n = Int(g.tensors[g.ops[d].inputs[1]].shape[0])
+            scale(&g, d, Array(repeating: k, count: n))
+            // Readers of the Mul's result read its input instead.
+            let y = op.outputs[0]
+            for o in g.ops.indices { g.ops[o].inputs = g.ops[o].inputs.map { $0 == y ? t : $0 } }
+            g.ops[d].name += "+" + op.name
+            removed.insert(m)
+        }
+        g.ops = g.ops.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
         g.compact()
     }
 

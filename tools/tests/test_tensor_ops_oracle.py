@@ -180,6 +180,19 @@ CASES = {
     "gemm_relu_then_add": ([helper.make_node("Gemm", ["x", "w", "b"], ["g"], transB=1), helper.make_node("Relu", ["g"], ["r"]),
                             helper.make_node("Add", ["r", "k"], ["a"]), helper.make_node("Mul", ["a", "k"], ["y"])],
                            [("x", F, [6])], [("y", F)], {"w": x(4, 6), "b": x(4), "k": x(4)}, {"x": x(5, 6)}, 17),
+    # A scale after layout copies of a linear layer (SDPA's q * d^-1/4) folds into its weights;
+    # behind a Relu it must not (relu(v) * k is not relu(v * k) for k < 0).
+    "scale_after_transpose_folds": ([helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["l"]),
+                                     helper.make_node("Reshape", ["l", "shape"], ["r"]),
+                                     helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1, 3]),
+                                     helper.make_node("Mul", ["t", "k"], ["ts"]), helper.make_node("Softmax", ["ts"], ["y"]),
+                                     helper.make_node("MatMul", ["x", "w"], ["m2"]), helper.make_node("Relu", ["m2"], ["r2"]),
+                                     helper.make_node("Reshape", ["r2", "shape"], ["s2"]),
+                                     helper.make_node("Transpose", ["s2"], ["t2"], perm=[0, 2, 1, 3]),
+                                     helper.make_node("Div", ["t2", "k"], ["t2s"]), helper.make_node("Softmax", ["t2s"], ["z"])],
+                                    [("x", F, [5, 6])], [("y", F), ("z", F)],
+                                    {"w": x(6, 8), "b": x(8), "shape": c([0, 5, 2, 4]), "k": np.array(-0.42, np.float32)},
+                                    {"x": x(3, 5, 6)}, 17),
     "maxpool_ceil_pad": ([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)],
                          [("x", F, [3, 8, 7])], [("y", F)], {}, {"x": x(4, 3, 8, 7)}, 17),
     "avgpool_include_pad": ([helper.make_node("AveragePool", ["x"], ["a"], kernel_shape=[2, 3], pads=[1, 1, 1, 1], count_include_pad=1),
@@ -320,6 +333,14 @@ def test_decomposed_patterns_become_one_kernel(minnow, tmp_path, name, fused):
     out = run_both(minnow, tmp_path, graph(nodes, inputs, outputs, inits, opset), feeds, atol=2e-5, rtol=2e-5)
     ops = json.loads(minnow("inspect", out, "--json").stdout)["operators"]
     assert [o["op"] for o in ops] == [fused]
+
+
+def test_a_scale_after_layout_copies_folds_into_the_linear_layer(minnow, tmp_path):
+    import json
+    nodes, inputs, outputs, inits, feeds, opset = CASES["scale_after_transpose_folds"]
+    out = run_both(minnow, tmp_path, graph(nodes, inputs, outputs, inits, opset), feeds, atol=2e-5, rtol=2e-5)
+    ops = [o["op"] for o in json.loads(minnow("inspect", out, "--json").stdout)["operators"]]
+    assert ops.count("Mul") == 0 and ops.count("Div") == 1, ops  # the one behind the Relu stays
 
 
 @pytest.mark.parametrize("mode", ["static", "dynamic"])
