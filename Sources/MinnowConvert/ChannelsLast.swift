@@ -31,7 +31,9 @@ enum ChannelsLast {
         // With one channel NCHW and NHWC are the same bytes (and the same patch column order); the
         // channels-last im2col copies whole kernel rows where the NCHW one moves single elements.
         for m in g.ops.indices where g.ops[m].opcode == .im2col {
-            if let params = channelsLastParams(g.ops[m], count: 13), params[0] == 1 { g.ops[m].options = .params(ints: params, floats: []) }
+            if let params = channelsLastParams(g.ops[m], count: 13), params[0] == 1 {
+                g.ops[m].options = .params(ints: params, floats: [])
+            }
         }
         g.compact()
     }

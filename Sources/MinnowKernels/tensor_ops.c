@@ -310,11 +310,11 @@ void mn_cast(int32_t from, int32_t to, const void *x, void *y, int64_t n) {
 // contiguous elements, and with dilation 1 the KW taps of one kernel row are one run of KW*C.
 //
 // One output row (b, oh) at a time, pixel by pixel, so y is written strictly in address order.
-// That lets a run move as whole 32-byte blocks: the bytes a block writes past the run's
-// end belong to the next run or pixel, which is written after it. Blocks are used where the caller
+// That lets a run move as whole 32-byte blocks: the bytes a block writes past the run's end
+// belong to the next run or pixel, which is written after it. Blocks are used where the caller
 // checked that NHWC_SLACK bytes past every read and write stay inside x and y (all rows but the
-// last few of a batch); otherwise memcpy/memset. The image rows each kernel row reads are resolved once per
-// output row, so the pixel loop only copies.
+// last few of a batch); otherwise memcpy/memset. The image rows each kernel row reads are
+// resolved once per output row, so the pixel loop only copies.
 
 #define NHWC_SLACK 32  // bytes a block move may read or write past a run
 
@@ -390,15 +390,14 @@ NHWC_ROW(nhwc_row_exact, EXACT_COPY, EXACT_FILL)
 /// Channels-last im2col; the loader refuses kernels taller than MN_IM2COL_NHWC_MAX_KH (mn_im2col's header).
 static void im2col_nhwc(const char *x, char *y, size_t elem, const int64_t p[14], int64_t batch, int8_t pad_value) {
     const int64_t C = p[0], H = p[1], W = p[2], KH = p[3], KW = p[4], OH = p[5], OW = p[6];
-    const int64_t sh = p[7], pt = p[9], dh = p[11];
-    // Float padding is +0.0: all bytes 0.
-    const int64_t sw = p[8], pl = p[10], dw = p[12];
+    const int64_t sh = p[7], sw = p[8], pt = p[9], pl = p[10], dh = p[11], dw = p[12];
     int64_t lo = 0, hi = 0;
     if (dw == 1) {
         while (lo < OW && lo * sw - pl < 0) lo++;
         hi = OW;
         while (hi > lo && (hi - 1) * sw - pl + KW > W) hi--;
     }
+    // Float padding is +0.0: all bytes 0.
     const nhwc_geometry g = {W, KH, KW, OW, sw, pl, dw, lo, hi, (size_t)C * elem, (size_t)(KW * C) * elem,
                              0x0101010101010101ull * (elem == 1 ? (uint8_t)pad_value : 0)};
     const size_t sample = (size_t)(H * W) * g.tap, imageRow = (size_t)W * g.tap, outRow = (size_t)(OW * KH) * g.run;
@@ -452,7 +451,7 @@ void mn_im2col(const void *x, void *y, int32_t elem, const int64_t p[14], int64_
 
 // Channels-last pooling: a sample is [H, W, C]; each output pixel folds its window's C-vectors,
 // so the inner loop runs over contiguous channels (vectorized by the compiler).
-#define POOL_NHWC_BODY(T, INIT, FOLD, TAIL)                                                                \
+#define POOL_NHWC_BODY(T, INIT, FOLD, TAIL)                                                          \
     for (int64_t b = 0; b < batch; b++)                                                              \
     for (int64_t oh = 0; oh < OH; oh++)                                                              \
     for (int64_t ow = 0; ow < OW; ow++) {                                                            \

@@ -119,7 +119,8 @@ extension OpPreparer {
             guard Int64(perSample(x)) == c * h * w, Int64(perSample(y)) == c * oh * ow else {
                 throw .invalid("\(what): pool of [\(c), \(h), \(w)] -> [\(c), \(oh), \(ow)] does not match \(x.shape) -> \(y.shape)")
             }
-            return .pool(x: Int(op.inputs[0]), y: Int(op.outputs[0]), int8: x.dtype == .int8, params: Array(ints.prefix(13)) + [ints.count == 14 ? ints[13] : 0])
+            let layout: Int64 = ints.count == 14 ? ints[13] : 0
+            return .pool(x: Int(op.inputs[0]), y: Int(op.outputs[0]), int8: x.dtype == .int8, params: Array(ints.prefix(13)) + [layout])
         default:
             throw .unsupported("\(what): not a tensor op")
         }
@@ -182,8 +183,8 @@ extension OpPreparer {
             guard let q = x.quant, q.axis == -1 else { throw .invalid("\(what): int8 input needs per-tensor quantization") }
             pad = Int8(q.zeroPoints[0])  // validated to lie in -128...127
         }
-        return .im2col(x: Int(op.inputs[0]), y: Int(op.outputs[0]), elem: x.dtype.byteSize, params: Array(p.prefix(13)) + [p.count == 14 ? p[13] : 0],
-                       padValue: pad)
+        let layout: Int64 = p.count == 14 ? p[13] : 0
+        return .im2col(x: Int(op.inputs[0]), y: Int(op.outputs[0]), elem: x.dtype.byteSize, params: Array(p.prefix(13)) + [layout], padValue: pad)
     }
 
     private func prepareRecurrent(_ op: OperatorInfo, _ y: TensorInfo, _ p: [Int64], _ what: String) throws(ModelError) -> PreparedOp {
