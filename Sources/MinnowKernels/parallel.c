@@ -242,6 +242,40 @@ void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, 
     mn_pool_run(pool, matmul_task, &j, parts);
 }
 
+// ---- recurrent ops, split by samples ----
+
+typedef struct {
+    int32_t gates, lbr, parts;
+    const float *x, *W, *R, *bias;
+    float *y, *scratch;
+    int64_t batch, S, I, H, D;
+} recurrent_job;
+
+static void recurrent_task(void *ctx, int32_t t) {
+    const recurrent_job *j = (const recurrent_job *)ctx;
+    const int64_t b0 = j->batch * t / j->parts, b1 = j->batch * (t + 1) / j->parts;
+    if (b1 <= b0) return;
+    // Part t's scratch: its samples' gate rows, then its own 2 + H rows (see the header).
+    float *s = j->scratch + (b0 * j->S + t * (2 + j->H)) * j->gates * j->H;
+    const float *x = j->x + b0 * j->S * j->I;
+    float *y = j->y + b0 * j->S * j->D * j->H;
+    if (j->gates == 4) mn_lstm_f32(x, j->W, j->R, j->bias, y, b1 - b0, j->S, j->I, j->H, j->D, s);
+    else mn_gru_f32(x, j->W, j->R, j->bias, y, b1 - b0, j->S, j->I, j->H, j->D, j->lbr, s);
+}
+
+void mn_par_recurrent_f32(mn_pool *pool, int32_t gates, const float *x, const float *W, const float *R, const float *bias,
+                          float *y, int64_t batch, int64_t S, int64_t I, int64_t H, int64_t D, int32_t linear_before_reset,
+                          float *scratch) {
+    recurrent_job j = {gates, linear_before_reset, 1, x, W, R, bias, y, scratch, batch, S, I, H, D};
+    const int64_t macs = batch * S * D * gates * H * (I + H);
+    if (pool && batch >= 2 && macs >= MN_PARALLEL_MIN_MACS / 4) {
+        const int32_t threads = mn_pool_threads(pool);
+        j.parts = batch < threads ? (int32_t)batch : threads;
+    }
+    if (j.parts == 1) { recurrent_task(&j, 0); return; }
+    mn_pool_run(pool, recurrent_task, &j, j.parts);
+}
+
 // ---- row-split element-wise and row ops ----
 
 /// Element-wise work is cheap per element: split only above this many elements (tens of

@@ -170,13 +170,8 @@ extension Session {
         case let .recurrent(index):
             let a = tables.recurrent[index]
             let s = recurrentScratch.pointer.assumingMemoryBound(to: Float.self)
-            if a.gates == 4 {
-                mn_lstm_f32(a.x, a.w, a.r, a.bias, a.y, Int64(batch), Int64(a.steps), Int64(a.inputSize), Int64(a.hidden),
-                            Int64(a.directions), s)
-            } else {
-                mn_gru_f32(a.x, a.w, a.r, a.bias, a.y, Int64(batch), Int64(a.steps), Int64(a.inputSize), Int64(a.hidden),
-                           Int64(a.directions), a.linearBeforeReset ? 1 : 0, s)
-            }
+            mn_par_recurrent_f32(pool, Int32(a.gates), a.x, a.w, a.r, a.bias, a.y, Int64(batch), Int64(a.steps), Int64(a.inputSize),
+                                 Int64(a.hidden), Int64(a.directions), a.linearBeforeReset ? 1 : 0, s)
         default:
             break
         }

@@ -10,7 +10,8 @@ public final class Session {
 
     private let arena: AlignedBytes
     private let scratch: AlignedBytes
-    /// Gate projections of the recurrent ops and R^T: (batch x steps + 2 + hidden) x gates x hidden floats, the largest op's.
+    /// Gate projections of the recurrent ops, and per thread two spare rows and R^T:
+    /// (batch x steps + threads x (2 + hidden)) x gates x hidden floats, the largest op's.
     let recurrentScratch: AlignedBytes
     /// The operators of the graph at the current sequence length.
     private var plan: [ExecOp]
@@ -69,8 +70,9 @@ public final class Session {
         var recurrentBytes = 0
         for op in allOps {
             if case let .recurrent(gates, _, _, _, _, _, steps, _, hidden, _, _) = op {
-                // Every sample's gate rows at once (the kernel steps the batch in lockstep), and R^T.
-                recurrentBytes = max(recurrentBytes, (batch * steps + 2 + hidden) * gates * hidden * 4)
+                // Every sample's gate rows at once (the kernel steps the batch in lockstep), and per
+                // thread (the pool splits by samples) two spare rows and R^T.
+                recurrentBytes = max(recurrentBytes, (batch * steps + self.threads * (2 + hidden)) * gates * hidden * 4)
             }
         }
         guard recurrentBytes <= arenaLimit else { throw .arenaTooLarge(bytes: recurrentBytes, limit: arenaLimit) }

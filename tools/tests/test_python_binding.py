@@ -44,6 +44,26 @@ def test_threads_give_the_same_answers(compiled):
     np.testing.assert_array_equal(one, two)
 
 
+@pytest.mark.parametrize("op,direction,lbr", [("GRU", "bidirectional", 1), ("GRU", "forward", 0), ("LSTM", "bidirectional", None)])
+def test_recurrent_ops_split_by_samples_give_the_same_bits(minnow_cli, tmp_path, op, direction, lbr):
+    """At threads = 2 each worker runs the whole recurrence for its share of the samples (sizes
+    big enough for the pool to split: 64 samples, 20 steps, 48 hidden units)."""
+    import onnx
+    import test_tensor_ops_oracle as oracle
+    nodes, inputs, outputs, inits, _, opset = oracle._rnn_case(op, direction, hidden=48, steps=20, inputs=32, lbr=lbr)
+    onnx.save(oracle.graph(nodes, inputs, outputs, inits, opset), tmp_path / "m.onnx")
+    minnow_cli("convert", tmp_path / "m.onnx", "-o", tmp_path / "m.minnow", "--mode", "float")
+    feeds = {"x": np.random.default_rng(5).standard_normal((64, 20, 32)).astype(np.float32)}
+    model = minnow.Model(str(tmp_path / "m.minnow"))
+    one = minnow.Session(model, max_batch=64, threads=1).run(feeds)
+    two = minnow.Session(model, max_batch=64, threads=2).run(feeds)
+    import onnxruntime as ort
+    want = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    np.testing.assert_allclose(two["y"], want, atol=2e-5, rtol=2e-5)
+    for name in one:
+        np.testing.assert_array_equal(one[name], two[name], err_msg=name)
+
+
 def test_zero_copy_buffers_and_bytes_loading(compiled):
     x = np.load(os.path.join(FIXTURES, "ctr_mlp", "reference.npz"))["inputs/x"][:5]
     model = minnow.Model(data=open(compiled, "rb").read())

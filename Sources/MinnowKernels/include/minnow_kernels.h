@@ -166,15 +166,15 @@ void mn_pool_f32(const float *x, float *y, const int64_t params[14], int64_t bat
 /// Max pooling of int8 values (kind must be 0); y keeps x's quantization.
 void mn_pool_max_s8(const int8_t *x, int8_t *y, const int64_t params[14], int64_t batch);
 
+/// One LSTM cell update: g holds the gate pre-activations [i, o, f, c~] (H each, ONNX order); on
+/// return g[0, H) holds the new cell state c = sigmoid(f) c_prev + sigmoid(i) tanh(c~) (c_prev NULL:
+/// a zero state) and h = sigmoid(o) tanh(c).
+void mn_lstm_cell_f32(float *g, const float *c_prev, float *h, int64_t H);
 /// ONNX LSTM / GRU with default activations and zero initial state, batch-first: x [batch, S, I],
 /// W [D, G*H, I], R [D, G*H, H] (gates i, o, f, c for LSTM; z, r, h for GRU), y [batch, S, D, H];
 /// direction 1 runs backward. bias: LSTM [D, 4H] (Wb + Rb summed at load), GRU [D, 6H] (Wb, Rb);
 /// NULL for none.
 /// scratch: (batch * S + 2 + H) * G * H floats.
-/// One LSTM cell update: g holds the gate pre-activations [i, o, f, c~] (H each, ONNX order); on
-/// return g[0, H) holds the new cell state c = sigmoid(f) c_prev + sigmoid(i) tanh(c~) (c_prev NULL:
-/// a zero state) and h = sigmoid(o) tanh(c).
-void mn_lstm_cell_f32(float *g, const float *c_prev, float *h, int64_t H);
 void mn_lstm_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
                  int64_t I, int64_t H, int64_t D, float *scratch);
 void mn_gru_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
