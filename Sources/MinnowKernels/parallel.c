@@ -340,6 +340,47 @@ void mn_par_softmax_f32(mn_pool *pool, const mn_kernel_table *k, const float *x,
     mn_pool_run(pool, softmax_task, &j, j.parts);
 }
 
+// im2col and pooling by samples: a sample's output reads only that sample, and each part's
+// channels-last block moves stay inside its own rows (the kernel checks against its own ends).
+typedef struct {
+    const char *x;
+    char *y;
+    const int64_t *p;
+    int64_t batch, x_sample, y_sample;  // bytes per sample
+    int32_t elem, parts, im2col, int8;
+    int8_t pad;
+} window_job;
+
+static void window_task(void *ctx, int32_t t) {
+    const window_job *j = (const window_job *)ctx;
+    const int64_t b0 = j->batch * t / j->parts, b1 = j->batch * (t + 1) / j->parts;
+    if (b1 <= b0) return;
+    const void *x = j->x + b0 * j->x_sample;
+    void *y = j->y + b0 * j->y_sample;
+    if (j->im2col) mn_im2col(x, y, j->elem, j->p, b1 - b0, j->pad);
+    else if (j->int8) mn_pool_max_s8((const int8_t *)x, (int8_t *)y, j->p, b1 - b0);
+    else mn_pool_f32((const float *)x, (float *)y, j->p, b1 - b0);
+}
+
+static void run_window(mn_pool *pool, window_job *j, int64_t y_elements) {
+    j->parts = pool && j->batch >= 2 && y_elements >= MN_PARALLEL_MIN_ELEMENTS
+        ? (int32_t)(j->batch < mn_pool_threads(pool) ? j->batch : mn_pool_threads(pool)) : 1;
+    if (j->parts == 1) { window_task(j, 0); return; }
+    mn_pool_run(pool, window_task, j, j->parts);
+}
+
+void mn_par_im2col(mn_pool *pool, const void *x, void *y, int32_t elem, const int64_t p[14], int64_t batch, int8_t pad_value) {
+    const int64_t per_x = p[0] * p[1] * p[2], per_y = p[5] * p[6] * p[0] * p[3] * p[4];
+    window_job j = {x, y, p, batch, per_x * elem, per_y * elem, elem, 1, 1, 0, pad_value};
+    run_window(pool, &j, batch * per_y);
+}
+
+void mn_par_pool(mn_pool *pool, const void *x, void *y, int32_t int8, const int64_t p[14], int64_t batch) {
+    const int64_t elem = int8 ? 1 : 4, per_x = p[1] * p[2] * p[3], per_y = p[1] * p[6] * p[7];
+    window_job j = {x, y, p, batch, per_x * elem, per_y * elem, (int32_t)elem, 1, 0, int8, 0};
+    run_window(pool, &j, batch * per_y);
+}
+
 static void layer_norm_task(void *ctx, int32_t t) {
     const rows_job *j = (const rows_job *)ctx;
     const int64_t r0 = j->rows * t / j->parts, r1 = j->rows * (t + 1) / j->parts;

@@ -158,15 +158,9 @@ extension Session {
         case let .cast(from, to, x, y, n):
             mn_cast(from, to, x, y, Int64(n * batch))
         case let .im2col(x, y, elem, at, pad):
-            tables.windowParams.withUnsafeBufferPointer { p in mn_im2col(x, y, elem, p.baseAddress! + at, Int64(batch), pad) }
+            tables.windowParams.withUnsafeBufferPointer { p in mn_par_im2col(pool, x, y, elem, p.baseAddress! + at, Int64(batch), pad) }
         case let .pool(x, y, int8, at):
-            tables.windowParams.withUnsafeBufferPointer { p in
-                if int8 {
-                    mn_pool_max_s8(x.assumingMemoryBound(to: Int8.self), y.assumingMemoryBound(to: Int8.self), p.baseAddress! + at, Int64(batch))
-                } else {
-                    mn_pool_f32(x.assumingMemoryBound(to: Float.self), y.assumingMemoryBound(to: Float.self), p.baseAddress! + at, Int64(batch))
-                }
-            }
+            tables.windowParams.withUnsafeBufferPointer { p in mn_par_pool(pool, x, y, int8 ? 1 : 0, p.baseAddress! + at, Int64(batch)) }
         case let .recurrent(index):
             let a = tables.recurrent[index]
             let s = recurrentScratch.pointer.assumingMemoryBound(to: Float.self)

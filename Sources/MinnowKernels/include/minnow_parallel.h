@@ -46,6 +46,11 @@ void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, 
 void mn_par_recurrent_f32(mn_pool *pool, int32_t gates, const float *x, const float *W, const float *R, const float *bias,
                           float *y, int64_t batch, int64_t S, int64_t I, int64_t H, int64_t D, int32_t linear_before_reset,
                           float *scratch);
+/// mn_im2col and the pools (kind from params[0]; `int8` picks mn_pool_max_s8) split by samples
+/// above ~32K output elements.
+void mn_par_im2col(mn_pool *pool, const void *x, void *y, int32_t elem, const int64_t params[14], int64_t batch,
+                   int8_t pad_value);
+void mn_par_pool(mn_pool *pool, const void *x, void *y, int32_t int8, const int64_t params[14], int64_t batch);
 /// The table's unary and softmax, and mn_layer_norm_f32, split by rows above ~32K elements.
 void mn_par_unary_f32(mn_pool *pool, const mn_kernel_table *k, int32_t op, const float *x, float *y, int64_t n, float p0,
                       float p1);
