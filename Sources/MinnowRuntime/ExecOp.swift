@@ -46,7 +46,7 @@ enum ExecOp {
     case broadcast(args: Int)
     case not(x: UnsafePointer<UInt8>, y: UnsafeMutablePointer<UInt8>, perSample: Int)
     case cast(from: Int32, to: Int32, x: UnsafeRawPointer, y: UnsafeMutableRawPointer, perSample: Int)
-    /// `params` is the offset of 13 values in the session's window-parameter table.
+    /// `params` is the offset of 14 values in the session's window-parameter table.
     case im2col(x: UnsafeRawPointer, y: UnsafeMutableRawPointer, elem: Int32, params: Int, padValue: Int8)
     case pool(x: UnsafeRawPointer, y: UnsafeMutableRawPointer, int8: Bool, params: Int)
     /// `args` indexes the session's recurrent table.
