@@ -132,15 +132,9 @@ AVX2 void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t 
 
 // --------------------------------------------------------------- vector math ---------------------
 
-/// exp(x): x = n ln2 + r, |r| <= ln2/2, Cephes' degree-6 polynomial for exp(r), scaled by 2^n
-/// through the exponent bits. Relative error about 2e-7 where the result is a normal float; +inf
-/// above 88.72 (as expf), 0 below -87.33 (where expf is denormal or 0); NaN stays NaN.
-INLINE_AVX2 __m256 exp8(__m256 x) {
-    const __m256 x0 = x;
-    const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
-    const __m256 over = _mm256_cmp_ps(x, _mm256_set1_ps(88.72283f), _CMP_GT_OQ);
-    const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33654f), _CMP_LT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
+/// The shared core of exp8 and exp8_gate: x = n ln2 + r, |r| <= ln2/2 (n returned), and Cephes'
+/// degree-6 polynomial for exp(r). The callers clamp x and apply the 2^n scale.
+INLINE_AVX2 __m256 exp8_reduced(__m256 x, __m256 *n_out) {
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
@@ -150,7 +144,21 @@ INLINE_AVX2 __m256 exp8(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+    *n_out = n;
+    return _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+}
+
+/// exp(x): x = n ln2 + r, |r| <= ln2/2, Cephes' degree-6 polynomial for exp(r), scaled by 2^n
+/// through the exponent bits. Relative error about 2e-7 where the result is a normal float; +inf
+/// above 88.72 (as expf), 0 below -87.33 (where expf is denormal or 0); NaN stays NaN.
+INLINE_AVX2 __m256 exp8(__m256 x) {
+    const __m256 x0 = x;
+    const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    const __m256 over = _mm256_cmp_ps(x, _mm256_set1_ps(88.72283f), _CMP_GT_OQ);
+    const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33654f), _CMP_LT_OQ);
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
+    __m256 n;
+    const __m256 p = exp8_reduced(x, &n);
     // 2^n: n in [-126, 128] after the clamp; 2^128 is split as 2^127 * 2 to stay finite.
     const __m256i ni = _mm256_cvtps_epi32(n);
     const __m256i half = _mm256_srai_epi32(ni, 1);
@@ -254,19 +262,11 @@ AVX2 void mn_unary_f32_avx2(int32_t op, const float *x, float *y, int64_t n, flo
 /// exp for the gates' sigmoid and tanh, whose results saturate long before exp overflows: the
 /// input is clamped to [-87.3, 88], so n <= 127 and one exponent scale suffices, and no overflow,
 /// underflow or NaN blends are needed (NaN survives the clamp: it is max/min's second operand, and
-/// the polynomial carries it). Same reduction and polynomial as exp8.
+/// the polynomial carries it). Same reduction and polynomial as exp8 (exp8_reduced).
 INLINE_AVX2 __m256 exp8_gate(__m256 x) {
     x = _mm256_min_ps(_mm256_set1_ps(88.f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+    __m256 n;
+    const __m256 p = exp8_reduced(x, &n);
     const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }

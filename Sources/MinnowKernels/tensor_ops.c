@@ -449,10 +449,11 @@ void mn_im2col(const void *x, void *y, int32_t elem, const int64_t p[14], int64_
 }
 #undef IM2COL_BODY
 
-// Channels-last pooling: a sample is [H, W, C]; each output pixel folds its window's C-vectors,
-// so the inner loop runs over contiguous channels (vectorized by the compiler).
+// Pooling over `images` channels-last images [H, W, C]: each output pixel folds its window's
+// C-vectors, so the inner loop runs over contiguous channels (vectorized by the compiler). An NCHW
+// tensor is batch * C one-channel images, so both layouts share this body.
 #define POOL_NHWC_BODY(T, INIT, FOLD, TAIL)                                                          \
-    for (int64_t b = 0; b < batch; b++)                                                              \
+    for (int64_t b = 0; b < images; b++)                                                             \
     for (int64_t oh = 0; oh < OH; oh++)                                                              \
     for (int64_t ow = 0; ow < OW; ow++) {                                                            \
         T *acc = y + ((b * OH + oh) * OW + ow) * C;                                                  \
@@ -474,66 +475,24 @@ void mn_im2col(const void *x, void *y, int32_t elem, const int64_t p[14], int64_
     }
 
 void mn_pool_f32(const float *x, float *y, const int64_t p[14], int64_t batch) {
-    const int64_t kind = p[0], C = p[1], H = p[2], W = p[3], KH = p[4], KW = p[5], OH = p[6], OW = p[7];
+    const int64_t kind = p[0], H = p[2], W = p[3], KH = p[4], KW = p[5], OH = p[6], OW = p[7];
     const int64_t sh = p[8], sw = p[9], pt = p[10], pl = p[11], include_pad = p[12];
-    if (p[13] == 1) {
-        if (kind == 0) {
-            POOL_NHWC_BODY(float, -INFINITY, acc[c] = v[c] > acc[c] ? v[c] : acc[c], )
-        } else {
-            POOL_NHWC_BODY(float, 0.f, acc[c] += v[c],
-                           const float d = (float)(include_pad ? KH * KW : (n > 0 ? n : 1));
-                           for (int64_t c = 0; c < C; c++) acc[c] /= d;)
-        }
-        return;
-    }
-    for (int64_t bc = 0; bc < batch * C; bc++) {
-        const float *xc = x + bc * H * W;
-        float *yc = y + bc * OH * OW;
-        for (int64_t oh = 0; oh < OH; oh++)
-        for (int64_t ow = 0; ow < OW; ow++) {
-            float acc = kind == 0 ? -INFINITY : 0.f;
-            int64_t n = 0;
-            for (int64_t kh = 0; kh < KH; kh++) {
-                const int64_t ih = oh * sh - pt + kh;
-                for (int64_t kw = 0; kw < KW; kw++) {
-                    const int64_t iw = ow * sw - pl + kw;
-                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;  // padding never wins a max
-                    const float v = xc[ih * W + iw];
-                    if (kind == 0) acc = v > acc ? v : acc; else acc += v;
-                    n++;
-                }
-            }
-            if (kind == 1) acc /= (float)(include_pad ? KH * KW : (n > 0 ? n : 1));
-            yc[oh * OW + ow] = acc;
-        }
+    const int64_t C = p[13] == 1 ? p[1] : 1, images = p[13] == 1 ? batch : batch * p[1];
+    if (kind == 0) {
+        POOL_NHWC_BODY(float, -INFINITY, acc[c] = v[c] > acc[c] ? v[c] : acc[c], )
+    } else {
+        POOL_NHWC_BODY(float, 0.f, acc[c] += v[c],
+                       const float d = (float)(include_pad ? KH * KW : (n > 0 ? n : 1));
+                       for (int64_t c = 0; c < C; c++) acc[c] /= d;)
     }
 }
 
 // Max pooling of int8 values: max commutes with the (monotone) quantization, so the result keeps
 // the input's scale and zero point and equals quantize(max of the dequantized window) exactly.
 void mn_pool_max_s8(const int8_t *x, int8_t *y, const int64_t p[14], int64_t batch) {
-    const int64_t C = p[1], H = p[2], W = p[3], KH = p[4], KW = p[5], OH = p[6], OW = p[7];
+    const int64_t H = p[2], W = p[3], KH = p[4], KW = p[5], OH = p[6], OW = p[7];
     const int64_t sh = p[8], sw = p[9], pt = p[10], pl = p[11];
-    if (p[13] == 1) {
-        POOL_NHWC_BODY(int8_t, INT8_MIN, acc[c] = v[c] > acc[c] ? v[c] : acc[c], )
-        return;
-    }
-    for (int64_t bc = 0; bc < batch * C; bc++) {
-        const int8_t *xc = x + bc * H * W;
-        int8_t *yc = y + bc * OH * OW;
-        for (int64_t oh = 0; oh < OH; oh++)
-        for (int64_t ow = 0; ow < OW; ow++) {
-            int8_t acc = INT8_MIN;
-            for (int64_t kh = 0; kh < KH; kh++) {
-                const int64_t ih = oh * sh - pt + kh;
-                for (int64_t kw = 0; kw < KW; kw++) {
-                    const int64_t iw = ow * sw - pl + kw;
-                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                    acc = xc[ih * W + iw] > acc ? xc[ih * W + iw] : acc;
-                }
-            }
-            yc[oh * OW + ow] = acc;
-        }
-    }
+    const int64_t C = p[13] == 1 ? p[1] : 1, images = p[13] == 1 ? batch : batch * p[1];
+    POOL_NHWC_BODY(int8_t, INT8_MIN, acc[c] = v[c] > acc[c] ? v[c] : acc[c], )
 }
 #undef POOL_NHWC_BODY
