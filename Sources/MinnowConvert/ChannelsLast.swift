@@ -7,6 +7,8 @@ import MinnowFormat
 //   Dense [P, C] -> transpose -> Pool        becomes  Dense -> Pool (NHWC) -> transpose (of the smaller output)
 //   Dense [P, C] -> transpose -> Im2Col -> Dense'  becomes  Dense -> Im2Col (NHWC) -> Dense' (weight columns
 //                                                           reordered from (c, kh, kw) to (kh, kw, c))
+//   Dense [P, C] -> transpose -> Flatten -> Dense'  becomes  Dense -> Flatten -> Dense' (weight columns
+//                                                           reordered from (c, p) to (p, c))
 //
 // Both rewrites give the same values (the same sums, in another column order). The transpose only
 // survives where an NCHW consumer (a Flatten, a graph output, anything else) needs it.
@@ -23,6 +25,7 @@ enum ChannelsLast {
                 switch g.ops[reader].opcode {
                 case .pool: changed = sinkBelowPool(&g, transpose: c, pool: reader, channels: channels)
                 case .im2col: changed = absorbIntoIm2col(&g, transpose: c, im2col: reader, channels: channels)
+                case .copy: changed = absorbIntoFlatDense(&g, transpose: c, flatten: reader, channels: channels)
                 default: break
                 }
                 if changed { break }
@@ -72,6 +75,27 @@ enum ChannelsLast {
         // Same positions keep the order topological: the pool reads what the copy read, the copy reads the pool.
         g.ops[c] = pool
         g.ops[q] = copy
+        return true
+    }
+
+    /// A classifier head: the transposed pixels flattened ([B, C, P] -> [B, C * P]) into a Dense.
+    /// The flatten reads the channels-last pixels instead and the Dense's columns follow them.
+    private static func absorbIntoFlatDense(_ g: inout MGraph, transpose c: Int, flatten f: Int, channels: Int64) -> Bool {
+        let pixels = g.ops[c].inputs[0], flat = g.ops[f].outputs[0]
+        let p = g.tensors[pixels].shape[1], k = Int(p * channels)
+        guard g.tensors[flat].shape == [-1, p * channels], !g.isGraphOutput(flat), g.consumers(of: flat).count == 1,
+              let d = g.consumers(of: flat).first, g.ops[d].opcode == .dense, g.ops[d].inputs[0] == flat,
+              case let .float(w)? = g.tensors[g.ops[d].inputs[1]].data else { return false }
+        let wt = g.tensors[g.ops[d].inputs[1]]
+        guard wt.shape.count == 2, Int(wt.shape[1]) == k else { return false }
+        let (ch, pix) = (Int(channels), Int(p))
+        var reordered = w
+        for o in 0..<Int(wt.shape[0]) {
+            for cc in 0..<ch { for q in 0..<pix { reordered[o * k + q * ch + cc] = w[o * k + cc * pix + q] } }
+        }
+        g.ops[d].inputs[1] = g.addConstant(name: wt.name, shape: wt.shape, .float(reordered))
+        g.ops[f].inputs = [pixels]
+        g.ops.remove(at: c)
         return true
     }
 

@@ -28,6 +28,13 @@ enum MemoryPlanner {
             for t in op.outputs { if first[t] == nil { first[t] = i }; last[t] = max(last[t] ?? i, i) }
         }
         for t in g.outputs { last[t] = g.ops.count }
+        // The runtime may run an im2col and the Dense right after it, the only reader of its
+        // patches, as one implicit GEMM that reads the image while writing the Dense's output
+        // (MinnowRuntime/ConvFusion.swift): the image stays alive through the Dense.
+        for (i, op) in g.ops.enumerated().dropLast() where op.opcode == .im2col && g.ops[i + 1].opcode == .dense
+            && g.ops[i + 1].inputs.first == op.outputs[0] && !g.tensors[op.inputs[0]].isConstant {
+            last[op.inputs[0]] = max(last[op.inputs[0]] ?? i + 1, i + 1)
+        }
         // Inputs stay intact through a run (format 1.2): running again on the same inputs, as
         // a benchmark or a retry does, must see them unchanged, ids above all.
         for t in g.inputs { last[t] = g.ops.count }

@@ -29,10 +29,12 @@ AVX2 static inline __m256i requant8(__m256i x, __m256i mult, __m256i shift) {
     // INT32_MIN, cannot happen: multipliers are positive.) AVX2 has no 64-bit arithmetic shift,
     // but only the low 32 bits of the quotient are kept, and those are the same for a logical one.
     const __m256i half = _mm256_set1_epi64x(1LL << 30);
-    // Even lanes (mul_epi32 reads the low 32 bits of each 64-bit lane, sign-extended), then odd.
+    // Even lanes (mul_epi32 reads the low 32 bits of each 64-bit lane, sign-extended), then odd
+    // ones moved down. An odd lane's quotient goes to the high half of its 64-bit lane, where
+    // (v >> 31) << 32 and v << 1 agree (the blend drops the low half).
     const __m256i pe = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, mult), half), 31);
-    const __m256i po = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32)), half), 31);
-    const __m256i high = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+    const __m256i po = _mm256_slli_epi64(_mm256_add_epi64(_mm256_mul_epi32(_mm256_shuffle_epi32(x, 0xF5), _mm256_shuffle_epi32(mult, 0xF5)), half), 1);
+    const __m256i high = _mm256_blend_epi32(pe, po, 0xAA);
     // Rounding divide by 2^e, e = -shift.
     const __m256i e = _mm256_sub_epi32(zero, shift);
     const __m256i one = _mm256_set1_epi32(1);
@@ -164,6 +166,23 @@ AVX2 static void s8_requant_epilogue(void *p, int64_t m, int rows, int32_t n0, i
     int positive_shift = 0;
     for (int32_t j = 0; j < cols; j++) positive_shift |= c->shift[n0 + j] > 0;
     const __m256i vzp = _mm256_set1_epi32(c->out_zp), vmin = _mm256_set1_epi32(c->qmin), vmax = _mm256_set1_epi32(c->qmax);
+    if (!positive_shift && cols == S8_NR) {
+        // A whole panel: both halves of a row narrowed together, one 16-byte store.
+        const __m256i m0 = _mm256_loadu_si256((const __m256i *)(c->mult + n0)), m1 = _mm256_loadu_si256((const __m256i *)(c->mult + n0 + 8));
+        const __m256i s0 = _mm256_loadu_si256((const __m256i *)(c->shift + n0)), s1 = _mm256_loadu_si256((const __m256i *)(c->shift + n0 + 8));
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(c->bias + n0)), b1 = _mm256_loadu_si256((const __m256i *)(c->bias + n0 + 8));
+        // packs interleave the 128-bit lanes: dwords 0, 4, 1, 5 hold outputs 0-3, 4-7, 8-11, 12-15.
+        const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0);
+        for (int r = 0; r < rows; r++) {
+            __m256i lo = _mm256_add_epi32(requant8(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)acc[r]), b0), m0, s0), vzp);
+            __m256i hi = _mm256_add_epi32(requant8(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc[r] + 8)), b1), m1, s1), vzp);
+            lo = _mm256_min_epi32(_mm256_max_epi32(lo, vmin), vmax);
+            hi = _mm256_min_epi32(_mm256_max_epi32(hi, vmin), vmax);
+            const __m256i w16 = _mm256_packs_epi32(lo, hi), w8 = _mm256_packs_epi16(w16, w16);
+            _mm_storeu_si128((__m128i *)(c->y + (m + r) * c->N + n0), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(w8, order)));
+        }
+        return;
+    }
     for (int32_t h = 0; h < cols; h += 8) {
         if (positive_shift || cols - h < 8) {
             // Column tails and multipliers >= 1 (the saturating left shift): the shared scalar epilogue.
@@ -260,6 +279,145 @@ AVX2 static void dense_dyn_avx2(const float *x, const int8_t *w, const int32_t *
     }
 }
 
+// Channels-last int8 convolution as an implicit GEMM: the same dot products as im2col followed
+// by the packed GEMM above, without the patch matrix. Each sample is first copied, with its
+// padding, into `scratch` widened to int16 ([PH, PW, C], pad = the input zero point, exactly what
+// im2col writes for an out-of-image tap). A patch row is then KH runs of KW*C contiguous int16
+// in that image, so the micro kernel broadcasts its pairs straight from the image: no im2col
+// copy and no per-block widening. The weights are packed as the GEMM's panels over K' = KH runs
+// of KW*C rounded up to a pair (a zero weight where a run is odd, which meets the next element of
+// the image: one extra padded column keeps that read inside the buffer).
+
+typedef struct {
+    int64_t C, H, W, KH, KW, OH, OW, sh, sw, pt, pl;
+    int64_t PH, PW;     // padded image rows and columns
+    int32_t run_pairs;  // pairs per kernel row: (KW * C + 1) / 2
+} conv_geometry;
+
+static conv_geometry conv_geometry_of(const int64_t p[14]) {
+    conv_geometry g = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], 0, 0, 0};
+    g.PH = (g.OH - 1) * g.sh + g.KH;
+    g.PW = (g.OW - 1) * g.sw + g.KW + 1;
+    g.run_pairs = (int32_t)((g.KW * g.C + 1) / 2);
+    return g;
+}
+
+size_t mn_conv_s8_scratch(const int64_t p[14]) {
+    const conv_geometry g = conv_geometry_of(p);
+    return (size_t)(g.PH * g.PW * g.C) * sizeof(int16_t) + 32;
+}
+
+static size_t conv_packed_size_avx2(const int64_t p[14], int32_t N) {
+    const conv_geometry g = conv_geometry_of(p);
+    return packed_size_avx2((int32_t)g.KH * 2 * g.run_pairs, N);
+}
+
+/// w [N, KH * KW * C] (columns (kh, kw, c), as the channels-last im2col orders them), packed as
+/// pack_avx2 would pack it with each kernel row's run spread to whole pairs (zero after an odd run).
+static void conv_pack_avx2(const int8_t *w, int8_t *packed, const int64_t p[14], int32_t N) {
+    const conv_geometry g = conv_geometry_of(p);
+    const int64_t run = g.KW * g.C, K = g.KH * run, spread = 2 * (int64_t)g.run_pairs;
+    const int32_t pairs = (int32_t)g.KH * g.run_pairs;
+    for (int32_t nb = 0; nb < s8_blocks(N); nb++)
+        for (int32_t q = 0; q < pairs; q++)
+            for (int32_t j = 0; j < S8_NR; j++)
+                for (int32_t t = 0; t < 2; t++) {
+                    const int32_t n = nb * S8_NR + j;
+                    const int64_t k2 = 2 * (int64_t)q + t, kh = k2 / spread, i = k2 % spread;
+                    packed[((int64_t)nb * pairs + q) * 32 + (j / 8) * 16 + (j % 8) * 2 + t] =
+                        n < N && i < run ? w[(int64_t)n * K + kh * run + i] : 0;
+                }
+}
+
+/// One sample [H, W, C] -> the padded int16 image [PH, PW, C].
+AVX2 static void conv_widen_sample(const conv_geometry *g, const int8_t *x, int16_t *img, int8_t pad_value) {
+    const __m256i vpad = _mm256_set1_epi16(pad_value);
+    const int64_t rowLen = g->PW * g->C;
+    // Image columns that land inside the padded row: [pl, pl + n) holds input columns [0, n).
+    const int64_t n = g->W < g->PW - g->pl ? g->W : (g->PW - g->pl > 0 ? g->PW - g->pl : 0);
+    const int64_t left = g->pl * g->C < rowLen ? g->pl * g->C : rowLen, mid = n * g->C, right = rowLen - left - mid;
+    for (int64_t ph = 0; ph < g->PH; ph++) {
+        int16_t *row = img + ph * rowLen;
+        const int64_t ih = ph - g->pt;
+        int64_t i = 0, fill = (ih < 0 || ih >= g->H) ? rowLen : left;
+        for (; i + 16 <= fill; i += 16) _mm256_storeu_si256((__m256i *)(row + i), vpad);
+        for (; i < fill; i++) row[i] = pad_value;
+        if (fill == rowLen) continue;
+        const int8_t *src = x + ih * g->W * g->C;
+        int64_t k = 0;
+        for (; k + 16 <= mid; k += 16)
+            _mm256_storeu_si256((__m256i *)(row + left + k), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + k))));
+        for (; k < mid; k++) row[left + k] = src[k];
+        int16_t *tail = row + left + mid;
+        for (i = 0; i + 16 <= right; i += 16) _mm256_storeu_si256((__m256i *)(tail + i), vpad);
+        for (; i < right; i++) tail[i] = pad_value;
+    }
+}
+
+/// The GEMM micro kernel over an implicit patch row: row r's pairs are at p[r] + kh * row_stride + 2g.
+#define CONV_MICRO(R)                                                                                                   \
+    AVX2 static void conv_micro_##R(const int16_t *const *p, int64_t row_stride, int64_t KH, int32_t run_pairs,         \
+                                    const int8_t *panel, int32_t acc[S8_MR][S8_NR]) {                                  \
+        __m256i lo[R], hi[R];                                                                                           \
+        for (int r = 0; r < R; r++) lo[r] = hi[r] = _mm256_setzero_si256();                                            \
+        for (int64_t kh = 0; kh < KH; kh++) {                                                                           \
+            const int16_t *src[R];                                                                                      \
+            for (int r = 0; r < R; r++) src[r] = p[r] + kh * row_stride;                                               \
+            for (int32_t g = 0; g < run_pairs; g++, panel += 32) {                                                      \
+                const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)panel));                      \
+                const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(panel + 16)));                \
+                for (int r = 0; r < R; r++) {                                                                           \
+                    int32_t pair;                                                                                       \
+                    memcpy(&pair, src[r] + 2 * g, 4);                                                                   \
+                    const __m256i xv = _mm256_set1_epi32(pair);                                                         \
+                    lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(xv, w0));                                         \
+                    hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(xv, w1));                                         \
+                }                                                                                                       \
+            }                                                                                                           \
+        }                                                                                                               \
+        for (int r = 0; r < R; r++) {                                                                                   \
+            _mm256_storeu_si256((__m256i *)acc[r], lo[r]);                                                              \
+            _mm256_storeu_si256((__m256i *)(acc[r] + 8), hi[r]);                                                        \
+        }                                                                                                               \
+    }
+CONV_MICRO(1)
+CONV_MICRO(2)
+CONV_MICRO(3)
+CONV_MICRO(4)
+CONV_MICRO(5)
+CONV_MICRO(6)
+
+typedef void (*conv_micro_fn)(const int16_t *const *, int64_t, int64_t, int32_t, const int8_t *, int32_t[S8_MR][S8_NR]);
+static const conv_micro_fn conv_micro[S8_MR + 1] = {0, conv_micro_1, conv_micro_2, conv_micro_3, conv_micro_4, conv_micro_5, conv_micro_6};
+
+AVX2 static void conv_s8_avx2(const int8_t *x, const int8_t *packed, const int32_t *bias, const int32_t *mult,
+                              const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
+                              const int64_t params[14], int32_t N, int64_t batch, int8_t pad_value, void *scratch) {
+    const conv_geometry g = conv_geometry_of(params);
+    int16_t *img = (int16_t *)scratch;
+    const int64_t P = g.OH * g.OW, row_stride = g.PW * g.C;
+    const int64_t panel_bytes = (int64_t)g.KH * g.run_pairs * 32;
+    s8_requant_ctx c = {bias, mult, shift, out_zp, qmin, qmax, N, y};
+    int32_t acc[S8_MR][S8_NR] __attribute__((aligned(32)));
+    for (int64_t b = 0; b < batch; b++) {
+        conv_widen_sample(&g, x + b * g.H * g.W * g.C, img, pad_value);
+        int64_t oh = 0, ow = 0;  // the output pixel of the block's next row
+        for (int64_t m = 0; m < P; m += S8_MR) {
+            const int rows = P - m < S8_MR ? (int)(P - m) : S8_MR;
+            const int16_t *p[S8_MR];
+            for (int r = 0; r < rows; r++) {
+                p[r] = img + oh * g.sh * row_stride + ow * g.sw * g.C;
+                if (++ow == g.OW) { ow = 0; oh++; }
+            }
+            for (int32_t nb = 0; nb < s8_blocks(N); nb++) {
+                conv_micro[rows](p, row_stride, g.KH, g.run_pairs, packed + nb * panel_bytes, acc);
+                const int32_t n0 = nb * S8_NR;
+                s8_requant_epilogue(&c, b * P + m, rows, n0, N - n0 < S8_NR ? N - n0 : S8_NR, acc);
+            }
+        }
+    }
+}
+
 /// Applies a fused activation to a row-major [M, N] block in place (after the float GEMM).
 static void activate_rows(float *y, int64_t count, mn_activation act) {
     if (act.kind == 0) return;
@@ -304,6 +462,9 @@ static const mn_kernel_table avx2_table = {
     .unary_f32 = mn_unary_f32_avx2,
     .gemm_f32 = mn_gemm_f32_avx2,
     .lstm_cell_f32 = mn_lstm_cell_f32_avx2,
+    .conv_s8 = conv_s8_avx2,
+    .conv_s8_packed_size = conv_packed_size_avx2,
+    .conv_s8_pack = conv_pack_avx2,
 };
 
 // ------------------------------------------------------- AVX-512 VNNI ---------------------------
@@ -547,6 +708,9 @@ static const mn_kernel_table avx512vnni_table = {
     .unary_f32 = mn_unary_f32_avx2,
     .gemm_f32 = mn_gemm_f32_avx2,
     .lstm_cell_f32 = mn_lstm_cell_f32_avx2,
+    .conv_s8 = conv_s8_avx2,
+    .conv_s8_packed_size = conv_packed_size_avx2,
+    .conv_s8_pack = conv_pack_avx2,
 };
 
 const mn_kernel_table *mn_avx2_kernels(void) {
@@ -564,5 +728,6 @@ const mn_kernel_table *mn_avx512vnni_kernels(void) {
 
 const mn_kernel_table *mn_avx2_kernels(void) { return 0; }
 const mn_kernel_table *mn_avx512vnni_kernels(void) { return 0; }
+size_t mn_conv_s8_scratch(const int64_t p[14]) { (void)p; return 0; }
 
 #endif

@@ -381,6 +381,40 @@ void mn_par_pool(mn_pool *pool, const void *x, void *y, int32_t int8, const int6
     run_window(pool, &j, batch * per_y);
 }
 
+// Implicit-GEMM convolutions by samples: each part widens its own samples into its own scratch.
+typedef struct {
+    const mn_kernel_table *k;
+    const int8_t *x, *w;
+    const int32_t *bias, *mult, *shift;
+    int8_t *y;
+    const int64_t *p;
+    char *scratch;
+    size_t scratch_bytes;
+    int64_t batch, x_sample, y_sample;
+    int32_t out_zp, qmin, qmax, N, parts;
+    int8_t pad;
+} conv_job;
+
+static void conv_task(void *ctx, int32_t t) {
+    const conv_job *j = (const conv_job *)ctx;
+    const int64_t b0 = j->batch * t / j->parts, b1 = j->batch * (t + 1) / j->parts;
+    if (b1 > b0)
+        j->k->conv_s8(j->x + b0 * j->x_sample, j->w, j->bias, j->mult, j->shift, j->out_zp, j->qmin, j->qmax,
+                      j->y + b0 * j->y_sample, j->p, j->N, b1 - b0, j->pad, j->scratch + (size_t)t * j->scratch_bytes);
+}
+
+void mn_par_conv_s8(mn_pool *pool, const mn_kernel_table *k, const int8_t *x, const int8_t *w, const int32_t *bias,
+                    const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
+                    const int64_t p[14], int32_t N, int64_t batch, int8_t pad_value, void *scratch) {
+    const int64_t pixels = p[5] * p[6], K = p[0] * p[3] * p[4];
+    conv_job j = {k, x, w, bias, mult, shift, y, p, (char *)scratch, mn_conv_s8_scratch(p), batch, p[0] * p[1] * p[2],
+                  pixels * N, out_zp, qmin, qmax, N, 1, pad_value};
+    if (pool && batch >= 2 && batch * pixels * K * N >= MN_PARALLEL_MIN_MACS)
+        j.parts = (int32_t)(batch < mn_pool_threads(pool) ? batch : mn_pool_threads(pool));
+    if (j.parts == 1) { conv_task(&j, 0); return; }
+    mn_pool_run(pool, conv_task, &j, j.parts);
+}
+
 static void layer_norm_task(void *ctx, int32_t t) {
     const rows_job *j = (const rows_job *)ctx;
     const int64_t r0 = j->rows * t / j->parts, r1 = j->rows * (t + 1) / j->parts;

@@ -450,28 +450,33 @@ void mn_im2col(const void *x, void *y, int32_t elem, const int64_t p[14], int64_
 #undef IM2COL_BODY
 
 // Pooling over `images` channels-last images [H, W, C]: each output pixel folds its window's
-// C-vectors, so the inner loop runs over contiguous channels (vectorized by the compiler). An NCHW
-// tensor is batch * C one-channel images, so both layouts share this body.
-#define POOL_NHWC_BODY(T, INIT, FOLD, TAIL)                                                          \
+// C-vectors. The window is clipped to the image once per pixel (padding never wins a max and is
+// not summed), and channels go in blocks of PB held in a local array, so the fold over the window
+// is whole vector registers with no aliasing checks. An NCHW tensor is batch * C one-channel
+// images, so both layouts share this body. `n` is the number of taps inside the image.
+#define POOL_NHWC_BODY(T, PB, INIT, FOLD, TAIL)                                                      \
     for (int64_t b = 0; b < images; b++)                                                             \
     for (int64_t oh = 0; oh < OH; oh++)                                                              \
     for (int64_t ow = 0; ow < OW; ow++) {                                                            \
-        T *acc = y + ((b * OH + oh) * OW + ow) * C;                                                  \
-        for (int64_t c = 0; c < C; c++) acc[c] = (INIT);                                             \
-        int64_t n = 0;                                                                               \
-        for (int64_t kh = 0; kh < KH; kh++) {                                                        \
-            const int64_t ih = oh * sh - pt + kh;                                                    \
-            if (ih < 0 || ih >= H) continue;                                                         \
-            for (int64_t kw = 0; kw < KW; kw++) {                                                    \
-                const int64_t iw = ow * sw - pl + kw;                                                \
-                if (iw < 0 || iw >= W) continue; /* padding never wins a max */                      \
-                const T *v = x + ((b * H + ih) * W + iw) * C;                                        \
-                for (int64_t c = 0; c < C; c++) FOLD;                                                \
-                n++;                                                                                 \
+        const int64_t h0 = oh * sh - pt, w0 = ow * sw - pl;                                          \
+        const int64_t kh0 = h0 < 0 ? -h0 : 0, kh1 = H - h0 < KH ? H - h0 : KH;                       \
+        const int64_t kw0 = w0 < 0 ? -w0 : 0, kw1 = W - w0 < KW ? W - w0 : KW;                       \
+        const int64_t n = kh1 > kh0 && kw1 > kw0 ? (kh1 - kh0) * (kw1 - kw0) : 0;                   \
+        T *out = y + ((b * OH + oh) * OW + ow) * C;                                                  \
+        for (int64_t c0 = 0; c0 < C; c0 += PB) {                                                     \
+            const int64_t cb = C - c0 < PB ? C - c0 : PB;                                            \
+            T acc[PB];                                                                               \
+            for (int c = 0; c < PB; c++) acc[c] = (INIT);                                            \
+            for (int64_t kh = kh0; kh < kh1; kh++)                                                   \
+            for (int64_t kw = kw0; kw < kw1; kw++) {                                                 \
+                const T *v = x + ((b * H + h0 + kh) * W + w0 + kw) * C + c0;                         \
+                if (cb == PB) { for (int c = 0; c < PB; c++) FOLD; }                                 \
+                else { for (int c = 0; c < cb; c++) FOLD; }                                          \
             }                                                                                        \
+            (void)n;                                                                                 \
+            TAIL                                                                                     \
+            memcpy(out + c0, acc, (size_t)cb * sizeof(T));                                           \
         }                                                                                            \
-        (void)n;                                                                                     \
-        TAIL                                                                                         \
     }
 
 void mn_pool_f32(const float *x, float *y, const int64_t p[14], int64_t batch) {
@@ -479,11 +484,11 @@ void mn_pool_f32(const float *x, float *y, const int64_t p[14], int64_t batch) {
     const int64_t sh = p[8], sw = p[9], pt = p[10], pl = p[11], include_pad = p[12];
     const int64_t C = p[13] == 1 ? p[1] : 1, images = p[13] == 1 ? batch : batch * p[1];
     if (kind == 0) {
-        POOL_NHWC_BODY(float, -INFINITY, acc[c] = v[c] > acc[c] ? v[c] : acc[c], )
+        POOL_NHWC_BODY(float, 8, -INFINITY, acc[c] = v[c] > acc[c] ? v[c] : acc[c], )
     } else {
-        POOL_NHWC_BODY(float, 0.f, acc[c] += v[c],
+        POOL_NHWC_BODY(float, 8, 0.f, acc[c] += v[c],
                        const float d = (float)(include_pad ? KH * KW : (n > 0 ? n : 1));
-                       for (int64_t c = 0; c < C; c++) acc[c] /= d;)
+                       for (int c = 0; c < cb; c++) acc[c] /= d;)
     }
 }
 
@@ -493,6 +498,6 @@ void mn_pool_max_s8(const int8_t *x, int8_t *y, const int64_t p[14], int64_t bat
     const int64_t H = p[2], W = p[3], KH = p[4], KW = p[5], OH = p[6], OW = p[7];
     const int64_t sh = p[8], sw = p[9], pt = p[10], pl = p[11];
     const int64_t C = p[13] == 1 ? p[1] : 1, images = p[13] == 1 ? batch : batch * p[1];
-    POOL_NHWC_BODY(int8_t, INT8_MIN, acc[c] = v[c] > acc[c] ? v[c] : acc[c], )
+    POOL_NHWC_BODY(int8_t, 16, INT8_MIN, acc[c] = v[c] > acc[c] ? v[c] : acc[c], )
 }
 #undef POOL_NHWC_BODY

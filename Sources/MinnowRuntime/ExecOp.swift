@@ -51,6 +51,18 @@ enum ExecOp {
     case pool(x: UnsafeRawPointer, y: UnsafeMutableRawPointer, int8: Bool, params: Int)
     /// `args` indexes the session's recurrent table.
     case recurrent(args: Int)
+    /// `args` indexes the session's convolution table.
+    case convS8(args: Int)
+}
+
+struct ConvArgs {
+    var x: UnsafePointer<Int8>, w: UnsafePointer<Int8>
+    var bias: UnsafePointer<Int32>, mult: UnsafePointer<Int32>, shift: UnsafePointer<Int32>
+    var y: UnsafeMutablePointer<Int8>
+    /// Offset of the 14 window parameters in the session's window-parameter table.
+    var params: Int
+    var n: Int32, outZP: Int32, qmin: Int32, qmax: Int32
+    var padValue: Int8
 }
 
 struct RecurrentArgs {

@@ -15,6 +15,8 @@ struct OpPreparer {
     final class PackCache {
         var byBuffer: [UInt32: AlignedBytes] = [:]
         var rowSumsByBuffer: [UInt32: [Int32]] = [:]
+        /// Convolution weights packed for the table's conv_s8, by buffer and kernel geometry.
+        var convByKey: [String: AlignedBytes] = [:]
     }
 
     /// The weight repacked once for kernels that want their own layout.

@@ -40,9 +40,25 @@ enum PreparedOp: @unchecked Sendable {
     /// Convolution patches; `padValue` is what an out-of-image tap reads (an int8 input's zero point).
     case im2col(x: Int, y: Int, elem: Int, params: [Int64], padValue: Int8)
     case pool(x: Int, y: Int, int8: Bool, params: [Int64])
+    /// An int8 channels-last im2col whose patches feed only the int8 Dense after it, run as one
+    /// implicit GEMM (the table's conv_s8; ConvFusion.swift).
+    case convS8(Conv)
+    /// This operator's work is done by the one before it (the Dense of a `convS8`).
+    case fusedIntoPrevious
     /// LSTM (gates 4) or GRU (gates 3); `bias` is LSTM's Wb + Rb summed, or GRU's [D, 6H] as stored.
     case recurrent(gates: Int, x: Int, w: Int, r: Int, bias: PinnedBuffer<Float>?, y: Int, steps: Int, inputSize: Int,
                    hidden: Int, directions: Int, linearBeforeReset: Bool)
+
+    struct Conv {
+        var x: Int, y: Int
+        var params: [Int64]
+        var padValue: Int8
+        var n: Int
+        /// Weights packed by the table's conv_s8_pack.
+        var packed: AlignedBytes
+        var bias: PinnedBuffer<Int32>, mult: PinnedBuffer<Int32>, shift: PinnedBuffer<Int32>
+        var outZP: Int32, qmin: Int32, qmax: Int32
+    }
 
     struct Dense {
         var x: Int, w: Int, y: Int

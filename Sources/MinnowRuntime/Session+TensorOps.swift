@@ -14,6 +14,7 @@ struct ArgTables {
     /// im2col and pool parameters, 14 per op (13 from the file and the layout, 0 when absent).
     var windowParams: [Int64] = []
     var recurrent: [RecurrentArgs] = []
+    var convs: [ConvArgs] = []
 }
 
 extension BinaryShape {
@@ -83,6 +84,15 @@ extension Session {
                                                   bias: bias.map { UnsafePointer($0.pointer) }, y: f(y), steps: steps, inputSize: inputSize,
                                                   hidden: hidden, directions: directions, linearBeforeReset: lbr))
             return .recurrent(args: tables.recurrent.count - 1)
+        case let .convS8(c):
+            tables.windowParams += c.params
+            tables.convs.append(ConvArgs(x: UnsafePointer(a[c.x].assumingMemoryBound(to: Int8.self)),
+                                         w: UnsafePointer(c.packed.pointer.assumingMemoryBound(to: Int8.self)),
+                                         bias: UnsafePointer(c.bias.pointer), mult: UnsafePointer(c.mult.pointer),
+                                         shift: UnsafePointer(c.shift.pointer), y: a[c.y].assumingMemoryBound(to: Int8.self),
+                                         params: tables.windowParams.count - 14, n: Int32(c.n), outZP: c.outZP, qmin: c.qmin,
+                                         qmax: c.qmax, padValue: c.padValue))
+            return .convS8(args: tables.convs.count - 1)
         default:
             preconditionFailure("resolveTensorOp called with a core op")
         }
@@ -161,6 +171,12 @@ extension Session {
             tables.windowParams.withUnsafeBufferPointer { p in mn_par_im2col(pool, x, y, elem, p.baseAddress! + at, Int64(batch), pad) }
         case let .pool(x, y, int8, at):
             tables.windowParams.withUnsafeBufferPointer { p in mn_par_pool(pool, x, y, int8 ? 1 : 0, p.baseAddress! + at, Int64(batch)) }
+        case let .convS8(index):
+            let c = tables.convs[index]
+            tables.windowParams.withUnsafeBufferPointer { p in
+                mn_par_conv_s8(pool, table, c.x, c.w, c.bias, c.mult, c.shift, c.outZP, c.qmin, c.qmax, c.y, p.baseAddress! + c.params,
+                               c.n, Int64(batch), c.padValue, convScratch.pointer)
+            }
         case let .recurrent(index):
             let a = tables.recurrent[index]
             let s = recurrentScratch.pointer.assumingMemoryBound(to: Float.self)

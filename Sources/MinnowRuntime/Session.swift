@@ -13,6 +13,8 @@ public final class Session {
     /// Gate projections of the recurrent ops, and per thread two spare rows and R^T:
     /// (batch x steps + threads x (2 + hidden)) x gates x hidden floats, the largest op's.
     let recurrentScratch: AlignedBytes
+    /// Per thread, one sample's padded and widened input for the implicit-GEMM convolutions.
+    let convScratch: AlignedBytes
     /// The operators of the graph at the current sequence length.
     private var plan: [ExecOp]
     /// Resolved operators of every graph of the model (one per sequence length it accepts).
@@ -32,7 +34,7 @@ public final class Session {
     let tables: ArgTables
     private let kernels: mn_kernel_table
     /// The same table by address (static storage in the kernels library), for the C wrappers.
-    private let table: UnsafePointer<mn_kernel_table>
+    let table: UnsafePointer<mn_kernel_table>
     /// Worker pool for `threads` > 1 (nil: everything runs on the calling thread).
     let pool: OpaquePointer?
     /// Threads a run uses (the caller plus the pool's workers).
@@ -77,6 +79,11 @@ public final class Session {
         }
         guard recurrentBytes <= arenaLimit else { throw .arenaTooLarge(bytes: recurrentBytes, limit: arenaLimit) }
         recurrentScratch = AlignedBytes(count: recurrentBytes)
+        var convBytes = 0
+        for op in allOps {
+            if case let .convS8(c) = op { convBytes = max(convBytes, c.params.withUnsafeBufferPointer { mn_conv_s8_scratch($0.baseAddress!) }) }
+        }
+        convScratch = AlignedBytes(count: convBytes * self.threads)
 
         // Resolve every tensor to its address: constants in the model, activations in the arena
         // at offset-per-sample × max batch (so the first `batch` rows of each are contiguous).
@@ -92,6 +99,7 @@ public final class Session {
             }
             var plan: [ExecOp] = []
             for (i, op) in g.prepared.enumerated() {
+                if case .fusedIntoPrevious = op { continue }
                 plan.append(Session.resolve(op, index: i, addresses, &tables))
             }
             plans.append(plan)

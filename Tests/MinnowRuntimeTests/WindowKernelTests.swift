@@ -81,4 +81,40 @@ final class WindowKernelTests: XCTestCase {
             }
         } }
     }
+
+    /// The SIMD tables' implicit-GEMM convolution (conv_s8) against the reference im2col followed
+    /// by the reference int8 Dense on its patches: the same bytes, at every undilated geometry
+    /// above, output channels around the 8- and 16-column blocks, batches of 1 and 3, a padding
+    /// value that is not zero, and one column with a multiplier above 1.
+    func testImplicitGEMMConvolutionEqualsIm2colThenDense() {
+        let ref = mn_reference_kernels()!.pointee
+        let tables = [mn_avx2_kernels(), mn_avx512vnni_kernels()].compactMap { $0?.pointee }.filter { $0.conv_s8 != nil }
+        #if arch(x86_64)
+        XCTAssertFalse(tables.isEmpty, "the AVX2 table has the implicit-GEMM convolution")
+        #endif
+        var rng = SystemRandomNumberGenerator()
+        for table in tables { for g in geometries where g.dh == 1 && g.dw == 1 { for n in [1, 8, 16, 17, 33] { for batch in [1, 3] {
+            let p = g.im2col(layout: 1)
+            let k = g.c * g.kh * g.kw, rows = batch * g.oh * g.ow
+            let x = (0..<(batch * g.h * g.w * g.c)).map { _ in Int8.random(in: -128...127, using: &rng) }
+            let w = (0..<(n * k)).map { _ in Int8.random(in: -127...127, using: &rng) }
+            let wsum = (0..<n).map { c in (0..<k).reduce(Int32(0)) { $0 + Int32(w[c * k + $1]) } }
+            let bias = (0..<n).map { _ in Int32.random(in: -20000...20000, using: &rng) }
+            var mult = [Int32](repeating: 0, count: n), shift = [Int32](repeating: 0, count: n)
+            // Multipliers that keep most outputs off the clamps, so equality means something.
+            for c in 0..<n { mn_quantize_multiplier(Double.random(in: 2e-5..<4e-4, using: &rng), &mult[c], &shift[c]) }
+            if n > 2 { mn_quantize_multiplier(1.5, &mult[n - 1], &shift[n - 1]) }
+
+            var patches = [Int8](repeating: 0, count: rows * k), expected = [Int8](repeating: 0, count: rows * n)
+            mn_im2col(x, &patches, 1, p, Int64(batch), -7)
+            ref.dense_s8(patches, w, bias, wsum, mult, shift, -3, -128, 127, &expected, Int32(rows), Int32(k), Int32(n))
+
+            var packed = [Int8](repeating: 0, count: table.conv_s8_packed_size!(p, Int32(n)))
+            table.conv_s8_pack!(w, &packed, p, Int32(n))
+            var scratch = [UInt8](repeating: 0xAA, count: mn_conv_s8_scratch(p))
+            var y = [Int8](repeating: 0, count: rows * n)
+            table.conv_s8!(x, packed, bias, mult, shift, -3, -128, 127, &y, p, Int32(n), Int64(batch), -7, &scratch)
+            XCTAssertEqual(y, expected, "\(String(cString: table.name)) conv_s8 \(g) N=\(n) batch \(batch)")
+        } } } }
+    }
 }

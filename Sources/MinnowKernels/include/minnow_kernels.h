@@ -53,6 +53,11 @@ typedef void (*mn_gemm_f32_fn)(const float *a, int64_t lda, const float *b, int6
                                const float *bias, float *c, int64_t ldc, int64_t M, int64_t N, int64_t K,
                                int32_t accumulate);
 
+/// See mn_kernel_table.conv_s8.
+typedef void (*mn_conv_s8_fn)(const int8_t *x, const int8_t *packed, const int32_t *bias, const int32_t *mult,
+                              const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
+                              const int64_t params[14], int32_t N, int64_t batch, int8_t pad_value, void *scratch);
+
 /// The kernel table: one per ISA, chosen once by `mn_kernels()`.
 /// When `pack_s8` is set, int8 weights [N, K] are repacked once at load into
 /// `packed_s8_size(K, N)` bytes (64-byte aligned) and the int8 kernels receive the packed form.
@@ -76,6 +81,14 @@ typedef struct {
     mn_gemm_f32_fn gemm_f32;
     /// Same contract as mn_lstm_cell_f32; SIMD versions within 3e-7 absolute per gate function.
     void (*lstm_cell_f32)(float *g, const float *c_prev, float *h, int64_t H);
+    /// Optional (NULL in the reference): a channels-last int8 convolution as one implicit GEMM,
+    /// the same bytes as mn_im2col (layout 1, dilations 1) followed by dense_s8 on its patches.
+    /// x [batch, H, W, C], y [batch, OH * OW, N], params as mn_im2col's; `scratch` holds
+    /// mn_conv_s8_scratch(params) bytes (one sample, padded with `pad_value` and widened).
+    /// Weights [N, KH * KW * C] are packed once by conv_s8_pack into conv_s8_packed_size bytes.
+    mn_conv_s8_fn conv_s8;
+    size_t (*conv_s8_packed_size)(const int64_t params[14], int32_t N);
+    void (*conv_s8_pack)(const int8_t *w, int8_t *packed, const int64_t params[14], int32_t N);
 } mn_kernel_table;
 
 /// The portable reference kernels (correct on any CPU).
@@ -160,6 +173,8 @@ void mn_cast(int32_t from, int32_t to, const void *x, void *y, int64_t n);
 /// one-byte (int8) elements.
 #define MN_IM2COL_NHWC_MAX_KH 16
 void mn_im2col(const void *x, void *y, int32_t elem, const int64_t params[14], int64_t batch, int8_t pad_value);
+/// Bytes of scratch one call of a table's conv_s8 needs (per thread), for these im2col params.
+size_t mn_conv_s8_scratch(const int64_t params[14]);
 /// Max (kind 0) or average (kind 1) pooling of [C, H, W] per sample (params as the schema's pool;
 /// params[13] = 1: channels last, [H, W, C] -> [OH, OW, C]).
 void mn_pool_f32(const float *x, float *y, const int64_t params[14], int64_t batch);

@@ -46,6 +46,10 @@ void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, 
 void mn_par_recurrent_f32(mn_pool *pool, int32_t gates, const float *x, const float *W, const float *R, const float *bias,
                           float *y, int64_t batch, int64_t S, int64_t I, int64_t H, int64_t D, int32_t linear_before_reset,
                           float *scratch);
+/// A table's conv_s8 split by samples; `scratch` holds mn_conv_s8_scratch(params) bytes per thread.
+void mn_par_conv_s8(mn_pool *pool, const mn_kernel_table *k, const int8_t *x, const int8_t *w, const int32_t *bias,
+                    const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
+                    const int64_t params[14], int32_t N, int64_t batch, int8_t pad_value, void *scratch);
 /// mn_im2col and the pools (kind from params[0]; `int8` picks mn_pool_max_s8) split by samples
 /// above ~32K output elements.
 void mn_par_im2col(mn_pool *pool, const void *x, void *y, int32_t elem, const int64_t params[14], int64_t batch,

@@ -1,0 +1,50 @@
+import MinnowFormat
+import MinnowKernels
+
+// Load-time fusion of a lowered int8 convolution. The converter writes a Conv as a channels-last
+// im2col (the patch matrix, KH*KW*C bytes per output pixel) followed by an int8 Dense. When the
+// kernel table has an implicit-GEMM convolution (conv_s8), the pair runs as one operator that
+// reads the taps straight from the image: the patch matrix, 9x the image for a 3x3 kernel, is
+// never written or read. Same dot products, same requantization: the same bytes.
+
+enum ConvFusion {
+    /// Replaces each fusable (im2col, Dense) pair in `ops` (prepared from `d`, index for index)
+    /// with (convS8, fusedIntoPrevious).
+    static func apply(_ ops: inout [PreparedOp], _ d: ModelDescription, constants: [AlignedBytes?], kernels: mn_kernel_table,
+                      packCache: OpPreparer.PackCache) {
+        guard kernels.conv_s8 != nil, let packedSize = kernels.conv_s8_packed_size, let pack = kernels.conv_s8_pack else { return }
+        var readers = [Int](repeating: 0, count: d.tensors.count)
+        for op in d.operators { for i in op.inputs where i >= 0 { readers[Int(i)] += 1 } }
+        for i in d.outputs { readers[Int(i)] += 1 }
+        // The fused op reads the image while it writes the Dense's output, so their arena slots
+        // must not overlap (the converter keeps the image alive through the Dense; older files may not).
+        func slot(_ t: Int) -> Range<UInt64> {
+            let info = d.tensors[t]
+            let bytes = UInt64(info.shape.dropFirst().reduce(1, *)) * UInt64(info.dtype.byteSize)
+            return info.arenaOffsetPerSample..<(info.arenaOffsetPerSample + bytes)
+        }
+        for i in ops.indices.dropLast() {
+            // Channels-last int8 patches, no dilation, read only by the int8 Dense right after.
+            guard case let .im2col(x, patches, 1, params, pad) = ops[i], params[13] == 1, params[11] == 1, params[12] == 1,
+                  case let .denseS8(dense, bias, _, mult, shift, outZP, qmin, qmax) = ops[i + 1], dense.x == patches,
+                  readers[patches] == 1, !slot(x).overlaps(slot(dense.y)), let weights = constants[dense.w] else { continue }
+            let w = d.tensors[dense.w]
+            let key = "\(w.buffer):\(params[0]):\(params[3]):\(params[4])"
+            let packed: AlignedBytes
+            if let done = packCache.convByKey[key] {
+                packed = done
+            } else {
+                packed = params.withUnsafeBufferPointer { p in
+                    let out = AlignedBytes(count: packedSize(p.baseAddress!, Int32(dense.n)))
+                    pack(weights.pointer.assumingMemoryBound(to: Int8.self), out.pointer.assumingMemoryBound(to: Int8.self),
+                         p.baseAddress!, Int32(dense.n))
+                    return out
+                }
+                packCache.convByKey[key] = packed
+            }
+            ops[i] = .convS8(PreparedOp.Conv(x: x, y: dense.y, params: params, padValue: pad, n: dense.n, packed: packed, bias: bias,
+                                             mult: mult, shift: shift, outZP: outZP, qmin: qmin, qmax: qmax))
+            ops[i + 1] = .fusedIntoPrevious
+        }
+    }
+}
