@@ -329,35 +329,57 @@ static void conv_pack_avx2(const int8_t *w, int8_t *packed, const int64_t p[14],
                 }
 }
 
-/// One sample [H, W, C] -> the padded int16 image [PH, PW, C].
+/// One sample [H, W, C] -> the padded int16 image [PH, PW, C]: the whole image filled with the
+/// pad value, then each input row that lands in it widened into place.
 AVX2 static void conv_widen_sample(const conv_geometry *g, const int8_t *x, int16_t *img, int8_t pad_value) {
     const __m256i vpad = _mm256_set1_epi16(pad_value);
-    const int64_t rowLen = g->PW * g->C;
-    // Image columns that land inside the padded row: [pl, pl + n) holds input columns [0, n).
-    const int64_t n = g->W < g->PW - g->pl ? g->W : (g->PW - g->pl > 0 ? g->PW - g->pl : 0);
-    const int64_t left = g->pl * g->C < rowLen ? g->pl * g->C : rowLen, mid = n * g->C, right = rowLen - left - mid;
-    for (int64_t ph = 0; ph < g->PH; ph++) {
-        int16_t *row = img + ph * rowLen;
-        const int64_t ih = ph - g->pt;
-        int64_t i = 0, fill = (ih < 0 || ih >= g->H) ? rowLen : left;
-        for (; i + 16 <= fill; i += 16) _mm256_storeu_si256((__m256i *)(row + i), vpad);
-        for (; i < fill; i++) row[i] = pad_value;
-        if (fill == rowLen) continue;
+    const int64_t rowLen = g->PW * g->C, total = g->PH * rowLen;
+    int64_t i = 0;
+    for (; i + 16 <= total; i += 16) _mm256_storeu_si256((__m256i *)(img + i), vpad);
+    for (; i < total; i++) img[i] = pad_value;
+    // Input columns [0, n) land in padded columns [pl, pl + n); rows [0, H) in rows [pt, pt + H).
+    const int64_t n = g->W < g->PW - g->pl ? g->W : g->PW - g->pl, mid = n * g->C;
+    for (int64_t ih = 0; ih < g->H && ih + g->pt < g->PH; ih++) {
         const int8_t *src = x + ih * g->W * g->C;
+        int16_t *dst = img + (ih + g->pt) * rowLen + g->pl * g->C;
         int64_t k = 0;
         for (; k + 16 <= mid; k += 16)
-            _mm256_storeu_si256((__m256i *)(row + left + k), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + k))));
-        for (; k < mid; k++) row[left + k] = src[k];
-        int16_t *tail = row + left + mid;
-        for (i = 0; i + 16 <= right; i += 16) _mm256_storeu_si256((__m256i *)(tail + i), vpad);
-        for (; i < right; i++) tail[i] = pad_value;
+            _mm256_storeu_si256((__m256i *)(dst + k), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + k))));
+        if (k + 8 <= mid) {
+            _mm_storeu_si128((__m128i *)(dst + k), _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(src + k))));
+            k += 8;
+        }
+        for (; k < mid; k++) dst[k] = src[k];
     }
 }
 
-/// The GEMM micro kernel over an implicit patch row: row r's pairs are at p[r] + kh * row_stride + 2g.
-#define CONV_MICRO(R)                                                                                                   \
-    AVX2 static void conv_micro_##R(const int16_t *const *p, int64_t row_stride, int64_t KH, int32_t run_pairs,         \
-                                    const int8_t *panel, int32_t acc[S8_MR][S8_NR]) {                                  \
+/// Requantizes one row's 8 (H = 1) or 16 (H = 2) exact sums straight from registers and stores
+/// them: the vector path of s8_requant_epilogue, for blocks whose multipliers are all below 1.
+typedef struct {
+    __m256i bias[2], mult[2], shift[2];
+} conv_requant_cols;
+
+AVX2 static inline void conv_store_row(const s8_requant_ctx *c, const conv_requant_cols *q, int H, __m256i lo, __m256i hi, int8_t *dst) {
+    const __m256i vzp = _mm256_set1_epi32(c->out_zp), vmin = _mm256_set1_epi32(c->qmin), vmax = _mm256_set1_epi32(c->qmax);
+    lo = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(requant8(_mm256_add_epi32(lo, q->bias[0]), q->mult[0], q->shift[0]), vzp), vmin), vmax);
+    if (H == 1) {
+        const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1));
+        _mm_storel_epi64((__m128i *)dst, _mm_packs_epi16(w16, w16));
+        return;
+    }
+    hi = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(requant8(_mm256_add_epi32(hi, q->bias[1]), q->mult[1], q->shift[1]), vzp), vmin), vmax);
+    // packs interleave the 128-bit lanes: dwords 0, 4, 1, 5 hold outputs 0-3, 4-7, 8-11, 12-15.
+    const __m256i w16 = _mm256_packs_epi32(lo, hi), w8 = _mm256_packs_epi16(w16, w16);
+    _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(w8, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0))));
+}
+
+/// The GEMM micro kernel over an implicit patch row: row r's pairs are at p[r] + kh * row_stride + 2g,
+/// H halves of 8 columns. With `q` the rows are requantized from registers into y (rows of
+/// `ldy` bytes); without, the sums go to `acc` for s8_requant_epilogue.
+#define CONV_MICRO(R, H)                                                                                                \
+    AVX2 static void conv_micro_##R##_##H(const int16_t *const *p, int64_t row_stride, int64_t KH, int32_t run_pairs,   \
+                                          const int8_t *panel, const s8_requant_ctx *c, const conv_requant_cols *q,     \
+                                          int8_t *y, int32_t acc[S8_MR][S8_NR]) {                                        \
         __m256i lo[R], hi[R];                                                                                           \
         for (int r = 0; r < R; r++) lo[r] = hi[r] = _mm256_setzero_si256();                                            \
         for (int64_t kh = 0; kh < KH; kh++) {                                                                           \
@@ -365,30 +387,48 @@ AVX2 static void conv_widen_sample(const conv_geometry *g, const int8_t *x, int1
             for (int r = 0; r < R; r++) src[r] = p[r] + kh * row_stride;                                               \
             for (int32_t g = 0; g < run_pairs; g++, panel += 32) {                                                      \
                 const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)panel));                      \
-                const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(panel + 16)));                \
+                const __m256i w1 = H == 2 ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(panel + 16)))       \
+                                          : _mm256_setzero_si256();                                                     \
                 for (int r = 0; r < R; r++) {                                                                           \
                     int32_t pair;                                                                                       \
                     memcpy(&pair, src[r] + 2 * g, 4);                                                                   \
                     const __m256i xv = _mm256_set1_epi32(pair);                                                         \
                     lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(xv, w0));                                         \
-                    hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(xv, w1));                                         \
+                    if (H == 2) hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(xv, w1));                             \
                 }                                                                                                       \
             }                                                                                                           \
         }                                                                                                               \
+        /* Through memory either way: reading the sums back keeps the compiler from spilling */                       \
+        /* the accumulators inside the loop (it did, 12 stores a pair, when the registers fed the */                    \
+        /* requantization directly). */                                                                                 \
         for (int r = 0; r < R; r++) {                                                                                   \
-            _mm256_storeu_si256((__m256i *)acc[r], lo[r]);                                                              \
-            _mm256_storeu_si256((__m256i *)(acc[r] + 8), hi[r]);                                                        \
+            _mm256_store_si256((__m256i *)acc[r], lo[r]);                                                               \
+            _mm256_store_si256((__m256i *)(acc[r] + 8), hi[r]);                                                         \
         }                                                                                                               \
+        if (q)                                                                                                          \
+            for (int r = 0; r < R; r++)                                                                                 \
+                conv_store_row(c, q, H, _mm256_load_si256((const __m256i *)acc[r]),                                     \
+                               _mm256_load_si256((const __m256i *)(acc[r] + 8)), y + r * (int64_t)c->N);                \
     }
-CONV_MICRO(1)
-CONV_MICRO(2)
-CONV_MICRO(3)
-CONV_MICRO(4)
-CONV_MICRO(5)
-CONV_MICRO(6)
+CONV_MICRO(1, 1)
+CONV_MICRO(2, 1)
+CONV_MICRO(3, 1)
+CONV_MICRO(4, 1)
+CONV_MICRO(5, 1)
+CONV_MICRO(6, 1)
+CONV_MICRO(1, 2)
+CONV_MICRO(2, 2)
+CONV_MICRO(3, 2)
+CONV_MICRO(4, 2)
+CONV_MICRO(5, 2)
+CONV_MICRO(6, 2)
 
-typedef void (*conv_micro_fn)(const int16_t *const *, int64_t, int64_t, int32_t, const int8_t *, int32_t[S8_MR][S8_NR]);
-static const conv_micro_fn conv_micro[S8_MR + 1] = {0, conv_micro_1, conv_micro_2, conv_micro_3, conv_micro_4, conv_micro_5, conv_micro_6};
+typedef void (*conv_micro_fn)(const int16_t *const *, int64_t, int64_t, int32_t, const int8_t *, const s8_requant_ctx *,
+                              const conv_requant_cols *, int8_t *, int32_t[S8_MR][S8_NR]);
+static const conv_micro_fn conv_micro[2][S8_MR + 1] = {
+    {0, conv_micro_1_1, conv_micro_2_1, conv_micro_3_1, conv_micro_4_1, conv_micro_5_1, conv_micro_6_1},
+    {0, conv_micro_1_2, conv_micro_2_2, conv_micro_3_2, conv_micro_4_2, conv_micro_5_2, conv_micro_6_2},
+};
 
 AVX2 static void conv_s8_avx2(const int8_t *x, const int8_t *packed, const int32_t *bias, const int32_t *mult,
                               const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
@@ -401,18 +441,31 @@ AVX2 static void conv_s8_avx2(const int8_t *x, const int8_t *packed, const int32
     int32_t acc[S8_MR][S8_NR] __attribute__((aligned(32)));
     for (int64_t b = 0; b < batch; b++) {
         conv_widen_sample(&g, x + b * g.H * g.W * g.C, img, pad_value);
-        int64_t oh = 0, ow = 0;  // the output pixel of the block's next row
-        for (int64_t m = 0; m < P; m += S8_MR) {
-            const int rows = P - m < S8_MR ? (int)(P - m) : S8_MR;
-            const int16_t *p[S8_MR];
-            for (int r = 0; r < rows; r++) {
-                p[r] = img + oh * g.sh * row_stride + ow * g.sw * g.C;
-                if (++ow == g.OW) { ow = 0; oh++; }
-            }
-            for (int32_t nb = 0; nb < s8_blocks(N); nb++) {
-                conv_micro[rows](p, row_stride, g.KH, g.run_pairs, packed + nb * panel_bytes, acc);
-                const int32_t n0 = nb * S8_NR;
-                s8_requant_epilogue(&c, b * P + m, rows, n0, N - n0 < S8_NR ? N - n0 : S8_NR, acc);
+        for (int32_t nb = 0; nb < s8_blocks(N); nb++) {
+            const int32_t n0 = nb * S8_NR, cols = N - n0 < S8_NR ? N - n0 : S8_NR;
+            const int H = cols > 8 ? 2 : 1;
+            // Whole halves with multipliers below 1 requantize in registers; the rest (column
+            // tails, the saturating left shift) through the shared epilogue.
+            int direct = cols == 8 * H;
+            for (int32_t j = 0; j < cols; j++) direct &= shift[n0 + j] <= 0;
+            conv_requant_cols q;
+            if (direct)
+                for (int h = 0; h < H; h++) {
+                    q.bias[h] = _mm256_loadu_si256((const __m256i *)(bias + n0 + 8 * h));
+                    q.mult[h] = _mm256_loadu_si256((const __m256i *)(mult + n0 + 8 * h));
+                    q.shift[h] = _mm256_loadu_si256((const __m256i *)(shift + n0 + 8 * h));
+                }
+            const int8_t *panel = packed + nb * panel_bytes;
+            int64_t oh = 0, ow = 0;  // the output pixel of the block's next row
+            for (int64_t m = 0; m < P; m += S8_MR) {
+                const int rows = P - m < S8_MR ? (int)(P - m) : S8_MR;
+                const int16_t *p[S8_MR];
+                for (int r = 0; r < rows; r++) {
+                    p[r] = img + oh * g.sh * row_stride + ow * g.sw * g.C;
+                    if (++ow == g.OW) { ow = 0; oh++; }
+                }
+                conv_micro[H - 1][rows](p, row_stride, g.KH, g.run_pairs, panel, &c, direct ? &q : NULL, y + (b * P + m) * N + n0, acc);
+                if (!direct) s8_requant_epilogue(&c, b * P + m, rows, n0, cols, acc);
             }
         }
     }

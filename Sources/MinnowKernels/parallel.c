@@ -2,23 +2,73 @@
 #include "minnow_parallel.h"
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
+
+// Spin-then-park: right after a job a worker polls for the next one for up to MN_SPIN_NS
+// before it parks on the condition variable, and the caller polls for the last worker the same
+// way before it parks. Waking a parked thread costs tens of microseconds on a shared VM, as much
+// as a mid-sized operator; a model that splits several operators per run finds the worker still
+// polling. An idle session parks within MN_SPIN_NS of its last job, so it uses no CPU.
+#define MN_SPIN_NS 100000
 
 struct mn_pool {
     pthread_mutex_t lock;
-    pthread_cond_t work;   // workers wait here for a new job (no spinning)
-    pthread_cond_t done;   // the caller waits here for the last worker
+    pthread_cond_t work;   // parked workers wait here for a new job
+    pthread_cond_t done;   // a parked caller waits here for the last worker
     int32_t threads;       // workers + the caller
     int32_t workers;
     pthread_t *ids;
-    // The current job, published under `lock` with a new generation number.
+    // The current job: fn, ctx, tasks, next and active are written before `generation` is
+    // bumped (release); a worker that sees the new generation (acquire) sees them.
     uint64_t generation;
-    int32_t active;        // workers still inside the current job
+    int32_t active;        // workers still inside the current job (atomic)
+    int32_t parked;        // workers waiting on `work` (under lock)
+    int32_t caller_parked; // the caller waits on `done` (under lock)
     int32_t stop;
     void (*fn)(void *, int32_t);
     void *ctx;
     int32_t tasks;
     int32_t next;          // next task to take (atomic)
 };
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/// Polls until `*value != unwanted` or MN_SPIN_NS pass; returns the last value read.
+static uint64_t spin_while_equal_u64(const uint64_t *value, uint64_t unwanted) {
+    const uint64_t start = now_ns();
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            const uint64_t v = __atomic_load_n(value, __ATOMIC_ACQUIRE);
+            if (v != unwanted) return v;
+            cpu_relax();
+        }
+        if (now_ns() - start > MN_SPIN_NS) return unwanted;
+    }
+}
+
+static int32_t spin_while_nonzero(const int32_t *value) {
+    const uint64_t start = now_ns();
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            const int32_t v = __atomic_load_n(value, __ATOMIC_ACQUIRE);
+            if (v == 0) return 0;
+            cpu_relax();
+        }
+        if (now_ns() - start > MN_SPIN_NS) return __atomic_load_n(value, __ATOMIC_ACQUIRE);
+    }
+}
 
 static void take_tasks(mn_pool *p, void (*fn)(void *, int32_t), void *ctx, int32_t tasks) {
     for (;;) {
@@ -31,20 +81,28 @@ static void take_tasks(mn_pool *p, void (*fn)(void *, int32_t), void *ctx, int32
 static void *worker(void *arg) {
     mn_pool *p = (mn_pool *)arg;
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (p->generation == seen && !p->stop) pthread_cond_wait(&p->work, &p->lock);
-        if (p->stop) break;
-        seen = p->generation;
-        void (*fn)(void *, int32_t) = p->fn;
-        void *ctx = p->ctx;
-        const int32_t tasks = p->tasks;
-        pthread_mutex_unlock(&p->lock);
-        take_tasks(p, fn, ctx, tasks);
-        pthread_mutex_lock(&p->lock);
-        if (--p->active == 0) pthread_cond_signal(&p->done);
+        uint64_t g = spin_while_equal_u64(&p->generation, seen);
+        if (g == seen) {
+            // Park. The generation is read again under the lock: the caller bumps it before it
+            // takes the lock to look for parked workers, so no wake-up is lost.
+            pthread_mutex_lock(&p->lock);
+            p->parked++;
+            while ((g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE)) == seen && !p->stop) pthread_cond_wait(&p->work, &p->lock);
+            p->parked--;
+            const int32_t stop = p->stop;
+            pthread_mutex_unlock(&p->lock);
+            if (stop) break;
+        }
+        if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) break;
+        seen = g;
+        take_tasks(p, p->fn, p->ctx, p->tasks);
+        if (__atomic_sub_fetch(&p->active, 1, __ATOMIC_ACQ_REL) == 0) {
+            pthread_mutex_lock(&p->lock);
+            if (p->caller_parked) pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->lock);
+        }
     }
-    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
@@ -70,7 +128,9 @@ mn_pool *mn_pool_create(int32_t threads) {
 void mn_pool_destroy(mn_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->lock);
-    p->stop = 1;
+    __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+    // A polling worker sees `stop` only with a new generation.
+    __atomic_add_fetch(&p->generation, 1, __ATOMIC_ACQ_REL);
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->lock);
     for (int32_t i = 0; i < p->workers; i++) pthread_join(p->ids[i], NULL);
@@ -88,18 +148,21 @@ void mn_pool_run(mn_pool *p, void (*fn)(void *, int32_t), void *ctx, int32_t tas
         for (int32_t t = 0; t < tasks; t++) fn(ctx, t);
         return;
     }
-    pthread_mutex_lock(&p->lock);
     p->fn = fn;
     p->ctx = ctx;
     p->tasks = tasks;
-    __atomic_store_n(&p->next, 0, __ATOMIC_RELEASE);
-    p->active = p->workers;
-    p->generation++;
-    pthread_cond_broadcast(&p->work);
+    __atomic_store_n(&p->next, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->active, p->workers, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&p->generation, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_lock(&p->lock);
+    if (p->parked) pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->lock);
     take_tasks(p, fn, ctx, tasks);
+    if (spin_while_nonzero(&p->active) == 0) return;
     pthread_mutex_lock(&p->lock);
-    while (p->active > 0) pthread_cond_wait(&p->done, &p->lock);
+    p->caller_parked = 1;
+    while (__atomic_load_n(&p->active, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&p->done, &p->lock);
+    p->caller_parked = 0;
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -427,4 +490,91 @@ void mn_par_layer_norm_f32(mn_pool *pool, const float *x, const float *gamma, co
     j.parts = parts_for_elements(pool, rows, dim);
     if (j.parts == 1) { mn_layer_norm_f32(x, gamma, beta, y, rows, dim, eps); return; }
     mn_pool_run(pool, layer_norm_task, &j, j.parts);
+}
+
+// ---- element-wise arithmetic, layout copies and quantization, split by outer index ----
+
+/// Parts for an op over `elements` values whose outer extent is `outer`.
+static int32_t parts_for_outer(mn_pool *pool, int64_t outer, int64_t elements) {
+    if (!pool || outer < 2 || elements < MN_PARALLEL_MIN_ELEMENTS) return 1;
+    const int32_t threads = mn_pool_threads(pool);
+    return outer < threads ? (int32_t)outer : threads;
+}
+
+typedef struct {
+    int32_t op, parts, axis;
+    const float *a, *b;
+    float *y;
+    const int64_t *as, *bs, *d;
+    int64_t y_stride;  // output elements per index of the split axis
+} binary_job;
+
+static void binary_task(void *ctx, int32_t t) {
+    const binary_job *j = (const binary_job *)ctx;
+    const int64_t n = j->d[j->axis], i0 = n * t / j->parts, i1 = n * (t + 1) / j->parts;
+    int64_t d[4] = {j->d[0], j->d[1], j->d[2], j->d[3]};
+    d[j->axis] = i1 - i0;
+    mn_binary_f32(j->op, j->a + i0 * j->as[j->axis], j->as, j->b + i0 * j->bs[j->axis], j->bs, j->y + i0 * j->y_stride, d);
+}
+
+void mn_par_binary_f32(mn_pool *pool, int32_t op, const float *a, const int64_t as[4], const float *b, const int64_t bs[4],
+                       float *y, const int64_t d[4]) {
+    // Split the outermost axis longer than 1: the output is dense, so a range of that axis is
+    // one contiguous block of y, and every element is computed as unsplit.
+    int32_t axis = 0;
+    while (axis < 3 && d[axis] == 1) axis++;
+    int64_t y_stride = 1;
+    for (int32_t i = axis + 1; i < 4; i++) y_stride *= d[i];
+    binary_job j = {op, parts_for_outer(pool, d[axis], d[axis] * y_stride), axis, a, b, y, as, bs, d, y_stride};
+    if (j.parts == 1) { mn_binary_f32(op, a, as, b, bs, y, d); return; }
+    mn_pool_run(pool, binary_task, &j, j.parts);
+}
+
+typedef struct {
+    const char *x;
+    char *y;
+    int32_t elem, rank, parts;
+    const int64_t *dims, *strides;
+    int64_t offset, batch, x_batch_stride, y_sample;
+} strided_job;
+
+static void strided_task(void *ctx, int32_t t) {
+    const strided_job *j = (const strided_job *)ctx;
+    const int64_t b0 = j->batch * t / j->parts, b1 = j->batch * (t + 1) / j->parts;
+    if (b1 > b0)
+        mn_strided_copy(j->x + b0 * j->x_batch_stride * j->elem, j->y + b0 * j->y_sample * j->elem, j->elem, j->rank, j->dims,
+                        j->strides, j->offset, b1 - b0, j->x_batch_stride);
+}
+
+void mn_par_strided_copy(mn_pool *pool, const void *x, void *y, int32_t elem, int32_t rank, const int64_t dims[6],
+                         const int64_t strides[6], int64_t offset, int64_t batch, int64_t x_batch_stride) {
+    int64_t per = 1;
+    for (int32_t i = 0; i < rank; i++) per *= dims[i];
+    strided_job j = {(const char *)x, (char *)y, elem, rank, parts_for_outer(pool, batch, batch * per), dims, strides, offset,
+                     batch, x_batch_stride, per};
+    if (j.parts == 1) { mn_strided_copy(x, y, elem, rank, dims, strides, offset, batch, x_batch_stride); return; }
+    mn_pool_run(pool, strided_task, &j, j.parts);
+}
+
+typedef struct {
+    const mn_kernel_table *k;
+    const float *x;
+    int8_t *q;
+    int64_t n;
+    float scale;
+    int32_t zp, parts;
+} quantize_job;
+
+static void quantize_task(void *ctx, int32_t t) {
+    const quantize_job *j = (const quantize_job *)ctx;
+    // Chunks of 64 values: each value is quantized by itself, so the split changes no byte.
+    const int64_t blocks = (j->n + 63) / 64, c0 = blocks * t / j->parts * 64, c1 = blocks * (t + 1) / j->parts * 64;
+    const int64_t end = c1 < j->n ? c1 : j->n;
+    if (end > c0) j->k->quantize_s8(j->x + c0, j->q + c0, end - c0, j->scale, j->zp);
+}
+
+void mn_par_quantize_s8(mn_pool *pool, const mn_kernel_table *k, const float *x, int8_t *q, int64_t n, float scale, int32_t zp) {
+    quantize_job j = {k, x, q, n, scale, zp, parts_for_outer(pool, (n + 63) / 64, n)};
+    if (j.parts == 1) { k->quantize_s8(x, q, n, scale, zp); return; }
+    mn_pool_run(pool, quantize_task, &j, j.parts);
 }

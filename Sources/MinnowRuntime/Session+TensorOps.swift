@@ -120,7 +120,7 @@ extension Session {
             var s = tables.stridedCopies[index]
             withUnsafePointer(to: &s.dims) { dims in
                 withUnsafePointer(to: &s.strides) { strides in
-                    mn_strided_copy(x, y, s.elem, s.rank, UnsafeRawPointer(dims).assumingMemoryBound(to: Int64.self),
+                    mn_par_strided_copy(pool, x, y, s.elem, s.rank, UnsafeRawPointer(dims).assumingMemoryBound(to: Int64.self),
                                     UnsafeRawPointer(strides).assumingMemoryBound(to: Int64.self), s.offset, Int64(batch),
                                     s.xBatchStride)
                 }

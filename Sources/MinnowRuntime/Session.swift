@@ -194,7 +194,7 @@ public final class Session {
                     withUnsafePointer(to: &s.dims) { dims in
                         withUnsafePointer(to: &s.aStrides) { aS in
                             withUnsafePointer(to: &s.bStrides) { bS in
-                                mn_binary_f32(code, a, UnsafeRawPointer(aS).assumingMemoryBound(to: Int64.self), b,
+                                mn_par_binary_f32(pool, code, a, UnsafeRawPointer(aS).assumingMemoryBound(to: Int64.self), b,
                                               UnsafeRawPointer(bS).assumingMemoryBound(to: Int64.self), y,
                                               UnsafeRawPointer(dims).assumingMemoryBound(to: Int64.self))
                             }
@@ -216,7 +216,7 @@ public final class Session {
                         }
                     }
                 case let .quantize(x, y, n, s, zp):
-                    kernels.quantize_s8(x, y, Int64(n * batch), s, zp)
+                    mn_par_quantize_s8(pool, table, x, y, Int64(n * batch), s, zp)
                 case let .dequantize(x, y, n, s, zp):
                     mn_dequantize_s8(x, y, Int64(n * batch), s, zp)
                 case .gather(let g):

@@ -1,5 +1,6 @@
-// A persistent worker pool and row-parallel wrappers around the kernel table. Workers sleep on a
-// condition variable between jobs (an idle session uses no CPU); running a job allocates nothing.
+// A persistent worker pool and row-parallel wrappers around the kernel table. After a job, workers
+// poll for the next one for 100 us, then park on a condition variable (an idle session uses no
+// CPU); running a job allocates nothing.
 // Work is split by rows, so every row is computed by exactly the same kernel code as single-
 // threaded: results are bit-identical for any thread count.
 #ifndef MINNOW_PARALLEL_H
@@ -63,6 +64,13 @@ void mn_par_softmax_f32(mn_pool *pool, const mn_kernel_table *k, const float *x,
                         int32_t flags);
 void mn_par_layer_norm_f32(mn_pool *pool, const float *x, const float *gamma, const float *beta, float *y, int64_t rows,
                            int64_t dim, float eps);
+/// mn_binary_f32 split along its outermost axis longer than 1, mn_strided_copy by samples, and
+/// the table's quantize_s8 by 64-value chunks, each above ~32K elements (same bytes as unsplit).
+void mn_par_binary_f32(mn_pool *pool, int32_t op, const float *a, const int64_t a_strides[4], const float *b,
+                       const int64_t b_strides[4], float *y, const int64_t dims[4]);
+void mn_par_strided_copy(mn_pool *pool, const void *x, void *y, int32_t elem, int32_t rank, const int64_t dims[6],
+                         const int64_t strides[6], int64_t offset, int64_t batch, int64_t x_batch_stride);
+void mn_par_quantize_s8(mn_pool *pool, const mn_kernel_table *k, const float *x, int8_t *q, int64_t n, float scale, int32_t zp);
 
 #ifdef __cplusplus
 }
