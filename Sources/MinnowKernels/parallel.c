@@ -472,7 +472,10 @@ void mn_par_conv_s8(mn_pool *pool, const mn_kernel_table *k, const int8_t *x, co
     const int64_t pixels = p[5] * p[6], K = p[0] * p[3] * p[4];
     conv_job j = {k, x, w, bias, mult, shift, y, p, (char *)scratch, mn_conv_s8_scratch(p), batch, p[0] * p[1] * p[2],
                   pixels * N, out_zp, qmin, qmax, N, 1, pad_value};
-    if (pool && batch >= 2 && batch * pixels * K * N >= MN_PARALLEL_MIN_MACS)
+    // Work counted as multiply-adds plus ~16 per output for the requantization, which is most of
+    // a layer with few input channels (a first layer's K of 9); an eighth of the dense threshold,
+    // since the samples split without any shared rows.
+    if (pool && batch >= 2 && batch * pixels * N * (K + 16) >= MN_PARALLEL_MIN_MACS / 8)
         j.parts = (int32_t)(batch < mn_pool_threads(pool) ? batch : mn_pool_threads(pool));
     if (j.parts == 1) { conv_task(&j, 0); return; }
     mn_pool_run(pool, conv_task, &j, j.parts);
