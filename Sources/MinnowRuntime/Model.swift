@@ -12,6 +12,11 @@ public final class Model: @unchecked Sendable {
     public let maxBatch: Int
     /// Name of the kernel table chosen for this CPU.
     public let kernelName: String
+    /// Operators of the main graph that the kernel table runs fused with the next one (an int8
+    /// im2col and its Dense as one implicit-GEMM convolution; ConvFusion.swift).
+    public var fusedAtLoad: [Int] {
+        prepared.indices.filter { if case .convS8 = prepared[$0] { return true } else { return false } }
+    }
     /// Golden samples bundled by the converter (see `selfTest()`), decoded at load.
     public let golden: Golden?
 

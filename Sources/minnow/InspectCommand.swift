@@ -47,7 +47,8 @@ struct InspectCommand: ParsableCommand {
                 print("embeddings: \(e.tables) tables, \(e.rows) rows, \(e.fp32Bytes) bytes as fp32, \(e.storedBytes) in the file (\(String(format: "%.2f", Double(e.fp32Bytes) / Double(max(e.storedBytes, 1))))x smaller)")
             }
             print("arena: \(d.memoryPlan.arenaBytesPerSample) bytes per sample, max batch \(d.memoryPlan.maxBatch) (\(Int(d.memoryPlan.arenaBytesPerSample) * Int(d.memoryPlan.maxBatch)) bytes)")
-            print("kernels: \(model.kernelName)")
+            let fused = model.fusedAtLoad
+            print("kernels: \(model.kernelName)" + (fused.isEmpty ? "" : ", operators \(fused.map { "\($0)+\($0 + 1)" }.joined(separator: ", ")) run as implicit-GEMM convolutions"))
         }
     }
 

@@ -156,3 +156,24 @@ final class ThreadedSessionTests: XCTestCase {
         XCTAssertThrowsError(try Session(model: model, threads: 0))
     }
 }
+
+/// The CNN fixture's two int8 convolutions run as implicit GEMMs on SIMD kernels (load-time
+/// fusion needs the converter's plan to keep each image alive through its Dense), and stay two
+/// ops on the reference kernels.
+final class ConvFusionTests: XCTestCase {
+    func testCNNConvolutionsAreFusedAtLoadOnSIMDKernels() throws {
+        var options = ConvertOptions()
+        options.calibrationPath = fixture("cnn_digits", "calibration.npz")
+        let model = try Model(bytes: AlignedBytes(try Converter.convert(onnxPath: fixture("cnn_digits", "model.onnx"), options: options).bytes))
+        let ops = model.description.operators
+        if model.kernelName == "reference" {
+            XCTAssertEqual(model.fusedAtLoad, [])
+        } else {
+            XCTAssertEqual(model.fusedAtLoad.count, 2, "both convolutions fused on \(model.kernelName)")
+            for i in model.fusedAtLoad {
+                XCTAssertEqual(ops[i].opcode, .im2col)
+                XCTAssertEqual(ops[i + 1].opcode, .dense)
+            }
+        }
+    }
+}
