@@ -161,26 +161,50 @@ typedef struct {
     int8_t *y;
 } s8_requant_ctx;
 
+/// Per-column requantization constants of one panel's H halves (8 columns each).
+typedef struct {
+    __m256i bias[2], mult[2], shift[2];
+} requant_cols;
+
+AVX2 static inline requant_cols load_requant_cols(const s8_requant_ctx *c, int32_t n0, int H) {
+    requant_cols q;
+    for (int h = 0; h < 2; h++) {
+        const int32_t at = n0 + 8 * (h < H ? h : 0);  // H = 1: both slots hold the first half
+        q.bias[h] = _mm256_loadu_si256((const __m256i *)(c->bias + at));
+        q.mult[h] = _mm256_loadu_si256((const __m256i *)(c->mult + at));
+        q.shift[h] = _mm256_loadu_si256((const __m256i *)(c->shift + at));
+    }
+    return q;
+}
+
+/// Requantizes one row's 8 (H = 1) or 16 (H = 2) exact sums and stores them as int8 at dst, for
+/// columns whose multipliers are all below 1.
+AVX2 static inline void requant_store_row(const s8_requant_ctx *c, const requant_cols *q, int H, __m256i lo, __m256i hi, int8_t *dst) {
+    const __m256i vzp = _mm256_set1_epi32(c->out_zp), vmin = _mm256_set1_epi32(c->qmin), vmax = _mm256_set1_epi32(c->qmax);
+    lo = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(requant8(_mm256_add_epi32(lo, q->bias[0]), q->mult[0], q->shift[0]), vzp), vmin), vmax);
+    if (H == 1) {
+        const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1));
+        _mm_storel_epi64((__m128i *)dst, _mm_packs_epi16(w16, w16));
+        return;
+    }
+    hi = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(requant8(_mm256_add_epi32(hi, q->bias[1]), q->mult[1], q->shift[1]), vzp), vmin), vmax);
+    // packs interleave the 128-bit lanes: dwords 0, 4, 1, 5 hold outputs 0-3, 4-7, 8-11, 12-15.
+    const __m256i w16 = _mm256_packs_epi32(lo, hi), w8 = _mm256_packs_epi16(w16, w16);
+    _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(w8, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0))));
+}
+
 AVX2 static void s8_requant_epilogue(void *p, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_MR][S8_NR]) {
     const s8_requant_ctx *c = (const s8_requant_ctx *)p;
     int positive_shift = 0;
     for (int32_t j = 0; j < cols; j++) positive_shift |= c->shift[n0 + j] > 0;
     const __m256i vzp = _mm256_set1_epi32(c->out_zp), vmin = _mm256_set1_epi32(c->qmin), vmax = _mm256_set1_epi32(c->qmax);
-    if (!positive_shift && cols == S8_NR) {
-        // A whole panel: both halves of a row narrowed together, one 16-byte store.
-        const __m256i m0 = _mm256_loadu_si256((const __m256i *)(c->mult + n0)), m1 = _mm256_loadu_si256((const __m256i *)(c->mult + n0 + 8));
-        const __m256i s0 = _mm256_loadu_si256((const __m256i *)(c->shift + n0)), s1 = _mm256_loadu_si256((const __m256i *)(c->shift + n0 + 8));
-        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(c->bias + n0)), b1 = _mm256_loadu_si256((const __m256i *)(c->bias + n0 + 8));
-        // packs interleave the 128-bit lanes: dwords 0, 4, 1, 5 hold outputs 0-3, 4-7, 8-11, 12-15.
-        const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0);
-        for (int r = 0; r < rows; r++) {
-            __m256i lo = _mm256_add_epi32(requant8(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)acc[r]), b0), m0, s0), vzp);
-            __m256i hi = _mm256_add_epi32(requant8(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc[r] + 8)), b1), m1, s1), vzp);
-            lo = _mm256_min_epi32(_mm256_max_epi32(lo, vmin), vmax);
-            hi = _mm256_min_epi32(_mm256_max_epi32(hi, vmin), vmax);
-            const __m256i w16 = _mm256_packs_epi32(lo, hi), w8 = _mm256_packs_epi16(w16, w16);
-            _mm_storeu_si128((__m128i *)(c->y + (m + r) * c->N + n0), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(w8, order)));
-        }
+    if (!positive_shift && (cols == 8 || cols == S8_NR)) {
+        // Whole halves: each row narrowed at once (one store of 8 or 16 bytes).
+        const int H = cols / 8;
+        const requant_cols q = load_requant_cols(c, n0, H);
+        for (int r = 0; r < rows; r++)
+            requant_store_row(c, &q, H, _mm256_loadu_si256((const __m256i *)acc[r]), _mm256_loadu_si256((const __m256i *)(acc[r] + 8)),
+                              c->y + (m + r) * c->N + n0);
         return;
     }
     for (int32_t h = 0; h < cols; h += 8) {
@@ -353,32 +377,12 @@ AVX2 static void conv_widen_sample(const conv_geometry *g, const int8_t *x, int1
     }
 }
 
-/// Requantizes one row's 8 (H = 1) or 16 (H = 2) exact sums straight from registers and stores
-/// them: the vector path of s8_requant_epilogue, for blocks whose multipliers are all below 1.
-typedef struct {
-    __m256i bias[2], mult[2], shift[2];
-} conv_requant_cols;
-
-AVX2 static inline void conv_store_row(const s8_requant_ctx *c, const conv_requant_cols *q, int H, __m256i lo, __m256i hi, int8_t *dst) {
-    const __m256i vzp = _mm256_set1_epi32(c->out_zp), vmin = _mm256_set1_epi32(c->qmin), vmax = _mm256_set1_epi32(c->qmax);
-    lo = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(requant8(_mm256_add_epi32(lo, q->bias[0]), q->mult[0], q->shift[0]), vzp), vmin), vmax);
-    if (H == 1) {
-        const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1));
-        _mm_storel_epi64((__m128i *)dst, _mm_packs_epi16(w16, w16));
-        return;
-    }
-    hi = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(requant8(_mm256_add_epi32(hi, q->bias[1]), q->mult[1], q->shift[1]), vzp), vmin), vmax);
-    // packs interleave the 128-bit lanes: dwords 0, 4, 1, 5 hold outputs 0-3, 4-7, 8-11, 12-15.
-    const __m256i w16 = _mm256_packs_epi32(lo, hi), w8 = _mm256_packs_epi16(w16, w16);
-    _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(w8, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0))));
-}
-
 /// The GEMM micro kernel over an implicit patch row: row r's pairs are at p[r] + kh * row_stride + 2g,
-/// H halves of 8 columns. With `q` the rows are requantized from registers into y (rows of
-/// `ldy` bytes); without, the sums go to `acc` for s8_requant_epilogue.
+/// H halves of 8 columns. With `q` the rows are requantized into y (rows N bytes apart); without,
+/// the sums are left in `acc` for s8_requant_epilogue.
 #define CONV_MICRO(R, H)                                                                                                \
     AVX2 static void conv_micro_##R##_##H(const int16_t *const *p, int64_t row_stride, int64_t KH, int32_t run_pairs,   \
-                                          const int8_t *panel, const s8_requant_ctx *c, const conv_requant_cols *q,     \
+                                          const int8_t *panel, const s8_requant_ctx *c, const requant_cols *q,          \
                                           int8_t *y, int32_t acc[S8_MR][S8_NR]) {                                        \
         __m256i lo[R], hi[R];                                                                                           \
         for (int r = 0; r < R; r++) lo[r] = hi[r] = _mm256_setzero_si256();                                            \
@@ -407,7 +411,7 @@ AVX2 static inline void conv_store_row(const s8_requant_ctx *c, const conv_requa
         }                                                                                                               \
         if (q)                                                                                                          \
             for (int r = 0; r < R; r++)                                                                                 \
-                conv_store_row(c, q, H, _mm256_load_si256((const __m256i *)acc[r]),                                     \
+                requant_store_row(c, q, H, _mm256_load_si256((const __m256i *)acc[r]),                                     \
                                _mm256_load_si256((const __m256i *)(acc[r] + 8)), y + r * (int64_t)c->N);                \
     }
 CONV_MICRO(1, 1)
@@ -424,7 +428,7 @@ CONV_MICRO(5, 2)
 CONV_MICRO(6, 2)
 
 typedef void (*conv_micro_fn)(const int16_t *const *, int64_t, int64_t, int32_t, const int8_t *, const s8_requant_ctx *,
-                              const conv_requant_cols *, int8_t *, int32_t[S8_MR][S8_NR]);
+                              const requant_cols *, int8_t *, int32_t[S8_MR][S8_NR]);
 static const conv_micro_fn conv_micro[2][S8_MR + 1] = {
     {0, conv_micro_1_1, conv_micro_2_1, conv_micro_3_1, conv_micro_4_1, conv_micro_5_1, conv_micro_6_1},
     {0, conv_micro_1_2, conv_micro_2_2, conv_micro_3_2, conv_micro_4_2, conv_micro_5_2, conv_micro_6_2},
@@ -448,13 +452,7 @@ AVX2 static void conv_s8_avx2(const int8_t *x, const int8_t *packed, const int32
             // tails, the saturating left shift) through the shared epilogue.
             int direct = cols == 8 * H;
             for (int32_t j = 0; j < cols; j++) direct &= shift[n0 + j] <= 0;
-            conv_requant_cols q;
-            if (direct)
-                for (int h = 0; h < H; h++) {
-                    q.bias[h] = _mm256_loadu_si256((const __m256i *)(bias + n0 + 8 * h));
-                    q.mult[h] = _mm256_loadu_si256((const __m256i *)(mult + n0 + 8 * h));
-                    q.shift[h] = _mm256_loadu_si256((const __m256i *)(shift + n0 + 8 * h));
-                }
+            const requant_cols q = direct ? load_requant_cols(&c, n0, H) : (requant_cols){0};
             const int8_t *panel = packed + nb * panel_bytes;
             int64_t oh = 0, ow = 0;  // the output pixel of the block's next row
             for (int64_t m = 0; m < P; m += S8_MR) {
