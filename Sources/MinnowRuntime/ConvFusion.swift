@@ -28,6 +28,9 @@ enum ConvFusion {
             guard case let .im2col(x, patches, 1, params, pad) = ops[i], params[13] == 1, params[11] == 1, params[12] == 1,
                   case let .denseS8(dense, bias, _, mult, shift, outZP, qmin, qmax) = ops[i + 1], dense.x == patches,
                   readers[patches] == 1, !slot(x).overlaps(slot(dense.y)), let weights = constants[dense.w] else { continue }
+            // The scratch (one padded, widened sample) must stay near the patch matrix it
+            // replaces: parameters are bounded one by one at load, not in product.
+            guard let scratch = scratchBytes(params), scratch <= 8 * UInt64(slot(patches).count) + 4096 else { continue }
             let w = d.tensors[dense.w]
             let key = "\(w.buffer):\(params[0]):\(params[3]):\(params[4])"
             let packed: AlignedBytes
@@ -46,5 +49,17 @@ enum ConvFusion {
                                              mult: mult, shift: shift, outZP: outZP, qmin: qmin, qmax: qmax))
             ops[i + 1] = .fusedIntoPrevious
         }
+    }
+
+    /// mn_conv_s8_scratch's size, or nil when it overflows: ((OH-1)*sh + KH) * ((OW-1)*sw + KW + 1) * C * 2 + 32.
+    static func scratchBytes(_ p: [Int64]) -> UInt64? {
+        let (c, kh, kw, oh, ow, sh, sw) = (UInt64(p[0]), UInt64(p[3]), UInt64(p[4]), UInt64(p[5]), UInt64(p[6]), UInt64(p[7]), UInt64(p[8]))
+        var product: UInt64 = 1
+        for f in [(oh - 1) * sh + kh, (ow - 1) * sw + kw + 1, c, 2] {  // each term < 2^33 (values <= 2^16)
+            let (v, overflow) = product.multipliedReportingOverflow(by: f)
+            if overflow { return nil }
+            product = v
+        }
+        return product.addingReportingOverflow(32).overflow ? nil : product + 32
     }
 }

@@ -66,3 +66,57 @@ final class WindowOpTests: XCTestCase {
                        "unsupported: operator 0 (Im2Col 'i'): channels-last im2col of a kernel with 17 rows (at most 16)")
     }
 }
+
+/// x float [-1, 1, 1, 2] (one pixel, two channels, channels last) -> Quantize -> Im2Col(1x1 kernel,
+/// 2x2 outputs at `stride`, no padding) -> int8 Dense (3 outputs) -> Dequantize -> y [-1, 4, 3].
+/// Every output pixel but the first reads only padding (the input's zero point).
+private func int8ConvModel(stride: Int64) -> [UInt8] {
+    var d = ModelDescription()
+    let q = QuantParams(scales: [0.5], zeroPoints: [-3]), yq = QuantParams(scales: [0.25], zeroPoints: [1])
+    d.tensors = [
+        TensorInfo(name: "x", dtype: .float32, shape: [-1, 1, 1, 2], arenaOffsetPerSample: 0),
+        TensorInfo(name: "xq", dtype: .int8, shape: [-1, 1, 1, 2], quant: q, arenaOffsetPerSample: 64),
+        TensorInfo(name: "patches", dtype: .int8, shape: [-1, 4, 2], quant: q, arenaOffsetPerSample: 128),
+        TensorInfo(name: "w", dtype: .int8, shape: [3, 2], quant: QuantParams(scales: [0.5, 0.25, 1], zeroPoints: [0, 0, 0], axis: 0), buffer: 1),
+        TensorInfo(name: "b", dtype: .int32, shape: [3], buffer: 2),
+        TensorInfo(name: "yq", dtype: .int8, shape: [-1, 4, 3], quant: yq, arenaOffsetPerSample: 192),
+        TensorInfo(name: "y", dtype: .float32, shape: [-1, 4, 3], arenaOffsetPerSample: 256),
+    ]
+    let params: [Int64] = [2, 1, 1, 1, 1, 2, 2, stride, stride, 0, 0, 1, 1, 1]
+    d.operators = [
+        OperatorInfo(opcode: .quantize, inputs: [0], outputs: [1], name: "q"),
+        OperatorInfo(opcode: .im2col, inputs: [1], outputs: [2], options: .params(ints: params, floats: []), name: "im2col"),
+        OperatorInfo(opcode: .dense, inputs: [2, 3, 4], outputs: [5], options: .dense(DenseOptions()), name: "conv"),
+        OperatorInfo(opcode: .dequantize, inputs: [5], outputs: [6], name: "dq"),
+    ]
+    d.inputs = [0]
+    d.outputs = [6]
+    d.memoryPlan = MemoryPlanInfo(arenaBytesPerSample: 320, maxBatch: 4)
+    let w: [Int8] = [2, -1, 4, 4, 1, 1], b: [Int32] = [8, -4, 2]
+    return ModelFileWriter.write(d, segments: [SegmentPayload(bytes: w.map { UInt8(bitPattern: $0) }),
+                                               SegmentPayload(bytes: b.withUnsafeBytes { Array($0) })])
+}
+
+final class ConvFusionLoadTests: XCTestCase {
+    /// The fused convolution and the im2col + Dense pair give the same values; a stride that would
+    /// make the fused op's padded copy of the image enormous (65537 x 65538 pixels) keeps the pair.
+    func testFusionIsSkippedWhenItsScratchWouldDwarfThePatches() throws {
+        for stride: Int64 in [1, 1 << 16] {
+            let model = try Model(bytes: AlignedBytes(int8ConvModel(stride: stride)))
+            if stride > 1 || model.kernelName == "reference" {
+                XCTAssertEqual(model.fusedAtLoad, [], "stride \(stride)")
+            } else {
+                XCTAssertEqual(model.fusedAtLoad, [1], "stride \(stride) on \(model.kernelName)")
+            }
+            let session = try Session(model: model)
+            try session.setInput(0, floats: [1.5, -2, 0.5, 3])  // two samples: x / 0.5 - 3 = (0, -7) and (-2, 3)
+            try session.run(batch: 2)
+            // Pixel 0: b + sum w (xq + 3) in units of 0.5 * w scale, requantized to 0.25 steps and
+            // back; the other pixels read the zero point, so they are the bias alone.
+            XCTAssertEqual(session.outputFloats(0, batch: 2), [
+                4.5, -1.0, 0.5, 2.0, -0.5, 1.0, 2.0, -0.5, 1.0, 2.0, -0.5, 1.0,
+                1.0, 3.0, 4.5, 2.0, -0.5, 1.0, 2.0, -0.5, 1.0, 2.0, -0.5, 1.0,
+            ], "stride \(stride)")
+        }
+    }
+}
