@@ -148,14 +148,14 @@ public func minnow_model_max_batch_impl(_ model: OpaquePointer?) -> Int32 {
 
 @_cdecl("minnow_session_create")
 public func minnow_session_create_impl(_ model: OpaquePointer?, _ maxBatch: Int32) -> OpaquePointer? {
-    minnow_session_create_threads_impl(model, maxBatch, 1)
+    minnow_session_create_threads_impl(model, maxBatch, 0)
 }
 
 @_cdecl("minnow_session_create_threads")
 public func minnow_session_create_threads_impl(_ model: OpaquePointer?, _ maxBatch: Int32, _ threads: Int32) -> OpaquePointer? {
     guard let m = modelHandle(model) else { fail("model is NULL"); return nil }
     do {
-        let s = try Session(model: m.model, maxBatch: maxBatch > 0 ? Int(maxBatch) : nil, threads: Int(threads))
+        let s = try Session(model: m.model, maxBatch: maxBatch > 0 ? Int(maxBatch) : nil, threads: threads > 0 ? Int(threads) : nil)
         return OpaquePointer(Unmanaged.passRetained(SessionHandle(m, s)).toOpaque())
     } catch {
         fail("\(error)")

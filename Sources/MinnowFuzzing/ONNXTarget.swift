@@ -11,7 +11,7 @@ enum ONNXTarget {
         options.maxBatch = 2
         guard let result = try? Converter.convert(onnxPath: writeScratch("model.onnx", data), options: options),
               let model = try? Model(bytes: AlignedBytes(result.bytes)),
-              let session = try? Session(model: model) else { return false }
+              let session = try? Session(model: model, threads: 1) else { return false }
         return (try? session.run(batch: 1)) != nil
     }
 }

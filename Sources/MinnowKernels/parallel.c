@@ -1,8 +1,16 @@
 // Worker pool and row-parallel kernel wrappers (see minnow_parallel.h).
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE  // sched_getaffinity, CPU_COUNT
+#endif
 #include "minnow_parallel.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#if defined(__linux__)
+#include <sched.h>
+#include <stdio.h>
+#include <unistd.h>
+#endif
 
 // Spin-then-park: right after a job a worker polls for the next one for up to MN_SPIN_NS
 // before it parks on the condition variable, and the caller polls for the last worker the same
@@ -580,4 +588,41 @@ void mn_par_quantize_s8(mn_pool *pool, const mn_kernel_table *k, const float *x,
     quantize_job j = {k, x, q, n, scale, zp, parts_for_outer(pool, (n + 63) / 64, n)};
     if (j.parts == 1) { k->quantize_s8(x, q, n, scale, zp); return; }
     mn_pool_run(pool, quantize_task, &j, j.parts);
+}
+
+// ---- the default thread count ----
+
+int32_t mn_physical_cores(void) {
+    int32_t logical = 1;
+#if defined(__linux__)
+    cpu_set_t allowed;
+    int affinity = sched_getaffinity(0, sizeof allowed, &allowed) == 0;
+    logical = affinity ? CPU_COUNT(&allowed) : (int32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    if (logical < 1) logical = 1;
+    // Distinct (package, core) pairs among the CPUs this process may run on: SMT siblings count
+    // once, as ONNX Runtime's default intra-op pool counts them.
+    enum { MAX_CPUS = 1024 };
+    int64_t seen[MAX_CPUS];
+    int32_t cores = 0, read_any = 0;
+    for (int cpu = 0; cpu < MAX_CPUS && cpu < CPU_SETSIZE; cpu++) {
+        if (affinity && !CPU_ISSET(cpu, &allowed)) continue;
+        char path[96];
+        long core = -1, package = 0;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", cpu);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fscanf(f, "%ld", &core) != 1) core = -1;
+        fclose(f);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", cpu);
+        if ((f = fopen(path, "r"))) { if (fscanf(f, "%ld", &package) != 1) package = 0; fclose(f); }
+        if (core < 0) continue;
+        read_any = 1;
+        const int64_t key = (int64_t)package << 32 | (int64_t)core;
+        int32_t known = 0;
+        for (int32_t i = 0; i < cores && !known; i++) known = seen[i] == key;
+        if (!known && cores < MAX_CPUS) seen[cores++] = key;
+    }
+    if (read_any && cores >= 1 && cores <= logical) return cores;
+#endif
+    return logical;
 }

@@ -43,12 +43,18 @@ public final class Session {
     /// Default cap on one session's arena (activations for its max batch).
     public static let defaultArenaLimit = 4 << 30
 
+    /// Threads a session uses when none are asked for: the physical cores this process may run
+    /// on (as ONNX Runtime's default intra-op pool). A server that runs one session per request
+    /// worker should ask for 1 (`minnow serve` does).
+    public static let defaultThreads = min(Int(mn_physical_cores()), 256)
+
     /// Makes a session for batches up to `maxBatch` (default: the model's planned maximum).
-    /// The arena must fit in `arenaLimit` bytes. `threads` > 1 starts a persistent pool that
-    /// splits large operators by rows (results are identical for any thread count); 1 means no
-    /// pool at all.
-    public init(model: Model, maxBatch: Int? = nil, threads: Int = 1,
+    /// The arena must fit in `arenaLimit` bytes. `threads` (default `Session.defaultThreads`) > 1
+    /// starts a persistent pool that splits large operators (results are identical for any thread
+    /// count); 1 means no pool at all.
+    public init(model: Model, maxBatch: Int? = nil, threads requested: Int? = nil,
                 arenaLimit: Int = Session.defaultArenaLimit) throws(ModelError) {
+        let threads = requested ?? Session.defaultThreads
         guard threads >= 1, threads <= 256 else { throw .invalid("threads must be in 1...256, got \(threads)") }
         let batch = maxBatch ?? model.maxBatch
         guard batch >= 1, batch <= model.maxBatch else { throw .batchTooLarge(requested: batch, max: model.maxBatch) }

@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
     @Argument(help: "A .minnow file.") var file: String
     @Option(help: "Refuse the file unless it carries a valid signature by this public key.") var requireSignature: String?
     @Option(help: "Samples per run.") var batch: Int = 1
-    @Option(help: "Threads per run (1: no pool; more: large operators are split by rows).") var threads: Int = 1
+    @Option(help: "Threads per run (default: the physical cores; 1: no pool; more: large operators are split).") var threads: Int?
     @Option(help: "Seconds of timed runs after warm-up.") var seconds: Double = 3
     @Option(help: "Inputs (.npz, as for `minnow run`): the first --batch samples are used, repeated if fewer. Default: synthetic floats in [-1, 1), ids 0 and 1 for integer inputs.")
     var input: String?
@@ -24,7 +24,7 @@ struct BenchCommand: ParsableCommand {
     func run() {
         reportingErrors {
             guard batch >= 1 else { throw CLIFailure("--batch must be at least 1") }
-            guard threads >= 1, threads <= 256 else { throw CLIFailure("--threads must be in 1...256") }
+            if let threads { guard threads >= 1, threads <= 256 else { throw CLIFailure("--threads must be in 1...256") } }
             guard seconds > 0, seconds <= 3600 else { throw CLIFailure("--seconds must be in (0, 3600]") }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let model: Model

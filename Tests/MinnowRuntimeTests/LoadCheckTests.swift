@@ -303,5 +303,9 @@ final class LoadCheckTests: XCTestCase {
         XCTAssertThrowsError(try Session(model: model, threads: 0)) { e in
             XCTAssertEqual("\(e)", "invalid model: threads must be in 1...256, got 0")
         }
+        // No thread count asked for: the physical cores this process may use (SMT siblings once).
+        XCTAssertEqual(try Session(model: model).threads, Session.defaultThreads)
+        XCTAssertGreaterThanOrEqual(Session.defaultThreads, 1)
+        XCTAssertLessThanOrEqual(Session.defaultThreads, ProcessInfo.processInfo.activeProcessorCount)
     }
 }

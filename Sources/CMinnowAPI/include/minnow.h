@@ -52,9 +52,10 @@ int32_t minnow_model_output_dtype(const minnow_model *model, int32_t index);
 #define MINNOW_INT64 4
 #define MINNOW_BOOL 5
 
-/** max_batch <= 0 means the model's planned maximum. */
+/** max_batch <= 0 means the model's planned maximum. Runs use the physical cores this process
+ *  may run on (a worker pool splits large operators; results do not depend on the count). */
 minnow_session *minnow_session_create(const minnow_model *model, int32_t max_batch);
-/** As minnow_session_create, with `threads` per run (1: no worker pool). */
+/** As minnow_session_create, with `threads` per run (1: no worker pool; <= 0: the default). */
 minnow_session *minnow_session_create_threads(const minnow_model *model, int32_t max_batch, int32_t threads);
 void minnow_session_free(minnow_session *session);
 int32_t minnow_session_max_batch(const minnow_session *session);

@@ -18,6 +18,9 @@ typedef struct mn_pool mn_pool;
 mn_pool *mn_pool_create(int32_t threads);
 void mn_pool_destroy(mn_pool *pool);
 int32_t mn_pool_threads(const mn_pool *pool);
+/// Physical cores this process may run on (SMT siblings once; the CPUs its affinity allows), or
+/// the logical CPU count where the topology cannot be read: the default thread count of a session.
+int32_t mn_physical_cores(void);
 
 /// Runs fn(ctx, t) for t in 0..<tasks on the pool and the caller; returns when all are done.
 void mn_pool_run(mn_pool *pool, void (*fn)(void *ctx, int32_t task), void *ctx, int32_t tasks);

@@ -113,10 +113,11 @@ class Session:
     """One inference context (one thread at a time). Inputs and outputs keep the model's element
     types (fp32 features, int64/int32 ids, bool masks)."""
 
-    def __init__(self, model, max_batch=0, threads=1):
+    def __init__(self, model, max_batch=0, threads=None):
+        """threads: per run (None: the physical cores this process may run on; 1: no pool)."""
         lib = _library()
         self.model = model  # keeps the model alive
-        self._h = lib.minnow_session_create_threads(model._h, max_batch, threads)
+        self._h = lib.minnow_session_create_threads(model._h, max_batch, 0 if threads is None else threads)
         if not self._h:
             raise _error()
         self.max_batch = lib.minnow_session_max_batch(self._h)
