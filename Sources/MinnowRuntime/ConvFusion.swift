@@ -48,6 +48,9 @@ enum ConvFusion {
             ops[i] = .convS8(PreparedOp.Conv(x: x, y: dense.y, params: params, padValue: pad, n: dense.n, packed: packed, bias: bias,
                                              mult: mult, shift: shift, outZP: outZP, qmin: qmin, qmax: qmax))
             ops[i + 1] = .fusedIntoPrevious
+            // The Dense's own packing is no longer read; a Dense that still shares the buffer
+            // keeps its copy through its own reference.
+            packCache.byBuffer[w.buffer] = nil
         }
     }
 

@@ -58,6 +58,17 @@ final class CLITests: XCTestCase {
         XCTAssertEqual((obj["metadata"] as! [String: String])["mode"], "static")
     }
 
+    func testInspectListsTheConvolutionsFusedAtLoad() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("cnn.minnow").path
+        XCTAssertEqual(try minnow(["convert", fixture("cnn_digits", "model.onnx"), "-o", out, "--calibration", fixture("cnn_digits", "calibration.npz")]).code, 0)
+        let text = try minnow(["inspect", out])
+        XCTAssertEqual(text.code, 0)
+        let line = try XCTUnwrap(text.stdout.split(separator: "\n").first { $0.hasPrefix("kernels: ") }.map(String.init))
+        if line == "kernels: reference" { return }  // the reference table runs im2col and Dense apart
+        XCTAssertTrue(line.hasSuffix(", operators 1+2, 3+4 run as implicit-GEMM convolutions"), line)
+    }
+
     func testRunAcceptsNpyAndBareNames() throws {
         let dir = try temporaryDirectory()
         let out = dir.appendingPathComponent("m.minnow").path
