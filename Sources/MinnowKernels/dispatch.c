@@ -3,14 +3,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+// Every table this build knows, lowest first; the default is the last one the host supports.
+static const char *const names[] = {"reference", "avx2", "avx512vnni"};
+enum { TABLES = sizeof names / sizeof names[0] };
+
+int32_t mn_kernel_table_count(void) { return TABLES; }
+
+const char *mn_kernel_table_name(int32_t i) { return i >= 0 && i < TABLES ? names[i] : NULL; }
+
+const mn_kernel_table *mn_kernel_table_at(int32_t i) {
+    switch (i) {
+    case 0: return mn_reference_kernels();
+    case 1: return mn_avx2_kernels();
+    case 2: return mn_avx512vnni_kernels();
+    default: return NULL;
+    }
+}
+
 static const mn_kernel_table *choose(void) {
     const char *forced = getenv("MINNOW_KERNELS");
-    const mn_kernel_table *vnni = mn_avx512vnni_kernels();
-    const mn_kernel_table *avx2 = mn_avx2_kernels();
-    if (forced && strcmp(forced, "reference") == 0) return mn_reference_kernels();
-    if (forced && strcmp(forced, "avx2") == 0 && avx2) return avx2;
-    if (vnni) return vnni;
-    if (avx2) return avx2;
+    if (forced && *forced) {
+        // A forced table this host cannot run falls back to the default below; `minnow kernels`
+        // lists what the host supports, and Model.kernelName says what was chosen.
+        for (int32_t i = 0; i < TABLES; i++)
+            if (strcmp(forced, names[i]) == 0 && mn_kernel_table_at(i)) return mn_kernel_table_at(i);
+    }
+    for (int32_t i = TABLES - 1; i > 0; i--)
+        if (mn_kernel_table_at(i)) return mn_kernel_table_at(i);
     return mn_reference_kernels();
 }
 

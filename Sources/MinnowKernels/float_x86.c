@@ -12,8 +12,8 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+#include "x86_internal.h"
 
-#define AVX2 __attribute__((target("avx2,fma")))
 #define INLINE_AVX2 __attribute__((target("avx2,fma"), always_inline)) static inline
 
 // ------------------------------------------------------------------ GEMM --------------------------

@@ -19,19 +19,23 @@ static inline int8_t requantize(int32_t acc, int32_t mult, int32_t shift, int32_
     return (int8_t)v;
 }
 
-/// Per-row asymmetric int8 quantization for dynamic mode; returns the scale, writes the zero point.
-static inline float quantize_row(const float *x, int8_t *q, int32_t K, int32_t *zp_out) {
+/// Per-row asymmetric int8 quantization for dynamic mode: the row's scale (returned) and zero
+/// point from its min/max. Every table quantizes the row with these through its quantize_s8.
+static inline float quantize_row_params(const float *x, int32_t K, int32_t *zp_out) {
     float lo = 0.f, hi = 0.f;  // the range always contains 0, so 0 is exact
     for (int32_t k = 0; k < K; k++) { lo = x[k] < lo ? x[k] : lo; hi = x[k] > hi ? x[k] : hi; }
     float scale = (hi - lo) / 255.f;
     if (!(scale > 0.f) || !isfinite(scale)) scale = 1.f;
     int32_t zp = (int32_t)nearbyintf(-128.f - lo / scale);
     zp = zp < -128 ? -128 : (zp > 127 ? 127 : zp);
-    for (int32_t k = 0; k < K; k++) {
-        const float v = nearbyintf(x[k] / scale) + (float)zp;
-        q[k] = (int8_t)(v >= 127.f ? 127 : (v >= -128.f ? (int32_t)v : -128));
-    }
     *zp_out = zp;
+    return scale;
+}
+
+/// The reference's row quantization: quantize_row_params, then mn_quantize_s8.
+static inline float quantize_row(const float *x, int8_t *q, int32_t K, int32_t *zp_out) {
+    const float scale = quantize_row_params(x, K, zp_out);
+    mn_quantize_s8(x, q, K, scale, *zp_out);
     return scale;
 }
 
@@ -41,12 +45,4 @@ static inline float dynamic_epilogue(int32_t dot, int32_t zp, int32_t wsum, floa
     return apply_act((float)acc * (s * wscale) + bias, act);
 }
 
-#if defined(__x86_64__)
-// float_x86.c: AVX2 + FMA float kernels shared by the AVX2 and AVX-512 tables.
-void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
-                      float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
-void mn_unary_f32_avx2(int32_t op, const float *x, float *y, int64_t n, float p0, float p1);
-void mn_softmax_f32_avx2(const float *x, float *y, int64_t rows, int64_t cols, int32_t log);
-void mn_lstm_cell_f32_avx2(float *g, const float *c_prev, float *h, int64_t H);
-#endif
 #endif

@@ -3,7 +3,8 @@
 //
 // This is the portable reference. SIMD versions (AVX2, AVX-512 VNNI) go beside it in their own
 // files and are chosen once through `mn_kernels()` (see dispatch.c); integer paths must produce
-// the same bytes as the reference on every CPU.
+// the same bytes as the reference on every CPU. An op's meaning lives in the reference and in the
+// drivers the SIMD tables share (x86_internal.h); an ISA adds only inner loops.
 #ifndef MINNOW_KERNELS_H
 #define MINNOW_KERNELS_H
 #include <stddef.h>
@@ -97,8 +98,13 @@ const mn_kernel_table *mn_reference_kernels(void);
 const mn_kernel_table *mn_avx2_kernels(void);
 const mn_kernel_table *mn_avx512vnni_kernels(void);
 /// The best kernels for this CPU, detected once. MINNOW_KERNELS=reference|avx2|avx512vnni
-/// forces a table (falling back to the reference when the CPU lacks it).
+/// forces a table (the default where the CPU lacks it: check Model.kernelName or `minnow kernels`).
 const mn_kernel_table *mn_kernels(void);
+/// Every table this build knows, lowest first: its name, and the table where this host can run
+/// it (NULL where it cannot). Tests and `minnow kernels` walk these.
+int32_t mn_kernel_table_count(void);
+const char *mn_kernel_table_name(int32_t i);
+const mn_kernel_table *mn_kernel_table_at(int32_t i);
 
 // ---- Element-wise and row ops (fp32 unless stated) ----
 

@@ -1,0 +1,157 @@
+// The int8 Dense ops, written once for every x86 table: what the exact dot products of an ISA's
+// GEMM (s8_gemm_fn, x86_internal.h) become. Static int8 requantizes them (TFLite's fixed point,
+// bit-identical to the scalar `requantize`), int8 -> fp32 scales them, dynamic mode quantizes each
+// row on its own (quantize_row_params, shared with the reference) and corrects for its zero point.
+// The vector epilogues are AVX2, which every x86 table's host has; column tails and multipliers
+// >= 1 take the shared scalar code. Unsafe pointer code: shapes were validated at session creation.
+#include "minnow_kernels.h"
+#include "kernels_internal.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include "x86_internal.h"
+
+AVX2 void mn_s8_requant_epilogue(void *p, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_ROWS_MAX][S8_NR]) {
+    const s8_requant_ctx *c = (const s8_requant_ctx *)p;
+    int positive_shift = 0;
+    for (int32_t j = 0; j < cols; j++) positive_shift |= c->shift[n0 + j] > 0;
+    const __m256i vzp = _mm256_set1_epi32(c->out_zp), vmin = _mm256_set1_epi32(c->qmin), vmax = _mm256_set1_epi32(c->qmax);
+    if (!positive_shift && (cols == 8 || cols == S8_NR)) {
+        // Whole halves: each row narrowed at once (one store of 8 or 16 bytes).
+        const int H = cols / 8;
+        const requant_cols q = load_requant_cols(c, n0, H);
+        for (int r = 0; r < rows; r++)
+            requant_store_row(c, &q, H, _mm256_loadu_si256((const __m256i *)acc[r]), _mm256_loadu_si256((const __m256i *)(acc[r] + 8)),
+                              c->y + (m + r) * c->N + n0);
+        return;
+    }
+    for (int32_t h = 0; h < cols; h += 8) {
+        if (positive_shift || cols - h < 8) {
+            // Column tails and multipliers >= 1 (the saturating left shift): the shared scalar epilogue.
+            for (int r = 0; r < rows; r++)
+                for (int32_t j = h; j < cols && j < h + 8; j++)
+                    c->y[(m + r) * c->N + n0 + j] =
+                        requantize(c->bias[n0 + j] + acc[r][j], c->mult[n0 + j], c->shift[n0 + j], c->out_zp, c->qmin, c->qmax);
+            continue;
+        }
+        const __m256i vmult = _mm256_loadu_si256((const __m256i *)(c->mult + n0 + h));
+        const __m256i vshift = _mm256_loadu_si256((const __m256i *)(c->shift + n0 + h));
+        const __m256i vbias = _mm256_loadu_si256((const __m256i *)(c->bias + n0 + h));
+        for (int r = 0; r < rows; r++) {
+            const __m256i v = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc[r] + h)), vbias);
+            __m256i out = _mm256_add_epi32(requant8(v, vmult, vshift), vzp);
+            out = _mm256_min_epi32(_mm256_max_epi32(out, vmin), vmax);
+            // Narrow eight int32 (already in [-128, 127]) to bytes.
+            const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(out), _mm256_extracti128_si256(out, 1));
+            _mm_storel_epi64((__m128i *)(c->y + (m + r) * c->N + n0 + h), _mm_packs_epi16(w16, w16));
+        }
+    }
+}
+
+
+void mn_x86_dense_s8(s8_gemm_fn gemm, const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
+                     const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
+                     int32_t M, int32_t K, int32_t N) {
+    s8_requant_ctx c = {bias, mult, shift, out_zp, qmin, qmax, N, y};
+    gemm(x, w, wsum, M, K, N, mn_s8_requant_epilogue, &c);
+}
+
+typedef struct {
+    const int32_t *bias;
+    const float *scale;
+    float *y;
+    int32_t N;
+    mn_activation act;
+} s8_float_ctx;
+
+AVX2 static void s8_float_epilogue(void *p, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_ROWS_MAX][S8_NR]) {
+    const s8_float_ctx *c = (const s8_float_ctx *)p;
+    const int vector_act = c->act.kind == 0 || c->act.kind == 1;
+    for (int32_t h = 0; h < cols; h += 8) {
+        if (!vector_act || cols - h < 8) {
+            for (int r = 0; r < rows; r++)
+                for (int32_t j = h; j < cols && j < h + 8; j++)
+                    c->y[(m + r) * c->N + n0 + j] = apply_act((float)(c->bias[n0 + j] + acc[r][j]) * c->scale[n0 + j], c->act);
+            continue;
+        }
+        // The same int32 sum, one rounding int -> float, one multiply, then max(., 0) for relu
+        // (max turns -0 into +0, as v > 0 ? v : 0 does).
+        const __m256i vbias = _mm256_loadu_si256((const __m256i *)(c->bias + n0 + h));
+        const __m256 vscale = _mm256_loadu_ps(c->scale + n0 + h);
+        for (int r = 0; r < rows; r++) {
+            __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc[r] + h)), vbias)), vscale);
+            if (c->act.kind == 1) f = _mm256_max_ps(f, _mm256_setzero_ps());
+            _mm256_storeu_ps(c->y + (m + r) * c->N + n0 + h, f);
+        }
+    }
+}
+
+
+void mn_x86_dense_s8_f32(s8_gemm_fn gemm, const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
+                         const float *scale, float *y, int32_t M, int32_t K, int32_t N, mn_activation act) {
+    s8_float_ctx c = {bias, scale, y, N, act};
+    gemm(x, w, wsum, M, K, N, s8_float_epilogue, &c);
+}
+
+// Dynamic mode: rows are quantized a chunk at a time (each with its own scale and zero point) so
+// the GEMM sees whole row blocks and streams the weights once per block, not once per row.
+enum { DYN_CHUNK_ROWS = 24, DYN_CHUNK_BYTES = DYN_CHUNK_ROWS * 2048 };
+
+typedef struct {
+    const int32_t *wsum;
+    const float *wscale, *bias;
+    float *y;
+    const float *s;      // per row of the chunk
+    const int32_t *zp;   // per row of the chunk
+    int32_t N;
+    mn_activation act;
+} s8_dyn_ctx;
+
+AVX2 static void s8_dyn_epilogue(void *p, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_ROWS_MAX][S8_NR]) {
+    const s8_dyn_ctx *c = (const s8_dyn_ctx *)p;
+    const int vector_act = c->act.kind == 0 || c->act.kind == 1;
+    for (int r = 0; r < rows; r++) {
+        const float s = c->s[m + r];
+        const int32_t zp = c->zp[m + r];
+        float *yr = c->y + (m + r) * c->N;
+        for (int32_t h = 0; h < cols; h += 8) {
+            if (!vector_act || cols - h < 8) {
+                for (int32_t j = h; j < cols && j < h + 8; j++) {
+                    const int32_t n = n0 + j;
+                    yr[n] = dynamic_epilogue(acc[r][j], zp, c->wsum[n], s, c->wscale[n], c->bias ? c->bias[n] : 0.f, c->act);
+                }
+                continue;
+            }
+            // dynamic_epilogue's steps in its order: acc - zp wsum (int32), one rounding to float,
+            // times (s * wscale) rounded first, plus bias (no FMA), then max(., 0) for relu.
+            const int32_t n = n0 + h;
+            const __m256i v = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(acc[r] + h)),
+                                               _mm256_mullo_epi32(_mm256_set1_epi32(zp), _mm256_loadu_si256((const __m256i *)(c->wsum + n))));
+            const __m256 sw = _mm256_mul_ps(_mm256_set1_ps(s), _mm256_loadu_ps(c->wscale + n));
+            __m256 f = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), sw), c->bias ? _mm256_loadu_ps(c->bias + n) : _mm256_setzero_ps());
+            if (c->act.kind == 1) f = _mm256_max_ps(f, _mm256_setzero_ps());
+            _mm256_storeu_ps(yr + n, f);
+        }
+    }
+}
+
+void mn_x86_dense_dyn(s8_gemm_fn gemm, void (*quantize)(const float *, int8_t *, int64_t, float, int32_t),
+                      const float *x, const int8_t *w, const int32_t *wsum, const float *wscale, const float *bias,
+                      float *y, int8_t *xq, int32_t M, int32_t K, int32_t N, mn_activation act) {
+    int8_t chunk_buf[DYN_CHUNK_BYTES] __attribute__((aligned(64)));
+    float s[DYN_CHUNK_ROWS];
+    int32_t zp[DYN_CHUNK_ROWS];
+    int32_t chunk = K <= DYN_CHUNK_BYTES / DYN_CHUNK_ROWS ? DYN_CHUNK_ROWS : DYN_CHUNK_BYTES / K;
+    int8_t *q = chunk_buf;
+    if (chunk < 1) { chunk = 1; q = xq; }  // rows longer than the stack chunk: the caller's K bytes
+    for (int32_t m0 = 0; m0 < M; m0 += chunk) {
+        const int32_t rows = M - m0 < chunk ? M - m0 : chunk;
+        for (int32_t r = 0; r < rows; r++) {
+            const float *xr = x + (int64_t)(m0 + r) * K;
+            s[r] = quantize_row_params(xr, K, &zp[r]);
+            quantize(xr, q + (int64_t)r * K, K, s[r], zp[r]);
+        }
+        s8_dyn_ctx c = {wsum, wscale, bias, y + (int64_t)m0 * N, s, zp, N, act};
+        gemm(q, w, wsum, rows, K, N, s8_dyn_epilogue, &c);
+    }
+}
+#endif

@@ -1,0 +1,140 @@
+// What the x86 kernel tables share: target attributes, the int8 GEMM contract between an ISA's
+// inner loop and the ops written once above it (dense_s8_x86.c), and the vector requantization
+// every table uses. Included only on x86-64 by the files that hold x86 kernels.
+//
+// The tables are layered (DESIGN notes, "Kernel tables"): an op's meaning (requantization,
+// activations, dynamic zero points, softmax's special rows, tails) lives once, in the reference
+// and in the shared drivers; an ISA contributes only the inner loop that computes exact dot
+// products or a vector of exps, and a table entry points at the lower table's code unless its
+// own loop measured faster on a host that has it.
+#ifndef MINNOW_X86_INTERNAL_H
+#define MINNOW_X86_INTERNAL_H
+#include <immintrin.h>
+#include <string.h>
+#include "minnow_kernels.h"
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma")))
+
+/// Eight lanes of TFLite's MultiplyByQuantizedMultiplier for multipliers below 1 (shift <= 0),
+/// bit-identical to the scalar code (the AVX-512 requant16 below, with what AVX2 lacks spelled
+/// out): 64-bit products, the +/-2^30 nudge, division by 2^31 truncating toward zero, then a
+/// rounding right shift (ties away from zero).
+AVX2 static inline __m256i requant8(__m256i x, __m256i mult, __m256i shift) {
+    const __m256i zero = _mm256_setzero_si256();
+    // The reference's saturating rounding doubling high multiply is (p + nudge) / 2^31 truncated,
+    // nudge = 2^30 for p >= 0 and 1 - 2^30 below. Truncating a negative quotient is flooring
+    // after adding 2^31 - 1, and 1 - 2^30 + 2^31 - 1 = 2^30: so in both cases it is
+    // floor((p + 2^30) / 2^31), one add and one shift. (Its saturating case, both operands
+    // INT32_MIN, cannot happen: multipliers are positive.) AVX2 has no 64-bit arithmetic shift,
+    // but only the low 32 bits of the quotient are kept, and those are the same for a logical one.
+    const __m256i half = _mm256_set1_epi64x(1LL << 30);
+    // Even lanes (mul_epi32 reads the low 32 bits of each 64-bit lane, sign-extended), then odd
+    // ones moved down. An odd lane's quotient goes to the high half of its 64-bit lane, where
+    // (v >> 31) << 32 and v << 1 agree (the blend drops the low half).
+    const __m256i pe = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, mult), half), 31);
+    const __m256i po = _mm256_slli_epi64(_mm256_add_epi64(_mm256_mul_epi32(_mm256_shuffle_epi32(x, 0xF5), _mm256_shuffle_epi32(mult, 0xF5)), half), 1);
+    const __m256i high = _mm256_blend_epi32(pe, po, 0xAA);
+    // Rounding divide by 2^e, e = -shift.
+    const __m256i e = _mm256_sub_epi32(zero, shift);
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, e), one);
+    const __m256i rem = _mm256_and_si256(high, mask);
+    const __m256i neg = _mm256_srli_epi32(high, 31);  // 1 where high < 0
+    const __m256i threshold = _mm256_add_epi32(_mm256_srai_epi32(mask, 1), neg);
+    const __m256i up = _mm256_and_si256(_mm256_cmpgt_epi32(rem, threshold), one);
+    return _mm256_add_epi32(_mm256_srav_epi32(high, e), up);
+}
+
+// ---- The int8 GEMM contract ----
+//
+// An ISA's GEMM computes exact int32 dot products sum_k x[m, k] w[n, k] (signed: a u8 x s8 loop
+// subtracts 128 * wsum[n] itself) over x [M, K] with weights packed by its table's pack_s8, and
+// hands each block of at most S8_ROWS_MAX rows x 16 columns to an epilogue. Blocks come in row
+// order within a column block or column order within a row block, never twice.
+
+enum { S8_MR = 6, S8_NR = 16, S8_KB = 2048, S8_ROWS_MAX = 8 };
+
+static inline int32_t s8_pairs(int32_t K) { return (K + 1) / 2; }
+static inline int32_t s8_blocks(int32_t N) { return (N + S8_NR - 1) / S8_NR; }
+
+typedef void (*s8_epilogue_fn)(void *ctx, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_ROWS_MAX][S8_NR]);
+typedef void (*s8_gemm_fn)(const int8_t *x, const int8_t *packed, const int32_t *wsum, int32_t M, int32_t K, int32_t N,
+                           s8_epilogue_fn epilogue, void *ctx);
+
+typedef struct {
+    const int32_t *bias, *mult, *shift;
+    int32_t out_zp, qmin, qmax, N;
+    int8_t *y;
+} s8_requant_ctx;
+
+/// Per-column requantization constants of one panel's H halves (8 columns each).
+typedef struct {
+    __m256i bias[2], mult[2], shift[2];
+} requant_cols;
+
+AVX2 static inline requant_cols load_requant_cols(const s8_requant_ctx *c, int32_t n0, int H) {
+    requant_cols q;
+    for (int h = 0; h < 2; h++) {
+        const int32_t at = n0 + 8 * (h < H ? h : 0);  // H = 1: both slots hold the first half
+        q.bias[h] = _mm256_loadu_si256((const __m256i *)(c->bias + at));
+        q.mult[h] = _mm256_loadu_si256((const __m256i *)(c->mult + at));
+        q.shift[h] = _mm256_loadu_si256((const __m256i *)(c->shift + at));
+    }
+    return q;
+}
+
+/// Requantizes one row's 8 (H = 1) or 16 (H = 2) exact sums and stores them as int8 at dst, for
+/// columns whose multipliers are all below 1.
+AVX2 static inline void requant_store_row(const s8_requant_ctx *c, const requant_cols *q, int H, __m256i lo, __m256i hi, int8_t *dst) {
+    const __m256i vzp = _mm256_set1_epi32(c->out_zp), vmin = _mm256_set1_epi32(c->qmin), vmax = _mm256_set1_epi32(c->qmax);
+    lo = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(requant8(_mm256_add_epi32(lo, q->bias[0]), q->mult[0], q->shift[0]), vzp), vmin), vmax);
+    if (H == 1) {
+        const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1));
+        _mm_storel_epi64((__m128i *)dst, _mm_packs_epi16(w16, w16));
+        return;
+    }
+    hi = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(requant8(_mm256_add_epi32(hi, q->bias[1]), q->mult[1], q->shift[1]), vzp), vmin), vmax);
+    // packs interleave the 128-bit lanes: dwords 0, 4, 1, 5 hold outputs 0-3, 4-7, 8-11, 12-15.
+    const __m256i w16 = _mm256_packs_epi32(lo, hi), w8 = _mm256_packs_epi16(w16, w16);
+    _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(w8, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0))));
+}
+
+
+// ---- Shared ops (dense_s8_x86.c): the table entries call these with their own GEMM ----
+void mn_s8_requant_epilogue(void *ctx, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_ROWS_MAX][S8_NR]);
+void mn_x86_dense_s8(s8_gemm_fn gemm, const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
+                     const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
+                     int32_t M, int32_t K, int32_t N);
+void mn_x86_dense_s8_f32(s8_gemm_fn gemm, const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
+                         const float *scale, float *y, int32_t M, int32_t K, int32_t N, mn_activation act);
+void mn_x86_dense_dyn(s8_gemm_fn gemm, void (*quantize)(const float *, int8_t *, int64_t, float, int32_t),
+                      const float *x, const int8_t *w, const int32_t *wsum, const float *wscale, const float *bias,
+                      float *y, int8_t *xq, int32_t M, int32_t K, int32_t N, mn_activation act);
+
+// ---- AVX2 (gemm_s8_avx2.c, conv_s8_avx2.c) ----
+size_t mn_packed_s8_size_avx2(int32_t K, int32_t N);
+void mn_pack_s8_avx2(const int8_t *w, int8_t *packed, int32_t K, int32_t N);
+void mn_gemm_s8_avx2(const int8_t *x, const int8_t *packed, const int32_t *wsum, int32_t M, int32_t K, int32_t N,
+                     s8_epilogue_fn epilogue, void *ctx);
+void mn_quantize_s8_avx2(const float *x, int8_t *q, int64_t n, float scale, int32_t zp);
+void mn_conv_s8_avx2(const int8_t *x, const int8_t *packed, const int32_t *bias, const int32_t *mult,
+                     const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
+                     const int64_t params[14], int32_t N, int64_t batch, int8_t pad_value, void *scratch);
+size_t mn_conv_s8_packed_size_avx2(const int64_t params[14], int32_t N);
+void mn_conv_s8_pack_avx2(const int8_t *w, int8_t *packed, const int64_t params[14], int32_t N);
+
+// ---- AVX-512 VNNI (gemm_s8_vnni.c) ----
+size_t mn_packed_s8_size_vnni(int32_t K, int32_t N);
+void mn_pack_s8_vnni(const int8_t *w, int8_t *packed, int32_t K, int32_t N);
+void mn_gemm_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t *wsum, int32_t M, int32_t K, int32_t N,
+                     s8_epilogue_fn epilogue, void *ctx);
+void mn_quantize_s8_avx512(const float *x, int8_t *q, int64_t n, float scale, int32_t zp);
+
+// ---- Float (float_x86.c, float_avx512.c) ----
+void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
+                      float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
+void mn_unary_f32_avx2(int32_t op, const float *x, float *y, int64_t n, float p0, float p1);
+void mn_softmax_f32_avx2(const float *x, float *y, int64_t rows, int64_t cols, int32_t log);
+void mn_lstm_cell_f32_avx2(float *g, const float *c_prev, float *h, int64_t H);
+#endif
