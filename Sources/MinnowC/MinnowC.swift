@@ -12,14 +12,16 @@ final class ModelHandle {
     /// NUL-terminated names that stay put while the model lives.
     let inputNames: [UnsafeMutablePointer<CChar>]
     let outputNames: [UnsafeMutablePointer<CChar>]
+    let kernelName: UnsafeMutablePointer<CChar>
 
     init(_ model: Model) {
         self.model = model
         inputNames = model.inputs.map { strdup($0.name)! }
         outputNames = model.outputs.map { strdup($0.name)! }
+        kernelName = strdup(model.kernelName)!
     }
 
-    deinit { (inputNames + outputNames).forEach { free($0) } }
+    deinit { (inputNames + outputNames + [kernelName]).forEach { free($0) } }
 }
 
 final class SessionHandle {
@@ -48,6 +50,22 @@ public func minnow_model_load_impl(_ path: UnsafePointer<CChar>?) -> OpaquePoint
         fail(text.hasPrefix(file) ? text : "\(file): \(text)")
         return nil
     }
+}
+
+@_cdecl("minnow_model_load_kernels")
+public func minnow_model_load_kernels_impl(_ path: UnsafePointer<CChar>?, _ kernels: UnsafePointer<CChar>?) -> OpaquePointer? {
+    guard let path else { fail("minnow_model_load_kernels: path is NULL"); return nil }
+    do { return retained(ModelHandle(try Model(path: String(cString: path), kernels: kernels.map { String(cString: $0) }))) } catch {
+        let file = String(cString: path), text = "\(error)"
+        fail(text.hasPrefix(file) ? text : "\(file): \(text)")
+        return nil
+    }
+}
+
+@_cdecl("minnow_model_kernels")
+public func minnow_model_kernels_impl(_ model: OpaquePointer?) -> UnsafePointer<CChar>? {
+    guard let m = modelHandle(model) else { fail("minnow_model_kernels: model is NULL"); return nil }
+    return UnsafePointer(m.kernelName)
 }
 
 @_cdecl("minnow_model_load_bytes")

@@ -10,8 +10,15 @@ public final class Model: @unchecked Sendable {
     public let outputs: [TensorSpec]
     /// The largest batch a session of this model may be made for (the memory plan's).
     public let maxBatch: Int
-    /// Name of the kernel table chosen for this CPU.
+    /// Name of the kernel table this model runs on: the best for this CPU (or MINNOW_KERNELS),
+    /// or the one asked for at load.
     public let kernelName: String
+    /// The table a model loads on unless told otherwise (this CPU's best, or MINNOW_KERNELS).
+    public static var defaultKernelName: String { String(cString: mn_kernels().pointee.name) }
+    /// Every kernel table this build knows, lowest first, and whether this host can run it.
+    public static var kernelTables: [(name: String, supported: Bool)] {
+        (0..<mn_kernel_table_count()).map { (String(cString: mn_kernel_table_name($0)), mn_kernel_table_at($0) != nil) }
+    }
     /// Operators of the main graph that the kernel table runs fused with the next one (an int8
     /// im2col and its Dense as one implicit-GEMM convolution; ConvFusion.swift).
     public var fusedAtLoad: [Int] {
@@ -50,21 +57,23 @@ public final class Model: @unchecked Sendable {
     /// empty for a fixed-length model.
     public var sequenceLengths: [Int] { graphs.count == 1 && graphs[0].length == 0 ? [] : graphs.map(\.length) }
 
-    public convenience init(path: String) throws(ModelError) {
+    /// `kernels`: a table name from `Model.kernelTables` to run on instead of the default (to
+    /// compare tables side by side in one process); one this host lacks is an error.
+    public convenience init(path: String, kernels: String? = nil) throws(ModelError) {
         let file: ModelFile
         do { file = try ModelFile(path: path) } catch { throw .format(error) }
-        try self.init(file: file)
+        try self.init(file: file, kernels: kernels)
     }
 
-    public convenience init(bytes: AlignedBytes) throws(ModelError) {
+    public convenience init(bytes: AlignedBytes, kernels: String? = nil) throws(ModelError) {
         let file: ModelFile
         do { file = try ModelFile(bytes: bytes) } catch { throw .format(error) }
-        try self.init(file: file)
+        try self.init(file: file, kernels: kernels)
     }
 
-    public init(file: ModelFile) throws(ModelError) {
+    public init(file: ModelFile, kernels name: String? = nil) throws(ModelError) {
+        kernels = try Model.kernelTable(named: name)
         let d = try Model.loadQuantBuffers(file)
-        kernels = mn_kernels()
         // Each buffer is decompressed once and each weight packed once, even when several
         // tensors, or the graphs of several sequence lengths, share it.
         var segments = [Int: AlignedBytes]()
@@ -102,6 +111,18 @@ public final class Model: @unchecked Sendable {
         golden = try Model.decodeGolden(d, file: file, inputs: inputs, outputs: outputs)
         kernelName = String(cString: kernels.pointee.name)
         description = d
+    }
+
+    private static func kernelTable(named name: String?) throws(ModelError) -> UnsafePointer<mn_kernel_table> {
+        guard let name else { return mn_kernels() }
+        let tables = kernelTables
+        guard let i = tables.firstIndex(where: { $0.name == name }) else {
+            throw .unsupported("kernel table '\(name)' (this build has \(tables.map(\.name).joined(separator: ", ")))")
+        }
+        guard let t = mn_kernel_table_at(Int32(i)) else {
+            throw .unsupported("kernel table '\(name)': this CPU lacks its instructions (it can run \(tables.filter(\.supported).map(\.name).joined(separator: ", ")))")
+        }
+        return t
     }
 
     /// Validates one graph (tensors, operators, memory plan), loads its constants and prepares

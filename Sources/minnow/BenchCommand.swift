@@ -13,6 +13,7 @@ struct BenchCommand: ParsableCommand {
     @Argument(help: "A .minnow file.") var file: String
     @Option(help: "Refuse the file unless it carries a valid signature by this public key.") var requireSignature: String?
     @Option(help: "Samples per run.") var batch: Int = 1
+    @Option(help: "Kernel table to run on instead of this CPU's best (`minnow kernels` lists them).") var kernels: String?
     @Option(help: "Threads per run (default: the physical cores; 1: no pool; more: large operators are split).") var threads: Int?
     @Option(help: "Seconds of timed runs after warm-up.") var seconds: Double = 3
     @Option(help: "Inputs (.npz, as for `minnow run`): the first --batch samples are used, repeated if fewer. Default: synthetic floats in [-1, 1), ids 0 and 1 for integer inputs.")
@@ -28,7 +29,7 @@ struct BenchCommand: ParsableCommand {
             guard seconds > 0, seconds <= 3600 else { throw CLIFailure("--seconds must be in (0, 3600]") }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let model: Model
-            model = try loadModel(file, requireSignature: requireSignature)
+            model = try loadModel(file, requireSignature: requireSignature, kernels: kernels)
             let loadMs = ms(DispatchTime.now().uptimeNanoseconds - t0)
             guard batch <= model.maxBatch else { throw CLIFailure("--batch \(batch) exceeds the model's max batch \(model.maxBatch)") }
 

@@ -12,7 +12,7 @@ struct Minnow: AsyncParsableCommand {
         minnow parity MODEL.minnow --reference REF.npz --spec parity.json
         """,
         subcommands: [ConvertCommand.self, RunCommand.self, InspectCommand.self, ParityCommand.self, VerifyCommand.self,
-                      BenchCommand.self, ServeCommand.self, KeygenCommand.self, SignCommand.self]
+                      BenchCommand.self, KernelsCommand.self, ServeCommand.self, KeygenCommand.self, SignCommand.self]
     )
 
     /// Usage errors exit 2 (as `minnow parity` documents), not ArgumentParser's 64.

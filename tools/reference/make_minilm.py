@@ -88,14 +88,16 @@ def main():
     ref_ids, ref_mask = encode(texts(r, args.reference))
 
     path = os.path.join(args.out, "model.onnx")
+    # The output is not called "embedding": the exporter names the word-embedding Gather's output
+    # that, and a second definition of one name makes the graph invalid (ONNX Runtime refuses it).
     example = (torch.tensor(ref_ids[:2]), torch.tensor(ref_mask[:2]))
     batch, seq = torch.export.Dim("batch", min=1, max=4096), torch.export.Dim("seq", min=2, max=512)
-    torch.onnx.export(model, example, path, input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+    torch.onnx.export(model, example, path, input_names=["input_ids", "attention_mask"], output_names=["sentence_embedding"],
                       dynamo=True, opset_version=20, external_data=False, optimize=True,
                       dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}})
     with torch.no_grad():
         emb = model(torch.tensor(ref_ids), torch.tensor(ref_mask)).numpy()
-    write_reference(args.out, {"input_ids": ref_ids, "attention_mask": ref_mask}, {"embedding": emb},
+    write_reference(args.out, {"input_ids": ref_ids, "attention_mask": ref_mask}, {"sentence_embedding": emb},
                     calibration={"input_ids": calib_ids, "attention_mask": calib_mask})
     with open(os.path.join(args.out, "README.md"), "w") as f:
         f.write(f"# all-MiniLM-L6-v2 (sentence encoder, mean pooling + L2 norm)\n\n"

@@ -28,6 +28,11 @@ const char *minnow_last_error(void);
 
 minnow_model *minnow_model_load(const char *path);
 minnow_model *minnow_model_load_bytes(const void *data, size_t size);
+/** Like minnow_model_load, on the kernel table named `kernels` ("reference", "avx2",
+ *  "avx512vnni"; NULL: the default for this CPU). A table this CPU lacks is an error. */
+minnow_model *minnow_model_load_kernels(const char *path, const char *kernels);
+/** The kernel table the model runs on (lives as long as the model). */
+const char *minnow_model_kernels(const minnow_model *model);
 void minnow_model_free(minnow_model *model);
 
 int32_t minnow_model_input_count(const minnow_model *model);

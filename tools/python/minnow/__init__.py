@@ -36,6 +36,8 @@ def _library():
         sigs = {
             "minnow_last_error": (ctypes.c_char_p, []),
             "minnow_model_load": (P, [ctypes.c_char_p]),
+            "minnow_model_load_kernels": (P, [ctypes.c_char_p, ctypes.c_char_p]),
+            "minnow_model_kernels": (ctypes.c_char_p, [P]),
             "minnow_model_load_bytes": (P, [ctypes.c_char_p, ctypes.c_size_t]),
             "minnow_model_free": (None, [P]),
             "minnow_model_input_count": (I32, [P]),
@@ -76,14 +78,20 @@ def _error():
 class Model:
     """A loaded, verified model (immutable; share it between sessions)."""
 
-    def __init__(self, path=None, data=None):
+    def __init__(self, path=None, data=None, kernels=None):
+        """kernels: a kernel table name ("reference", "avx2", "avx512vnni") instead of the CPU's best."""
         lib = _library()
         if data is not None:
+            if kernels is not None:
+                raise ValueError("kernels= needs a path")
             self._h = lib.minnow_model_load_bytes(bytes(data), len(data))
+        elif kernels is not None:
+            self._h = lib.minnow_model_load_kernels(os.fsencode(path), kernels.encode())
         else:
             self._h = lib.minnow_model_load(os.fsencode(path))
         if not self._h:
             raise _error()
+        self.kernels = lib.minnow_model_kernels(self._h).decode()
         self.inputs = [self._spec(lib.minnow_model_input_name, lib.minnow_model_input_shape, i)
                        for i in range(lib.minnow_model_input_count(self._h))]
         self.outputs = [self._spec(lib.minnow_model_output_name, lib.minnow_model_output_shape, i)

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import MinnowRuntime
+
+/// `minnow kernels`: the kernel tables this build has, which this CPU can run, and the default.
+struct KernelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "List the kernel tables and which this CPU runs (MINNOW_KERNELS or --kernels picks one).")
+
+    @Flag(help: "Only the names of the tables this CPU can run, one a line (for scripts).") var supported = false
+    @Flag(help: "Print JSON: {\"default\": NAME, \"tables\": [{\"name\", \"supported\"}]}.") var json = false
+
+    func run() {
+        reportingErrors {
+            let tables = Model.kernelTables
+            let chosen = Model.defaultKernelName
+            if supported {
+                for t in tables where t.supported { print(t.name) }
+            } else if json {
+                let object: [String: Any] = ["default": chosen, "tables": tables.map { ["name": $0.name, "supported": $0.supported] }]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                for t in tables {
+                    print("\(t.name)\(t.supported ? "" : " (this CPU lacks it)")\(t.name == chosen ? " (default)" : "")")
+                }
+            }
+        }
+    }
+}
