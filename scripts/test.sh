@@ -17,6 +17,17 @@ swift build -c release --product MinnowC   # libMinnowC.so for the Python bindin
 swift build -c release --product MinnowPackageTests
 swift test -c release --skip-build
 MINNOW_BIN="$PWD/.build/release/minnow" MINNOW_LIB="$PWD/.build/release/libMinnowC.so" python3 -m pytest -q tools/tests
+# The default table ran everything above; the oracle suites (Minnow against onnxruntime, every op
+# and fixture) run again on each other table this CPU supports, forced through MINNOW_KERNELS.
+default_table=$(.build/release/minnow kernels --json | python3 -c "import json, sys; print(json.load(sys.stdin)['default'])")
+lacking=$(.build/release/minnow kernels | grep "lacks" | cut -d' ' -f1 | tr '\n' ' ')
+echo "kernel tables: default $default_table; oracle suites also on: $(.build/release/minnow kernels --supported | grep -vx "$default_table" | tr '\n' ' '); not on this CPU: ${lacking:-none}"
+for table in $(.build/release/minnow kernels --supported); do
+    [ "$table" = "$default_table" ] && continue
+    echo "oracle suites on kernel table $table"
+    MINNOW_KERNELS=$table MINNOW_EXPECT_KERNELS=$table MINNOW_BIN="$PWD/.build/release/minnow" MINNOW_LIB="$PWD/.build/release/libMinnowC.so" \
+        python3 -m pytest -q tools/tests/test_onnxruntime_oracle.py tools/tests/test_tensor_ops_oracle.py
+done
 python3 tools/soak.py --seconds 30 --warmup 10 --sample 5 --swap 10
 if [ "${MINNOW_SANITIZERS:-0}" = 1 ]; then
     scripts/sanitizers.sh 10

@@ -21,3 +21,16 @@ def minnow():
         return p
 
     return run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def forced_kernel_table(minnow):
+    """With MINNOW_EXPECT_KERNELS (scripts/test.sh re-runs the oracle suites once per kernel table),
+    prove that table is the one the CLI and the Python binding load on: a forced table this CPU
+    lacks falls back to the default, which would make the re-run check nothing new."""
+    want = os.environ.get("MINNOW_EXPECT_KERNELS")
+    if not want:
+        return
+    import json
+    got = json.loads(minnow("kernels", "--json").stdout)["default"]
+    assert got == want, f"MINNOW_KERNELS={os.environ.get('MINNOW_KERNELS')} runs on '{got}', expected '{want}'"

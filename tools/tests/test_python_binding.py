@@ -36,6 +36,26 @@ def test_binding_matches_the_cli(minnow_cli, compiled, tmp_path):
     np.testing.assert_array_equal(ours, np.load(tmp_path / "out.npz")["outputs/ctr"])
 
 
+def test_every_kernel_table_this_cpu_has_gives_the_same_bytes(minnow_cli, compiled):
+    """Model(kernels=...) loads on a named table: each one this CPU runs (`minnow kernels
+    --supported`) gives the reference table's answers: the int8 layers are exact on every table,
+    so only the final sigmoid's polynomial differs (within its stated 3e-7). Unknown tables are
+    refused by name."""
+    x = np.load(os.path.join(FIXTURES, "ctr_mlp", "reference.npz"))["inputs/x"][:40]
+    supported = minnow_cli("kernels", "--supported").stdout.split()
+    assert supported[0] == "reference" and len(supported) >= 1
+    outs = {}
+    for name in supported:
+        model = minnow.Model(str(compiled), kernels=name)
+        assert model.kernels == name
+        outs[name] = minnow.Session(model, max_batch=40, threads=1).run({"x": x})["ctr"]
+    for name, y in outs.items():
+        np.testing.assert_allclose(y, outs["reference"], rtol=0, atol=3e-7, err_msg=f"table {name}")
+    with pytest.raises(minnow.MinnowError, match="kernel table 'sse9'.*reference"):
+        minnow.Model(str(compiled), kernels="sse9")
+    assert minnow.Model(str(compiled)).kernels == minnow_cli("kernels", "--json").stdout.split('"default":"')[1].split('"')[0]
+
+
 def test_threads_give_the_same_answers(compiled):
     x = np.load(os.path.join(FIXTURES, "ctr_mlp", "reference.npz"))["inputs/x"][:64]
     model = minnow.Model(str(compiled))
