@@ -282,6 +282,7 @@ void mn_par_dense_dyn(mn_pool *pool, const mn_kernel_table *k, const float *x, c
 // ---- batched float products (attention) ----
 
 typedef struct {
+    const mn_kernel_table *k;
     const float *a, *b;
     float *y;
     int64_t count, units, M, K, N, a_stride, b_stride, a_batch_stride, b_batch_stride;
@@ -293,12 +294,12 @@ static void matmul_task(void *ctx, int32_t t) {
     const int64_t u0 = j->units * t / j->parts, u1 = j->units * (t + 1) / j->parts;
     for (int64_t u = u0; u < u1; u++) {
         const int64_t b = u / j->count, c = u % j->count;
-        mn_matmul_f32(j->a + b * j->a_batch_stride + c * j->a_stride, j->b + b * j->b_batch_stride + c * j->b_stride,
+        mn_matmul_f32(j->k, j->a + b * j->a_batch_stride + c * j->a_stride, j->b + b * j->b_batch_stride + c * j->b_stride,
                       j->y + u * j->M * j->N, 1, j->M, j->K, j->N, j->a_stride, j->b_stride);
     }
 }
 
-void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, int64_t batch, int64_t count, int64_t M,
+void mn_par_matmul_f32(mn_pool *pool, const mn_kernel_table *k, const float *a, const float *b, float *y, int64_t batch, int64_t count, int64_t M,
                        int64_t K, int64_t N, int64_t a_stride, int64_t b_stride, int64_t a_batch_stride,
                        int64_t b_batch_stride) {
     // Split by whole products (sample x head): each is computed by the same code as unsplit.
@@ -308,7 +309,7 @@ void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, 
         const int32_t threads = mn_pool_threads(pool);
         parts = units < threads ? (int32_t)units : threads;
     }
-    matmul_job j = {a, b, y, count, units, M, K, N, a_stride, b_stride, a_batch_stride, b_batch_stride, parts};
+    matmul_job j = {k, a, b, y, count, units, M, K, N, a_stride, b_stride, a_batch_stride, b_batch_stride, parts};
     if (parts == 1) { matmul_task(&j, 0); return; }
     mn_pool_run(pool, matmul_task, &j, parts);
 }
@@ -316,6 +317,7 @@ void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, 
 // ---- recurrent ops, split by samples ----
 
 typedef struct {
+    const mn_kernel_table *k;
     int32_t gates, lbr, parts;
     const float *x, *W, *R, *bias;
     float *y, *scratch;
@@ -330,14 +332,14 @@ static void recurrent_task(void *ctx, int32_t t) {
     float *s = j->scratch + (b0 * j->S + t * (2 + j->H)) * j->gates * j->H;
     const float *x = j->x + b0 * j->S * j->I;
     float *y = j->y + b0 * j->S * j->D * j->H;
-    if (j->gates == 4) mn_lstm_f32(x, j->W, j->R, j->bias, y, b1 - b0, j->S, j->I, j->H, j->D, s);
-    else mn_gru_f32(x, j->W, j->R, j->bias, y, b1 - b0, j->S, j->I, j->H, j->D, j->lbr, s);
+    if (j->gates == 4) mn_lstm_f32(j->k, x, j->W, j->R, j->bias, y, b1 - b0, j->S, j->I, j->H, j->D, s);
+    else mn_gru_f32(j->k, x, j->W, j->R, j->bias, y, b1 - b0, j->S, j->I, j->H, j->D, j->lbr, s);
 }
 
-void mn_par_recurrent_f32(mn_pool *pool, int32_t gates, const float *x, const float *W, const float *R, const float *bias,
+void mn_par_recurrent_f32(mn_pool *pool, const mn_kernel_table *k, int32_t gates, const float *x, const float *W, const float *R, const float *bias,
                           float *y, int64_t batch, int64_t S, int64_t I, int64_t H, int64_t D, int32_t linear_before_reset,
                           float *scratch) {
-    recurrent_job j = {gates, linear_before_reset, 1, x, W, R, bias, y, scratch, batch, S, I, H, D};
+    recurrent_job j = {k, gates, linear_before_reset, 1, x, W, R, bias, y, scratch, batch, S, I, H, D};
     const int64_t macs = batch * S * D * gates * H * (I + H);
     if (pool && batch >= 2 && macs >= MN_PARALLEL_MIN_MACS / 4) {
         const int32_t threads = mn_pool_threads(pool);

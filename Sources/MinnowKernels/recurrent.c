@@ -26,9 +26,8 @@ void mn_lstm_cell_f32(float *g, const float *c_prev, float *h, int64_t H) {
 // bias: [D, 4H], Wb + Rb summed at load. Every sample advances in lockstep, so each step's
 // recurrent product is one GEMM over the batch (h of all samples times R^T) instead of a
 // matrix-vector product per sample.
-void mn_lstm_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
+void mn_lstm_f32(const mn_kernel_table *kt, const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
                  int64_t I, int64_t H, int64_t D, float *scratch) {
-    const mn_kernel_table *kt = mn_kernels();
     const int64_t GH = 4 * H, yrow = D * H;
     float *gx = scratch;  // [batch * S, GH]: gate pre-activations, row b * S + t
     float *Rt = scratch + (batch * S + 2) * GH;  // [H, GH]: this direction's R transposed
@@ -55,9 +54,8 @@ void mn_lstm_f32(const float *x, const float *W, const float *R, const float *bi
     }
 }
 
-void mn_gru_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
+void mn_gru_f32(const mn_kernel_table *kt, const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
                 int64_t I, int64_t H, int64_t D, int32_t linear_before_reset, float *scratch) {
-    const mn_kernel_table *kt = mn_kernels();
     const int64_t GH = 3 * H;
     float *gx = scratch, *gr = scratch + S * GH;
     float *Rt = scratch + (batch * S + 2) * GH;  // [H, GH]: R of the direction being run, transposed

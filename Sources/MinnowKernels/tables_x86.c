@@ -59,7 +59,13 @@ static const mn_kernel_table avx2_table = {
     .conv_s8_pack = mn_conv_s8_pack_avx2,
 };
 
-// ---- AVX-512 VNNI: its own int8 GEMM; the rest is AVX2's until an AVX-512 loop beats it ----
+// ---- AVX-512 VNNI: its own int8 and float GEMMs; the rest is AVX2's until an AVX-512 loop beats it ----
+
+static void dense_f32_avx512(const float *x, const float *w, const float *bias, float *y, int32_t M, int32_t K, int32_t N,
+                             mn_activation act) {
+    mn_gemm_f32_avx512(x, K, w, K, 1, bias, y, N, M, N, K, 0);
+    activate_rows(y, (int64_t)M * N, act);
+}
 
 static void dense_s8_vnni(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum, const int32_t *mult,
                           const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y, int32_t M, int32_t K,
@@ -79,7 +85,7 @@ static void dense_dyn_vnni(const float *x, const int8_t *w, const int32_t *wsum,
 
 static const mn_kernel_table avx512vnni_table = {
     .name = "avx512vnni",
-    .dense_f32 = dense_f32_avx2,
+    .dense_f32 = dense_f32_avx512,
     .dense_s8 = dense_s8_vnni,
     .dense_s8_f32 = dense_s8_f32_vnni,
     .dense_dyn = dense_dyn_vnni,
@@ -88,7 +94,7 @@ static const mn_kernel_table avx512vnni_table = {
     .quantize_s8 = mn_quantize_s8_avx512,
     .softmax_f32 = mn_softmax_f32_avx2,
     .unary_f32 = mn_unary_f32_avx2,
-    .gemm_f32 = mn_gemm_f32_avx2,
+    .gemm_f32 = mn_gemm_f32_avx512,
     .lstm_cell_f32 = mn_lstm_cell_f32_avx2,
     .conv_s8 = mn_conv_s8_avx2,
     .conv_s8_packed_size = mn_conv_s8_packed_size_avx2,

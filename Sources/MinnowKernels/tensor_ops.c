@@ -125,9 +125,9 @@ void mn_gemm_f32(const float *a, int64_t lda, const float *b, int64_t ldb, int32
     mn_kernels()->gemm_f32(a, lda, b, ldb, b_trans, bias, c, ldc, M, N, K, accumulate);
 }
 
-void mn_matmul_f32(const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K, int64_t N,
+void mn_matmul_f32(const mn_kernel_table *kt, const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K, int64_t N,
                    int64_t a_stride, int64_t b_stride) {
-    const mn_gemm_f32_fn gemm = mn_kernels()->gemm_f32;
+    const mn_gemm_f32_fn gemm = kt->gemm_f32;
     for (int64_t c = 0; c < count; c++) gemm(a + c * a_stride, K, b + c * b_stride, N, 0, NULL, y + c * M * N, N, M, N, K, 0);
 }
 

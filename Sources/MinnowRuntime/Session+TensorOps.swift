@@ -135,7 +135,7 @@ extension Session {
         case let .matmul(index):
             let m = tables.matmuls[index]
             // batch x count products, split across the pool by whole products.
-            mn_par_matmul_f32(pool, m.a, m.b, m.y, Int64(batch), Int64(m.count), Int64(m.m), Int64(m.k), Int64(m.n),
+            mn_par_matmul_f32(pool, table, m.a, m.b, m.y, Int64(batch), Int64(m.count), Int64(m.m), Int64(m.k), Int64(m.n),
                               Int64(m.aStride), Int64(m.bStride), Int64(m.aBatchStride), Int64(m.bBatchStride))
         case let .layerNorm(x, gamma, beta, y, rows, dim, eps):
             mn_par_layer_norm_f32(pool, x, gamma, beta, y, Int64(rows * batch), Int64(dim), eps)
@@ -180,7 +180,7 @@ extension Session {
         case let .recurrent(index):
             let a = tables.recurrent[index]
             let s = recurrentScratch.pointer.assumingMemoryBound(to: Float.self)
-            mn_par_recurrent_f32(pool, Int32(a.gates), a.x, a.w, a.r, a.bias, a.y, Int64(batch), Int64(a.steps), Int64(a.inputSize),
+            mn_par_recurrent_f32(pool, table, Int32(a.gates), a.x, a.w, a.r, a.bias, a.y, Int64(batch), Int64(a.steps), Int64(a.inputSize),
                                  Int64(a.hidden), Int64(a.directions), a.linearBeforeReset ? 1 : 0, s)
         default:
             break

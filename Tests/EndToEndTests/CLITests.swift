@@ -141,10 +141,10 @@ final class CLITests: XCTestCase {
 }
 
 /// Help text is part of the interface: a change must be deliberate (update the snapshot files:
-/// `for c in "" convert run inspect parity verify bench; do minnow $c --help > Tests/EndToEndTests/Snapshots/help-${c:-root}.txt; done`).
+/// `for c in "" convert run inspect parity verify bench kernels serve keygen sign; do minnow $c --help > Tests/EndToEndTests/Snapshots/help-${c:-root}.txt; done`).
 final class HelpSnapshotTests: XCTestCase {
     func testHelpMatchesSnapshots() throws {
-        for command in ["", "convert", "run", "inspect", "parity", "verify", "bench", "serve", "keygen", "sign"] {
+        for command in ["", "convert", "run", "inspect", "parity", "verify", "bench", "kernels", "serve", "keygen", "sign"] {
             let r = try minnow(command.isEmpty ? ["--help"] : [command, "--help"])
             XCTAssertEqual(r.code, 0)
             let snapshot = repoRoot.appendingPathComponent("Tests/EndToEndTests/Snapshots/help-\(command.isEmpty ? "root" : command).txt")

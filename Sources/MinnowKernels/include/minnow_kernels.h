@@ -153,8 +153,8 @@ void mn_gemm_f32_ref(const float *a, int64_t lda, const float *b, int64_t ldb, i
 void mn_gemm_f32(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
                  float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
 
-/// `count` products y[c] = a[c] . b[c], A [M, K] at a + c * a_stride, B [K, N] at b + c * b_stride.
-void mn_matmul_f32(const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K, int64_t N,
+/// `count` products (on table kt's GEMM) y[c] = a[c] . b[c], A [M, K] at a + c * a_stride, B [K, N] at b + c * b_stride.
+void mn_matmul_f32(const mn_kernel_table *kt, const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K, int64_t N,
                    int64_t a_stride, int64_t b_stride);
 
 /// Normalizes each row of `dim` values: (x - mean) / sqrt(var + eps) * gamma + beta (beta may be NULL).
@@ -191,14 +191,14 @@ void mn_pool_max_s8(const int8_t *x, int8_t *y, const int64_t params[14], int64_
 /// return g[0, H) holds the new cell state c = sigmoid(f) c_prev + sigmoid(i) tanh(c~) (c_prev NULL:
 /// a zero state) and h = sigmoid(o) tanh(c).
 void mn_lstm_cell_f32(float *g, const float *c_prev, float *h, int64_t H);
-/// ONNX LSTM / GRU with default activations and zero initial state, batch-first: x [batch, S, I],
+/// ONNX LSTM / GRU (on table kt's GEMM and LSTM cell) with default activations and zero initial state, batch-first: x [batch, S, I],
 /// W [D, G*H, I], R [D, G*H, H] (gates i, o, f, c for LSTM; z, r, h for GRU), y [batch, S, D, H];
 /// direction 1 runs backward. bias: LSTM [D, 4H] (Wb + Rb summed at load), GRU [D, 6H] (Wb, Rb);
 /// NULL for none.
 /// scratch: (batch * S + 2 + H) * G * H floats.
-void mn_lstm_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
+void mn_lstm_f32(const mn_kernel_table *kt, const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
                  int64_t I, int64_t H, int64_t D, float *scratch);
-void mn_gru_f32(const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
+void mn_gru_f32(const mn_kernel_table *kt, const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
                 int64_t I, int64_t H, int64_t D, int32_t linear_before_reset, float *scratch);
 
 #ifdef __cplusplus

@@ -41,13 +41,13 @@ void mn_par_dense_dyn(mn_pool *pool, const mn_kernel_table *k, const float *x, c
 
 /// `batch` x `count` products: A of product (b, c) at a + b * a_batch_stride + c * a_stride (B
 /// likewise), written densely to y in (b, c) order; split across the pool by whole products.
-void mn_par_matmul_f32(mn_pool *pool, const float *a, const float *b, float *y, int64_t batch, int64_t count, int64_t M,
+void mn_par_matmul_f32(mn_pool *pool, const mn_kernel_table *k, const float *a, const float *b, float *y, int64_t batch, int64_t count, int64_t M,
                        int64_t K, int64_t N, int64_t a_stride, int64_t b_stride, int64_t a_batch_stride,
                        int64_t b_batch_stride);
 /// mn_lstm_f32 (gates 4) or mn_gru_f32 (gates 3) split by samples: each part runs the whole
 /// recurrence for its samples (sequences are independent; a sample's result is the same bits in
 /// any split). scratch: (batch * S + threads * (2 + H)) * gates * H floats.
-void mn_par_recurrent_f32(mn_pool *pool, int32_t gates, const float *x, const float *W, const float *R, const float *bias,
+void mn_par_recurrent_f32(mn_pool *pool, const mn_kernel_table *k, int32_t gates, const float *x, const float *W, const float *R, const float *bias,
                           float *y, int64_t batch, int64_t S, int64_t I, int64_t H, int64_t D, int32_t linear_before_reset,
                           float *scratch);
 /// A table's conv_s8 split by samples; `scratch` holds mn_conv_s8_scratch(params) bytes per thread.
