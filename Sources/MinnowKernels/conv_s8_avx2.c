@@ -16,23 +16,11 @@
 // of KW*C rounded up to a pair (a zero weight where a run is odd, which meets the next element of
 // the image: one extra padded column keeps that read inside the buffer).
 
-typedef struct {
-    int64_t C, H, W, KH, KW, OH, OW, sh, sw, pt, pl;
-    int64_t PH, PW;     // padded image rows and columns
-    int32_t run_pairs;  // pairs per kernel row: (KW * C + 1) / 2
-} conv_geometry;
-
-static conv_geometry conv_geometry_of(const int64_t p[14]) {
-    conv_geometry g = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], 0, 0, 0};
-    g.PH = (g.OH - 1) * g.sh + g.KH;
-    g.PW = (g.OW - 1) * g.sw + g.KW + 1;
-    g.run_pairs = (int32_t)((g.KW * g.C + 1) / 2);
-    return g;
-}
-
 size_t mn_conv_s8_scratch(const int64_t p[14]) {
+    // The larger of the two tables' images: AVX2's int16 [PH, PW, C], VNNI's bytes (half of it),
+    // plus slack for the VNNI loop's reads of whole quads past the last run.
     const conv_geometry g = conv_geometry_of(p);
-    return (size_t)(g.PH * g.PW * g.C) * sizeof(int16_t) + 32;
+    return (size_t)(g.PH * g.PW * g.C) * sizeof(int16_t) + 64;
 }
 
 size_t mn_conv_s8_packed_size_avx2(const int64_t p[14], int32_t N) {

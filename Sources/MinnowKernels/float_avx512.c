@@ -1,4 +1,6 @@
-// The AVX-512 float GEMM (attention products, LSTM/GRU projections, float Dense): the AVX2 one's
+// The AVX-512 float kernels: vector_math_x86.inc at 16 lanes (the same code and bits as the AVX2
+// table's, element by element), and a float GEMM (attention products, LSTM/GRU projections, float
+// Dense) with the AVX2 one's
 // blocking with twice the registers. An 8x32 micro kernel keeps 16 zmm accumulators, broadcasts
 // one A value per row and k and multiplies it into two 16-wide rows of B: 16 FMAs per 2 loads of B
 // and 8 broadcasts (AVX2: 12 ymm FMAs per 2 loads and 6 broadcasts). Each element of C is the same
@@ -122,4 +124,46 @@ AVX512 void mn_gemm_f32_avx512(const float *a, int64_t lda, const float *b, int6
         }
     }
 }
+
+// ---------------------------------------------------------------- vector math --------------------
+
+#define V __m512
+#define VI __m512i
+#define M __mmask16
+#define W 16
+#define FN(name) name##_avx512
+#define TARGET AVX512
+#define V_SET1 _mm512_set1_ps
+#define V_ZERO _mm512_setzero_ps
+#define V_LOADU _mm512_loadu_ps
+#define V_STOREU _mm512_storeu_ps
+#define V_ADD _mm512_add_ps
+#define V_SUB _mm512_sub_ps
+#define V_MUL _mm512_mul_ps
+#define V_DIV _mm512_div_ps
+#define V_FMADD _mm512_fmadd_ps
+#define V_FNMADD _mm512_fnmadd_ps
+#define V_FMSUB _mm512_fmsub_ps
+#define V_MIN _mm512_min_ps
+#define V_MAX _mm512_max_ps
+#define V_ROUND(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define V_LT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
+#define V_GT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define V_UNORD(a, b) _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q)
+#define V_BLEND(m, a, b) _mm512_mask_blend_ps(m, a, b)
+#define V_ZERO_IF(m, v) _mm512_maskz_mov_ps((__mmask16)~(m), v)
+#define V_AND _mm512_and_ps
+#define V_ANDNOT _mm512_andnot_ps
+#define V_OR _mm512_or_ps
+#define VI_CVT _mm512_cvtps_epi32
+#define VI_SET1 _mm512_set1_epi32
+#define VI_ADD _mm512_add_epi32
+#define VI_SUB _mm512_sub_epi32
+#define VI_SRAI _mm512_srai_epi32
+#define VI_SLLI _mm512_slli_epi32
+#define VI_AS_V _mm512_castsi512_ps
+#define V_HMAX _mm512_reduce_max_ps
+#define V_HSUM _mm512_reduce_add_ps
+
+#include "vector_math_x86.inc"
 #endif

@@ -59,7 +59,7 @@ static const mn_kernel_table avx2_table = {
     .conv_s8_pack = mn_conv_s8_pack_avx2,
 };
 
-// ---- AVX-512 VNNI: its own int8 and float GEMMs; the rest is AVX2's until an AVX-512 loop beats it ----
+// ---- AVX-512 VNNI: its own int8 GEMM and convolution, float GEMM and 16-lane vector math ----
 
 static void dense_f32_avx512(const float *x, const float *w, const float *bias, float *y, int32_t M, int32_t K, int32_t N,
                              mn_activation act) {
@@ -92,13 +92,13 @@ static const mn_kernel_table avx512vnni_table = {
     .packed_s8_size = mn_packed_s8_size_vnni,
     .pack_s8 = mn_pack_s8_vnni,
     .quantize_s8 = mn_quantize_s8_avx512,
-    .softmax_f32 = mn_softmax_f32_avx2,
-    .unary_f32 = mn_unary_f32_avx2,
+    .softmax_f32 = mn_softmax_f32_avx512,
+    .unary_f32 = mn_unary_f32_avx512,
     .gemm_f32 = mn_gemm_f32_avx512,
-    .lstm_cell_f32 = mn_lstm_cell_f32_avx2,
-    .conv_s8 = mn_conv_s8_avx2,
-    .conv_s8_packed_size = mn_conv_s8_packed_size_avx2,
-    .conv_s8_pack = mn_conv_s8_pack_avx2,
+    .lstm_cell_f32 = mn_lstm_cell_f32_avx512,
+    .conv_s8 = mn_conv_s8_vnni,
+    .conv_s8_packed_size = mn_conv_s8_packed_size_vnni,
+    .conv_s8_pack = mn_conv_s8_pack_vnni,
 };
 
 const mn_kernel_table *mn_avx2_kernels(void) {

@@ -101,6 +101,23 @@ AVX2 static inline void requant_store_row(const s8_requant_ctx *c, const requant
 }
 
 
+// ---- Implicit-GEMM convolution geometry (conv_s8_avx2.c, conv_s8_vnni.c) ----
+// params as mn_im2col's (channels last, dilations 1): the padded image holds every tap of every
+// output pixel, plus one column so a kernel row's run may be read in whole pairs or quads.
+typedef struct {
+    int64_t C, H, W, KH, KW, OH, OW, sh, sw, pt, pl;
+    int64_t PH, PW;     // padded image rows and columns
+    int32_t run_pairs;  // pairs per kernel row: (KW * C + 1) / 2
+} conv_geometry;
+
+static inline conv_geometry conv_geometry_of(const int64_t p[14]) {
+    conv_geometry g = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], 0, 0, 0};
+    g.PH = (g.OH - 1) * g.sh + g.KH;
+    g.PW = (g.OW - 1) * g.sw + g.KW + 1;
+    g.run_pairs = (int32_t)((g.KW * g.C + 1) / 2);
+    return g;
+}
+
 // ---- Shared ops (dense_s8_x86.c): the table entries call these with their own GEMM ----
 void mn_s8_requant_epilogue(void *ctx, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_ROWS_MAX][S8_NR]);
 void mn_x86_dense_s8(s8_gemm_fn gemm, const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
@@ -130,6 +147,11 @@ void mn_pack_s8_vnni(const int8_t *w, int8_t *packed, int32_t K, int32_t N);
 void mn_gemm_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t *wsum, int32_t M, int32_t K, int32_t N,
                      s8_epilogue_fn epilogue, void *ctx);
 void mn_quantize_s8_avx512(const float *x, int8_t *q, int64_t n, float scale, int32_t zp);
+void mn_conv_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t *bias, const int32_t *mult,
+                     const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
+                     const int64_t params[14], int32_t N, int64_t batch, int8_t pad_value, void *scratch);
+size_t mn_conv_s8_packed_size_vnni(const int64_t params[14], int32_t N);
+void mn_conv_s8_pack_vnni(const int8_t *w, int8_t *packed, const int64_t params[14], int32_t N);
 
 // ---- Float (float_x86.c, float_avx512.c) ----
 void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
@@ -137,6 +159,9 @@ void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t ldb, 
 void mn_unary_f32_avx2(int32_t op, const float *x, float *y, int64_t n, float p0, float p1);
 void mn_softmax_f32_avx2(const float *x, float *y, int64_t rows, int64_t cols, int32_t log);
 void mn_lstm_cell_f32_avx2(float *g, const float *c_prev, float *h, int64_t H);
+void mn_unary_f32_avx512(int32_t op, const float *x, float *y, int64_t n, float p0, float p1);
+void mn_softmax_f32_avx512(const float *x, float *y, int64_t rows, int64_t cols, int32_t log);
+void mn_lstm_cell_f32_avx512(float *g, const float *c_prev, float *h, int64_t H);
 void mn_gemm_f32_avx512(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
                         float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
 #endif

@@ -204,4 +204,33 @@ final class KernelConformanceTests: XCTestCase {
             }
         }
     }
+
+    /// The vector math is one template at every width (vector_math_x86.inc): an element's unary
+    /// result and an LSTM unit's state are the same bits on every SIMD table, specials included.
+    func testVectorMathIsTheSameBitsOnEverySIMDTable() {
+        guard let base = mn_avx2_kernels()?.pointee else { return }
+        var rng = SystemRandomNumberGenerator()
+        var x: [Float] = [.nan, .infinity, -.infinity, 1e-40, -1e-40, 0, -0, 88.8, -87.4, -104, 0.039, 0.5, -0.5]
+        x += (0..<1000).map { _ in Float.random(in: -30...30, using: &rng) }
+        for table in tables {
+            let name = String(cString: table.name)
+            for op: Int32 in [2, 3, 5, 7, 10, 11] {
+                for n in [1, 9, 16, 17, x.count] {
+                    var want = [Float](repeating: 0, count: n), got = want
+                    base.unary_f32(op, x, &want, Int64(n), 0, 0)
+                    table.unary_f32(op, x, &got, Int64(n), 0, 0)
+                    XCTAssertEqual(want.map(\.bitPattern), got.map(\.bitPattern), "\(name) unary \(op) n=\(n)")
+                }
+            }
+            for hidden in [1, 8, 15, 16, 17, 33, 64] {
+                let g = (0..<(4 * hidden)).map { i in i == 2 ? Float.nan : Float.random(in: -12...12, using: &rng) }
+                let c = (0..<hidden).map { _ in Float.random(in: -3...3, using: &rng) }
+                var ga = g, gb = g, ha = [Float](repeating: 0, count: hidden), hb = ha
+                base.lstm_cell_f32(&ga, c, &ha, Int64(hidden))
+                table.lstm_cell_f32(&gb, c, &hb, Int64(hidden))
+                XCTAssertEqual(ga.map(\.bitPattern), gb.map(\.bitPattern), "\(name) LSTM cell H=\(hidden)")
+                XCTAssertEqual(ha.map(\.bitPattern), hb.map(\.bitPattern), "\(name) LSTM h H=\(hidden)")
+            }
+        }
+    }
 }
