@@ -134,6 +134,24 @@ AVX2 static void s8_dyn_epilogue(void *p, int64_t m, int rows, int32_t n0, int32
     }
 }
 
+/// row_range eight lanes at a time: minps/maxps keep their second operand (the running value)
+/// when x is NaN, and lanes start at +0 as the scalar does, so lo and hi are the same two values.
+AVX2 static float row_params_avx2(const float *x, int32_t K, int32_t *zp) {
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    int32_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+        const __m256 v = _mm256_loadu_ps(x + k);
+        lo = _mm256_min_ps(v, lo);
+        hi = _mm256_max_ps(v, hi);
+    }
+    float l[8], h[8], rlo, rhi;
+    _mm256_storeu_ps(l, lo);
+    _mm256_storeu_ps(h, hi);
+    row_range(x + k, K - k, &rlo, &rhi);
+    for (int j = 0; j < 8; j++) { rlo = l[j] < rlo ? l[j] : rlo; rhi = h[j] > rhi ? h[j] : rhi; }
+    return row_params(rlo, rhi, zp);
+}
+
 void mn_x86_dense_dyn(s8_gemm_fn gemm, void (*quantize)(const float *, int8_t *, int64_t, float, int32_t),
                       const float *x, const int8_t *w, const int32_t *wsum, const float *wscale, const float *bias,
                       float *y, int8_t *xq, int32_t M, int32_t K, int32_t N, mn_activation act) {
@@ -147,7 +165,7 @@ void mn_x86_dense_dyn(s8_gemm_fn gemm, void (*quantize)(const float *, int8_t *,
         const int32_t rows = M - m0 < chunk ? M - m0 : chunk;
         for (int32_t r = 0; r < rows; r++) {
             const float *xr = x + (int64_t)(m0 + r) * K;
-            s[r] = quantize_row_params(xr, K, &zp[r]);
+            s[r] = row_params_avx2(xr, K, &zp[r]);
             quantize(xr, q + (int64_t)r * K, K, s[r], zp[r]);
         }
         s8_dyn_ctx c = {wsum, wscale, bias, y + (int64_t)m0 * N, s, zp, N, act};

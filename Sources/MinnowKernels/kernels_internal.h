@@ -21,15 +21,29 @@ static inline int8_t requantize(int32_t acc, int32_t mult, int32_t shift, int32_
 
 /// Per-row asymmetric int8 quantization for dynamic mode: the row's scale (returned) and zero
 /// point from its min/max. Every table quantizes the row with these through its quantize_s8.
-static inline float quantize_row_params(const float *x, int32_t K, int32_t *zp_out) {
+/// The range's rule (NaN ignored, 0 always inside) is row_range's; SIMD tables may find lo and hi
+/// with vector min/max, which give the same two values.
+static inline void row_range(const float *x, int32_t K, float *lo_out, float *hi_out) {
     float lo = 0.f, hi = 0.f;  // the range always contains 0, so 0 is exact
     for (int32_t k = 0; k < K; k++) { lo = x[k] < lo ? x[k] : lo; hi = x[k] > hi ? x[k] : hi; }
+    *lo_out = lo;
+    *hi_out = hi;
+}
+
+/// Scale and zero point of a row whose range is [lo, hi] (lo <= 0 <= hi).
+static inline float row_params(float lo, float hi, int32_t *zp_out) {
     float scale = (hi - lo) / 255.f;
     if (!(scale > 0.f) || !isfinite(scale)) scale = 1.f;
     int32_t zp = (int32_t)nearbyintf(-128.f - lo / scale);
     zp = zp < -128 ? -128 : (zp > 127 ? 127 : zp);
     *zp_out = zp;
     return scale;
+}
+
+static inline float quantize_row_params(const float *x, int32_t K, int32_t *zp_out) {
+    float lo, hi;
+    row_range(x, K, &lo, &hi);
+    return row_params(lo, hi, zp_out);
 }
 
 /// The reference's row quantization: quantize_row_params, then mn_quantize_s8.
