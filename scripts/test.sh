@@ -20,7 +20,7 @@ MINNOW_BIN="$PWD/.build/release/minnow" MINNOW_LIB="$PWD/.build/release/libMinno
 # The default table ran everything above; the oracle suites (Minnow against onnxruntime, every op
 # and fixture) run again on each other table this CPU supports, forced through MINNOW_KERNELS.
 default_table=$(.build/release/minnow kernels --json | python3 -c "import json, sys; print(json.load(sys.stdin)['default'])")
-lacking=$(.build/release/minnow kernels | { grep "lacks" || true; } | cut -d' ' -f1 | tr '\n' ' ')
+lacking=$(.build/release/minnow kernels | { grep "not available" || true; } | cut -d' ' -f1 | tr '\n' ' ')
 others=$(.build/release/minnow kernels --supported | { grep -vx "$default_table" || true; } | tr '\n' ' ')
 echo "kernel tables: default $default_table; oracle suites also on: ${others:-none}; not on this CPU: ${lacking:-none}"
 for table in $(.build/release/minnow kernels --supported); do

@@ -1,7 +1,8 @@
 // The int8 Dense ops, written once for every x86 table: what the exact dot products of an ISA's
 // GEMM (s8_gemm_fn, x86_internal.h) become. Static int8 requantizes them (TFLite's fixed point,
 // bit-identical to the scalar `requantize`), int8 -> fp32 scales them, dynamic mode quantizes each
-// row on its own (quantize_row_params, shared with the reference) and corrects for its zero point.
+// row on its own (row_range / row_params, shared with the reference) and corrects for its zero
+// point.
 // The vector epilogues are AVX2, which every x86 table's host has; column tails and multipliers
 // >= 1 take the shared scalar code. Unsafe pointer code: shapes were validated at session creation.
 #include "minnow_kernels.h"
@@ -47,7 +48,6 @@ AVX2 void mn_s8_requant_epilogue(void *p, int64_t m, int rows, int32_t n0, int32
     }
 }
 
-
 void mn_x86_dense_s8(s8_gemm_fn gemm, const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                      const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
                      int32_t M, int32_t K, int32_t N) {
@@ -84,7 +84,6 @@ AVX2 static void s8_float_epilogue(void *p, int64_t m, int rows, int32_t n0, int
         }
     }
 }
-
 
 void mn_x86_dense_s8_f32(s8_gemm_fn gemm, const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                          const float *scale, float *y, int32_t M, int32_t K, int32_t N, mn_activation act) {

@@ -4,7 +4,7 @@
 #include <string.h>
 
 // Every table this build knows, lowest first; the default is the last one the host supports.
-static const char *const names[] = {"reference", "avx2", "avx512vnni"};
+static const char *const names[] = {"reference", "avx2", "avx512vnni", "amx"};
 enum { TABLES = sizeof names / sizeof names[0] };
 
 int32_t mn_kernel_table_count(void) { return TABLES; }
@@ -16,6 +16,7 @@ const mn_kernel_table *mn_kernel_table_at(int32_t i) {
     case 0: return mn_reference_kernels();
     case 1: return mn_avx2_kernels();
     case 2: return mn_avx512vnni_kernels();
+    case 3: return mn_amx_kernels();
     default: return NULL;
     }
 }

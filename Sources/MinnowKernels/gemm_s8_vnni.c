@@ -114,13 +114,13 @@ static const vnni_micro_fn vnni_micro[2][VNNI_MR + 1] = {
     {0, vnni_micro_1_2, vnni_micro_2_2, vnni_micro_3_2, vnni_micro_4_2, vnni_micro_5_2, vnni_micro_6_2, vnni_micro_7_2, vnni_micro_8_2},
 };
 
-/// s8_gemm_fn on VNNI: row blocks of 8, column blocks of 32, k blocks of VNNI_KB.
-AVX512 void mn_gemm_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t *wsum, int32_t M, int32_t K, int32_t N,
-                            s8_epilogue_fn epilogue, void *ctx) {
+/// s8_gemm_fn on VNNI: row blocks of 8, column blocks of 32, k blocks of VNNI_KB; panels
+/// `panel_bytes` apart (the AMX table pads them to whole tiles).
+AVX512 void mn_gemm_s8_vnni_panels(const int8_t *x, const int8_t *packed, int64_t panel_bytes, const int32_t *wsum,
+                                   int32_t M, int32_t K, int32_t N, s8_epilogue_fn epilogue, void *ctx) {
     uint8_t xu[VNNI_MR * (VNNI_KB + 64)] __attribute__((aligned(64)));
     int32_t acc[2][S8_ROWS_MAX][S8_NR] __attribute__((aligned(64)));
-    const int32_t groups = vnni_kgroups(K), blocks = vnni_nblocks(N);
-    const int64_t panel_bytes = (int64_t)groups * 64;
+    const int32_t blocks = vnni_nblocks(N);
     const int one_block = K <= VNNI_KB;
     // Row stride: whole 64-byte blocks plus one, so the 8 rows do not all fall in one L1 set.
     const int64_t xs = (((int64_t)(one_block ? K : VNNI_KB) + 63) & ~(int64_t)63) + 64;
@@ -141,6 +141,11 @@ AVX512 void mn_gemm_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t
             if (P == 2) epilogue(ctx, m, rows, n0 + 16, cols[1], acc[1]);
         }
     }
+}
+
+AVX512 void mn_gemm_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t *wsum, int32_t M, int32_t K, int32_t N,
+                            s8_epilogue_fn epilogue, void *ctx) {
+    mn_gemm_s8_vnni_panels(x, packed, (int64_t)vnni_kgroups(K) * 64, wsum, M, K, N, epilogue, ctx);
 }
 
 AVX512 void mn_quantize_s8_avx512(const float *x, int8_t *q, int64_t n, float scale, int32_t zp) {

@@ -146,12 +146,21 @@ size_t mn_packed_s8_size_vnni(int32_t K, int32_t N);
 void mn_pack_s8_vnni(const int8_t *w, int8_t *packed, int32_t K, int32_t N);
 void mn_gemm_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t *wsum, int32_t M, int32_t K, int32_t N,
                      s8_epilogue_fn epilogue, void *ctx);
+void mn_gemm_s8_vnni_panels(const int8_t *x, const int8_t *packed, int64_t panel_bytes, const int32_t *wsum,
+                            int32_t M, int32_t K, int32_t N, s8_epilogue_fn epilogue, void *ctx);
 void mn_quantize_s8_avx512(const float *x, int8_t *q, int64_t n, float scale, int32_t zp);
 void mn_conv_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t *bias, const int32_t *mult,
                      const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
                      const int64_t params[14], int32_t N, int64_t batch, int8_t pad_value, void *scratch);
 size_t mn_conv_s8_packed_size_vnni(const int64_t params[14], int32_t N);
 void mn_conv_s8_pack_vnni(const int8_t *w, int8_t *packed, const int64_t params[14], int32_t N);
+
+// ---- AMX (gemm_s8_amx.c): experimental, opt-in with MINNOW_AMX=1 (never run on hardware yet) ----
+int mn_amx_usable(void);
+size_t mn_packed_s8_size_amx(int32_t K, int32_t N);
+void mn_pack_s8_amx(const int8_t *w, int8_t *packed, int32_t K, int32_t N);
+void mn_gemm_s8_amx(const int8_t *x, const int8_t *packed, const int32_t *wsum, int32_t M, int32_t K, int32_t N,
+                    s8_epilogue_fn epilogue, void *ctx);
 
 // ---- Float (float_x86.c, float_avx512.c) ----
 void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,

@@ -120,7 +120,7 @@ public final class Model: @unchecked Sendable {
             throw .unsupported("kernel table '\(name)' (this build has \(tables.map(\.name).joined(separator: ", ")))")
         }
         guard let t = mn_kernel_table_at(Int32(i)) else {
-            throw .unsupported("kernel table '\(name)': this CPU lacks its instructions (it can run \(tables.filter(\.supported).map(\.name).joined(separator: ", ")))")
+            throw .unsupported("kernel table '\(name)' is not available on this host (it can run \(tables.filter(\.supported).map(\.name).joined(separator: ", ")))")
         }
         return t
     }

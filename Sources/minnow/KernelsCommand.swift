@@ -23,7 +23,8 @@ struct KernelsCommand: ParsableCommand {
                 print(String(decoding: data, as: UTF8.self))
             } else {
                 for t in tables {
-                    print("\(t.name)\(t.supported ? "" : " (this CPU lacks it)")\(t.name == chosen ? " (default)" : "")")
+                    let why = t.name == "amx" ? " (not available here: experimental, needs AMX-INT8 and MINNOW_AMX=1)" : " (not available here: this CPU lacks it)"
+                    print("\(t.name)\(t.supported ? "" : why)\(t.name == chosen ? " (default)" : "")")
                 }
             }
         }

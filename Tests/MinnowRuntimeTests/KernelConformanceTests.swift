@@ -20,7 +20,7 @@ final class KernelConformanceTests: XCTestCase {
     }
 
     func testRegistryNamesEveryTableAndTheDefaultIsOne() {
-        XCTAssertEqual(Self.known.map(\.0), ["reference", "avx2", "avx512vnni"])
+        XCTAssertEqual(Self.known.map(\.0), ["reference", "avx2", "avx512vnni", "amx"])
         XCTAssertNotNil(Self.known[0].1, "the reference runs everywhere")
         let chosen = String(cString: mn_kernels()!.pointee.name)
         XCTAssertTrue(Self.known.contains { $0.0 == chosen && $0.1 != nil }, "default \(chosen) is a supported table")
