@@ -83,12 +83,7 @@ static inline __mmask16 lanes(int32_t n) { return n >= 16 ? (__mmask16)0xFFFF : 
 AVX512 void mn_gemm_f32_avx512(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans,
                                const float *bias, float *c, int64_t ldc, int64_t M, int64_t N, int64_t K,
                                int32_t accumulate) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t n = 0; n < N; n++) if (!accumulate) c[m * ldc + n] = bias ? bias[n] : 0.f;
-        return;
-    }
+    if (gemm_f32_trivial(bias, c, ldc, M, N, K, accumulate)) return;
     float panel[G_KC * G_NR] __attribute__((aligned(64)));
     float init[G_NR];
     for (int64_t n0 = 0; n0 < N; n0 += G_NR) {
@@ -98,24 +93,8 @@ AVX512 void mn_gemm_f32_avx512(const float *a, int64_t lda, const float *b, int6
         for (int32_t j = 0; j < G_NR; j++) init[j] = bias && j < cols ? bias[n0 + j] : 0.f;
         for (int64_t k0 = 0; k0 < K; k0 += G_KC) {
             const int32_t kc = K - k0 < G_KC ? (int32_t)(K - k0) : G_KC;
-            const float *bp;
             int64_t bstride;
-            if (!b_trans && cols == G_NR) {
-                bp = b + k0 * ldb + n0;  // read in place
-                bstride = ldb;
-            } else {
-                for (int32_t k = 0; k < kc; k++) {
-                    float *row = panel + k * G_NR;
-                    if (b_trans) {
-                        for (int32_t j = 0; j < cols; j++) row[j] = b[(n0 + j) * ldb + k0 + k];
-                    } else {
-                        memcpy(row, b + (k0 + k) * ldb + n0, (size_t)cols * sizeof(float));
-                    }
-                    for (int32_t j = cols; j < G_NR; j++) row[j] = 0.f;
-                }
-                bp = panel;
-                bstride = G_NR;
-            }
+            const float *bp = gemm_f32_panel(b, ldb, b_trans, n0, k0, kc, cols, G_NR, panel, &bstride);
             const int mode = k0 > 0 || accumulate ? 2 : (bias ? 1 : 0);
             for (int64_t m = 0; m < M; m += G_MR) {
                 const int rows = M - m < G_MR ? (int)(M - m) : G_MR;

@@ -87,12 +87,7 @@ typedef void (*gemm_micro_fn)(const float *, int64_t, const float *, int64_t, in
 AVX2 void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans,
                                const float *bias, float *c, int64_t ldc, int64_t M, int64_t N, int64_t K,
                                int32_t accumulate) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t n = 0; n < N; n++) if (!accumulate) c[m * ldc + n] = bias ? bias[n] : 0.f;
-        return;
-    }
+    if (gemm_f32_trivial(bias, c, ldc, M, N, K, accumulate)) return;
     static const gemm_micro_fn micro[GEMM_MR + 1] = {0, gemm_micro_1, gemm_micro_2, gemm_micro_3,
                                                      gemm_micro_4, gemm_micro_5, gemm_micro_6};
     float panel[GEMM_KC * GEMM_NR] __attribute__((aligned(32)));
@@ -103,24 +98,8 @@ AVX2 void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t 
         for (int32_t j = 0; j < GEMM_NR; j++) init[j] = bias && j < cols ? bias[n0 + j] : 0.f;
         for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) {
             const int32_t kc = K - k0 < GEMM_KC ? (int32_t)(K - k0) : GEMM_KC;
-            const float *bp;
             int64_t bstride;
-            if (!b_trans && cols == GEMM_NR) {
-                bp = b + k0 * ldb + n0;  // read in place
-                bstride = ldb;
-            } else {
-                for (int32_t k = 0; k < kc; k++) {
-                    float *row = panel + k * GEMM_NR;
-                    if (b_trans) {
-                        for (int32_t j = 0; j < cols; j++) row[j] = b[(n0 + j) * ldb + k0 + k];
-                    } else {
-                        memcpy(row, b + (k0 + k) * ldb + n0, (size_t)cols * sizeof(float));
-                    }
-                    for (int32_t j = cols; j < GEMM_NR; j++) row[j] = 0.f;
-                }
-                bp = panel;
-                bstride = GEMM_NR;
-            }
+            const float *bp = gemm_f32_panel(b, ldb, b_trans, n0, k0, kc, cols, GEMM_NR, panel, &bstride);
             const int mode = k0 > 0 || accumulate ? 2 : (bias ? 1 : 0);
             for (int64_t m = 0; m < M; m += GEMM_MR) {
                 const int rows = M - m < GEMM_MR ? (int)(M - m) : GEMM_MR;

@@ -43,16 +43,7 @@ static inline int32_t amx_groups(int32_t K) { return ((K + 3) / 4 + 15) & ~15; }
 size_t mn_packed_s8_size_amx(int32_t K, int32_t N) { return (size_t)s8_blocks(N) * (size_t)amx_groups(K) * 64; }
 
 /// mn_pack_s8_vnni's layout with each panel padded to whole 16-group tiles (zero weights).
-void mn_pack_s8_amx(const int8_t *w, int8_t *packed, int32_t K, int32_t N) {
-    const int32_t groups = amx_groups(K);
-    for (int32_t nb = 0; nb < s8_blocks(N); nb++)
-        for (int32_t g = 0; g < groups; g++)
-            for (int32_t j = 0; j < 16; j++)
-                for (int32_t t = 0; t < 4; t++) {
-                    const int32_t n = nb * 16 + j, k = g * 4 + t;
-                    packed[((int64_t)nb * groups + g) * 64 + j * 4 + t] = (n < N && k < K) ? w[(int64_t)n * K + k] : 0;
-                }
-}
+void mn_pack_s8_amx(const int8_t *w, int8_t *packed, int32_t K, int32_t N) { mn_pack_s8_vnni_groups(w, packed, K, N, amx_groups(K)); }
 
 typedef struct __attribute__((packed, aligned(64))) {
     uint8_t palette_id, start_row, reserved[14];

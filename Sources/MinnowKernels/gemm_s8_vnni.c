@@ -26,7 +26,11 @@ static inline int32_t vnni_nblocks(int32_t N) { return (N + 15) / 16; }
 size_t mn_packed_s8_size_vnni(int32_t K, int32_t N) { return (size_t)vnni_nblocks(N) * (size_t)vnni_kgroups(K) * 64; }
 
 void mn_pack_s8_vnni(const int8_t *w, int8_t *packed, int32_t K, int32_t N) {
-    const int32_t groups = vnni_kgroups(K);
+    mn_pack_s8_vnni_groups(w, packed, K, N, vnni_kgroups(K));
+}
+
+/// The VNNI layout with `groups` >= (K + 3) / 4 k-groups per panel (the rest zero weights).
+void mn_pack_s8_vnni_groups(const int8_t *w, int8_t *packed, int32_t K, int32_t N, int32_t groups) {
     for (int32_t nb = 0; nb < vnni_nblocks(N); nb++)
         for (int32_t g = 0; g < groups; g++)
             for (int32_t j = 0; j < 16; j++)

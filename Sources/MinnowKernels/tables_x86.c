@@ -23,23 +23,28 @@ static void dense_f32_avx2(const float *x, const float *w, const float *bias, fl
     activate_rows(y, (int64_t)M * N, act);
 }
 
+// ---- The int8 Dense entries of a table: the shared drivers (dense_s8_x86.c) over its GEMM ----
+
+#define DENSE_S8_ENTRIES(SUFFIX, GEMM, QUANTIZE)                                                                        \
+    static void dense_s8_##SUFFIX(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,           \
+                                  const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, \
+                                  int8_t *y, int32_t M, int32_t K, int32_t N) {                                          \
+        mn_x86_dense_s8(GEMM, x, w, bias, wsum, mult, shift, out_zp, qmin, qmax, y, M, K, N);                           \
+    }                                                                                                                   \
+    static void dense_s8_f32_##SUFFIX(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,       \
+                                      const float *scale, float *y, int32_t M, int32_t K, int32_t N, mn_activation act) { \
+        mn_x86_dense_s8_f32(GEMM, x, w, bias, wsum, scale, y, M, K, N, act);                                            \
+    }                                                                                                                   \
+    static void dense_dyn_##SUFFIX(const float *x, const int8_t *w, const int32_t *wsum, const float *wscale,           \
+                                   const float *bias, float *y, int8_t *xq, int32_t M, int32_t K, int32_t N,            \
+                                   mn_activation act) {                                                                 \
+        mn_x86_dense_dyn(GEMM, QUANTIZE, x, w, wsum, wscale, bias, y, xq, M, K, N, act);                                \
+    }
+DENSE_S8_ENTRIES(avx2, mn_gemm_s8_avx2, mn_quantize_s8_avx2)
+DENSE_S8_ENTRIES(vnni, mn_gemm_s8_vnni, mn_quantize_s8_avx512)
+DENSE_S8_ENTRIES(amx, mn_gemm_s8_amx, mn_quantize_s8_avx512)
+
 // ---- AVX2 ----
-
-static void dense_s8_avx2(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum, const int32_t *mult,
-                          const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y, int32_t M, int32_t K,
-                          int32_t N) {
-    mn_x86_dense_s8(mn_gemm_s8_avx2, x, w, bias, wsum, mult, shift, out_zp, qmin, qmax, y, M, K, N);
-}
-
-static void dense_s8_f32_avx2(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum, const float *scale,
-                              float *y, int32_t M, int32_t K, int32_t N, mn_activation act) {
-    mn_x86_dense_s8_f32(mn_gemm_s8_avx2, x, w, bias, wsum, scale, y, M, K, N, act);
-}
-
-static void dense_dyn_avx2(const float *x, const int8_t *w, const int32_t *wsum, const float *wscale, const float *bias,
-                           float *y, int8_t *xq, int32_t M, int32_t K, int32_t N, mn_activation act) {
-    mn_x86_dense_dyn(mn_gemm_s8_avx2, mn_quantize_s8_avx2, x, w, wsum, wscale, bias, y, xq, M, K, N, act);
-}
 
 static const mn_kernel_table avx2_table = {
     .name = "avx2",
@@ -67,75 +72,33 @@ static void dense_f32_avx512(const float *x, const float *w, const float *bias, 
     activate_rows(y, (int64_t)M * N, act);
 }
 
-static void dense_s8_vnni(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum, const int32_t *mult,
-                          const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y, int32_t M, int32_t K,
-                          int32_t N) {
-    mn_x86_dense_s8(mn_gemm_s8_vnni, x, w, bias, wsum, mult, shift, out_zp, qmin, qmax, y, M, K, N);
-}
-
-static void dense_s8_f32_vnni(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum, const float *scale,
-                              float *y, int32_t M, int32_t K, int32_t N, mn_activation act) {
-    mn_x86_dense_s8_f32(mn_gemm_s8_vnni, x, w, bias, wsum, scale, y, M, K, N, act);
-}
-
-static void dense_dyn_vnni(const float *x, const int8_t *w, const int32_t *wsum, const float *wscale, const float *bias,
-                           float *y, int8_t *xq, int32_t M, int32_t K, int32_t N, mn_activation act) {
-    mn_x86_dense_dyn(mn_gemm_s8_vnni, mn_quantize_s8_avx512, x, w, wsum, wscale, bias, y, xq, M, K, N, act);
-}
+// The AVX-512 entries the VNNI and AMX tables share (everything but the int8 Dense GEMM).
+#define AVX512_COMMON_ENTRIES                                                                                           \
+    .dense_f32 = dense_f32_avx512, .quantize_s8 = mn_quantize_s8_avx512, .softmax_f32 = mn_softmax_f32_avx512,         \
+    .unary_f32 = mn_unary_f32_avx512, .gemm_f32 = mn_gemm_f32_avx512, .lstm_cell_f32 = mn_lstm_cell_f32_avx512,         \
+    .conv_s8 = mn_conv_s8_vnni, .conv_s8_packed_size = mn_conv_s8_packed_size_vnni, .conv_s8_pack = mn_conv_s8_pack_vnni
 
 static const mn_kernel_table avx512vnni_table = {
     .name = "avx512vnni",
-    .dense_f32 = dense_f32_avx512,
     .dense_s8 = dense_s8_vnni,
     .dense_s8_f32 = dense_s8_f32_vnni,
     .dense_dyn = dense_dyn_vnni,
     .packed_s8_size = mn_packed_s8_size_vnni,
     .pack_s8 = mn_pack_s8_vnni,
-    .quantize_s8 = mn_quantize_s8_avx512,
-    .softmax_f32 = mn_softmax_f32_avx512,
-    .unary_f32 = mn_unary_f32_avx512,
-    .gemm_f32 = mn_gemm_f32_avx512,
-    .lstm_cell_f32 = mn_lstm_cell_f32_avx512,
-    .conv_s8 = mn_conv_s8_vnni,
-    .conv_s8_packed_size = mn_conv_s8_packed_size_vnni,
-    .conv_s8_pack = mn_conv_s8_pack_vnni,
+    AVX512_COMMON_ENTRIES,
 };
 
 // ---- AMX (experimental, opt-in: MINNOW_AMX=1; never run on hardware yet): the VNNI table with an
 // AMX int8 GEMM under its Dense ops ----
 
-static void dense_s8_amx(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum, const int32_t *mult,
-                         const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y, int32_t M, int32_t K,
-                         int32_t N) {
-    mn_x86_dense_s8(mn_gemm_s8_amx, x, w, bias, wsum, mult, shift, out_zp, qmin, qmax, y, M, K, N);
-}
-
-static void dense_s8_f32_amx(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum, const float *scale,
-                             float *y, int32_t M, int32_t K, int32_t N, mn_activation act) {
-    mn_x86_dense_s8_f32(mn_gemm_s8_amx, x, w, bias, wsum, scale, y, M, K, N, act);
-}
-
-static void dense_dyn_amx(const float *x, const int8_t *w, const int32_t *wsum, const float *wscale, const float *bias,
-                          float *y, int8_t *xq, int32_t M, int32_t K, int32_t N, mn_activation act) {
-    mn_x86_dense_dyn(mn_gemm_s8_amx, mn_quantize_s8_avx512, x, w, wsum, wscale, bias, y, xq, M, K, N, act);
-}
-
 static const mn_kernel_table amx_table = {
     .name = "amx",
-    .dense_f32 = dense_f32_avx512,
     .dense_s8 = dense_s8_amx,
     .dense_s8_f32 = dense_s8_f32_amx,
     .dense_dyn = dense_dyn_amx,
     .packed_s8_size = mn_packed_s8_size_amx,
     .pack_s8 = mn_pack_s8_amx,
-    .quantize_s8 = mn_quantize_s8_avx512,
-    .softmax_f32 = mn_softmax_f32_avx512,
-    .unary_f32 = mn_unary_f32_avx512,
-    .gemm_f32 = mn_gemm_f32_avx512,
-    .lstm_cell_f32 = mn_lstm_cell_f32_avx512,
-    .conv_s8 = mn_conv_s8_vnni,
-    .conv_s8_packed_size = mn_conv_s8_packed_size_vnni,
-    .conv_s8_pack = mn_conv_s8_pack_vnni,
+    AVX512_COMMON_ENTRIES,
 };
 
 const mn_kernel_table *mn_amx_kernels(void) { return mn_avx512vnni_kernels() && mn_amx_usable() ? &amx_table : 0; }
@@ -155,45 +118,6 @@ const mn_kernel_table *mn_avx512vnni_kernels(void) {
 }
 
 #else  // not x86-64: only the reference exists
-
-// ---- AMX (experimental, opt-in: MINNOW_AMX=1; never run on hardware yet): the VNNI table with an
-// AMX int8 GEMM under its Dense ops ----
-
-static void dense_s8_amx(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum, const int32_t *mult,
-                         const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y, int32_t M, int32_t K,
-                         int32_t N) {
-    mn_x86_dense_s8(mn_gemm_s8_amx, x, w, bias, wsum, mult, shift, out_zp, qmin, qmax, y, M, K, N);
-}
-
-static void dense_s8_f32_amx(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum, const float *scale,
-                             float *y, int32_t M, int32_t K, int32_t N, mn_activation act) {
-    mn_x86_dense_s8_f32(mn_gemm_s8_amx, x, w, bias, wsum, scale, y, M, K, N, act);
-}
-
-static void dense_dyn_amx(const float *x, const int8_t *w, const int32_t *wsum, const float *wscale, const float *bias,
-                          float *y, int8_t *xq, int32_t M, int32_t K, int32_t N, mn_activation act) {
-    mn_x86_dense_dyn(mn_gemm_s8_amx, mn_quantize_s8_avx512, x, w, wsum, wscale, bias, y, xq, M, K, N, act);
-}
-
-static const mn_kernel_table amx_table = {
-    .name = "amx",
-    .dense_f32 = dense_f32_avx512,
-    .dense_s8 = dense_s8_amx,
-    .dense_s8_f32 = dense_s8_f32_amx,
-    .dense_dyn = dense_dyn_amx,
-    .packed_s8_size = mn_packed_s8_size_amx,
-    .pack_s8 = mn_pack_s8_amx,
-    .quantize_s8 = mn_quantize_s8_avx512,
-    .softmax_f32 = mn_softmax_f32_avx512,
-    .unary_f32 = mn_unary_f32_avx512,
-    .gemm_f32 = mn_gemm_f32_avx512,
-    .lstm_cell_f32 = mn_lstm_cell_f32_avx512,
-    .conv_s8 = mn_conv_s8_vnni,
-    .conv_s8_packed_size = mn_conv_s8_packed_size_vnni,
-    .conv_s8_pack = mn_conv_s8_pack_vnni,
-};
-
-const mn_kernel_table *mn_amx_kernels(void) { return mn_avx512vnni_kernels() && mn_amx_usable() ? &amx_table : 0; }
 
 const mn_kernel_table *mn_avx2_kernels(void) { return 0; }
 const mn_kernel_table *mn_avx512vnni_kernels(void) { return 0; }

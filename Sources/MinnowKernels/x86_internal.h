@@ -144,6 +144,7 @@ void mn_conv_s8_pack_avx2(const int8_t *w, int8_t *packed, const int64_t params[
 // ---- AVX-512 VNNI (gemm_s8_vnni.c) ----
 size_t mn_packed_s8_size_vnni(int32_t K, int32_t N);
 void mn_pack_s8_vnni(const int8_t *w, int8_t *packed, int32_t K, int32_t N);
+void mn_pack_s8_vnni_groups(const int8_t *w, int8_t *packed, int32_t K, int32_t N, int32_t groups);
 void mn_gemm_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t *wsum, int32_t M, int32_t K, int32_t N,
                      s8_epilogue_fn epilogue, void *ctx);
 void mn_gemm_s8_vnni_panels(const int8_t *x, const int8_t *packed, int64_t panel_bytes, const int32_t *wsum,
@@ -163,6 +164,37 @@ void mn_gemm_s8_amx(const int8_t *x, const int8_t *packed, const int32_t *wsum, 
                     s8_epilogue_fn epilogue, void *ctx);
 
 // ---- Float (float_x86.c, float_avx512.c) ----
+
+/// The float GEMMs' B operand for one k block of one `nr`-column panel: read in place when B is
+/// stored [K, N] and the panel is whole (returns b's address, *stride = ldb); otherwise copied
+/// (transposed for weights stored [N, K]) into `panel`, zero past N (*stride = nr).
+static inline const float *gemm_f32_panel(const float *b, int64_t ldb, int32_t b_trans, int64_t n0, int64_t k0,
+                                          int32_t kc, int32_t cols, int32_t nr, float *panel, int64_t *stride) {
+    if (!b_trans && cols == nr) {
+        *stride = ldb;
+        return b + k0 * ldb + n0;
+    }
+    for (int32_t k = 0; k < kc; k++) {
+        float *row = panel + k * nr;
+        if (b_trans) {
+            for (int32_t j = 0; j < cols; j++) row[j] = b[(n0 + j) * ldb + k0 + k];
+        } else {
+            memcpy(row, b + (k0 + k) * ldb + n0, (size_t)cols * sizeof(float));
+        }
+        for (int32_t j = cols; j < nr; j++) row[j] = 0.f;
+    }
+    *stride = nr;
+    return panel;
+}
+
+/// C for K = 0: the bias (or 0) unless accumulating. Returns whether there was nothing else to do.
+static inline int gemm_f32_trivial(const float *bias, float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate) {
+    if (M <= 0 || N <= 0) return 1;
+    if (K > 0) return 0;
+    for (int64_t m = 0; m < M && !accumulate; m++)
+        for (int64_t n = 0; n < N; n++) c[m * ldc + n] = bias ? bias[n] : 0.f;
+    return 1;
+}
 void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
                       float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
 void mn_unary_f32_avx2(int32_t op, const float *x, float *y, int64_t n, float p0, float p1);

@@ -60,6 +60,21 @@ def ensure_minilm():
     return True
 
 
+def cpu_description():
+    """Model name, family/model and the ISA extensions the kernel tables depend on (the CPU varies
+    from machine to machine: every figure needs it beside it)."""
+    info = {}
+    for line in open("/proc/cpuinfo"):
+        if ":" in line:
+            k, v = (x.strip() for x in line.split(":", 1))
+            info.setdefault(k, v)
+    flags = set(info.get("flags", "").split())
+    isa = [f for f in ["avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "amx_int8"] if f in flags]
+    missing = [f for f in ["avx512_vnni", "amx_int8"] if f not in flags]
+    return (f"{info.get('model name', platform.processor())} (family {info.get('cpu family', '?')} model {info.get('model', '?')}; "
+            f"{', '.join(isa)}" + (f"; no {', no '.join(missing)}" if missing else "") + ")")
+
+
 def kernel_tables():
     """(default table, the other tables this CPU runs) from `minnow kernels --json`."""
     info = json.loads(subprocess.run([MINNOW, "kernels", "--json"], capture_output=True, text=True, check=True).stdout)
@@ -170,7 +185,7 @@ def main():
         for threads in args.threads:
             tables.append((threads, measure(args, threads, models)))
         fresh = measure_fresh(args, models, tmp)
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    cpu = cpu_description()
     for threads, table in tables:
         print(f"threads = {threads}\n{table}\n")
     print(f"fresh processes\n{fresh}\n")
