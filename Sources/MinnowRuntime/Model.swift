@@ -117,7 +117,7 @@ public final class Model: @unchecked Sendable {
         guard let name else { return mn_kernels() }
         let tables = kernelTables
         guard let i = tables.firstIndex(where: { $0.name == name }) else {
-            throw .unsupported("kernel table '\(name)' (this build has \(tables.map(\.name).joined(separator: ", ")))")
+            throw .unsupported("kernel table '\(name)' is unknown (this build has \(tables.map(\.name).joined(separator: ", ")))")
         }
         guard let t = mn_kernel_table_at(Int32(i)) else {
             throw .unsupported("kernel table '\(name)' is not available on this host (it can run \(tables.filter(\.supported).map(\.name).joined(separator: ", ")))")

@@ -183,6 +183,36 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(try minnow(["bench", out, "--batch", "65", "--seconds", "0.1"]).code, 1)
     }
 
+    /// `minnow bench --kernels NAME` runs on that table, zero allocations on each; `minnow kernels`
+    /// lists what this CPU runs; an unknown or unavailable table is one error line naming it.
+    func testBenchRunsOnEachKernelTableThisCPUSupports() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("m.minnow").path
+        XCTAssertEqual(try minnow(["convert", fixture("cnn_digits", "model.onnx"), "-o", out, "--calibration", fixture("cnn_digits", "calibration.npz")]).code, 0)
+        let listed = try minnow(["kernels", "--supported"])
+        XCTAssertEqual(listed.code, 0)
+        let supported = listed.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(supported.first, "reference")
+        for table in supported {
+            let r = try minnow(["bench", out, "--batch", "4", "--seconds", "0.05", "--json", "--kernels", table])
+            XCTAssertEqual(r.code, 0, r.stderr)
+            let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+            XCTAssertEqual(j["kernels"] as? String, table)
+            XCTAssertEqual(j["allocations_per_run"] as? Double, 0, "\(table)")
+        }
+        let unknown = try minnow(["bench", out, "--seconds", "0.05", "--kernels", "sse9"])
+        XCTAssertEqual(unknown.code, 1)
+        XCTAssertTrue(unknown.stderr.contains("kernel table 'sse9' is unknown (this build has reference, avx2, avx512vnni, amx)"), unknown.stderr)
+        let all = try minnow(["kernels", "--json"])
+        let j = try JSONSerialization.jsonObject(with: Data(all.stdout.utf8)) as! [String: Any]
+        let missing = (j["tables"] as! [[String: Any]]).filter { ($0["supported"] as? Bool) == false }.map { $0["name"] as! String }
+        for table in missing {
+            let r = try minnow(["bench", out, "--seconds", "0.05", "--kernels", table])
+            XCTAssertEqual(r.code, 1)
+            XCTAssertTrue(r.stderr.contains("kernel table '\(table)' is not available on this host"), r.stderr)
+        }
+    }
+
     /// A model with embedding ids: real inputs from a reference file (the first --batch samples),
     /// and synthetic ones that stay inside every table.
     func testBenchTakesInputsAndValidIds() throws {
