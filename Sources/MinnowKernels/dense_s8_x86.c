@@ -1,7 +1,7 @@
 // The int8 Dense ops, written once for every x86 table: what the exact dot products of an ISA's
 // GEMM (s8_gemm_fn, x86_internal.h) become. Static int8 requantizes them (TFLite's fixed point,
 // bit-identical to the scalar `requantize`), int8 -> fp32 scales them, dynamic mode quantizes each
-// row on its own (row_range / row_params, shared with the reference) and corrects for its zero
+// row on its own (row_range's rule and row_params, shared with the reference) and corrects for its zero
 // point.
 // The vector epilogues are AVX2, which every x86 table's host has; column tails and multipliers
 // >= 1 take the shared scalar code. Unsafe pointer code: shapes were validated at session creation.

@@ -21,9 +21,8 @@
 enum { VNNI_MR = 8, VNNI_KB = 4096 };
 
 static inline int32_t vnni_kgroups(int32_t K) { return (K + 3) / 4; }
-static inline int32_t vnni_nblocks(int32_t N) { return (N + 15) / 16; }
 
-size_t mn_packed_s8_size_vnni(int32_t K, int32_t N) { return (size_t)vnni_nblocks(N) * (size_t)vnni_kgroups(K) * 64; }
+size_t mn_packed_s8_size_vnni(int32_t K, int32_t N) { return (size_t)s8_blocks(N) * (size_t)vnni_kgroups(K) * 64; }
 
 void mn_pack_s8_vnni(const int8_t *w, int8_t *packed, int32_t K, int32_t N) {
     mn_pack_s8_vnni_groups(w, packed, K, N, vnni_kgroups(K));
@@ -31,7 +30,7 @@ void mn_pack_s8_vnni(const int8_t *w, int8_t *packed, int32_t K, int32_t N) {
 
 /// The VNNI layout with `groups` >= (K + 3) / 4 k-groups per panel (the rest zero weights).
 void mn_pack_s8_vnni_groups(const int8_t *w, int8_t *packed, int32_t K, int32_t N, int32_t groups) {
-    for (int32_t nb = 0; nb < vnni_nblocks(N); nb++)
+    for (int32_t nb = 0; nb < s8_blocks(N); nb++)
         for (int32_t g = 0; g < groups; g++)
             for (int32_t j = 0; j < 16; j++)
                 for (int32_t t = 0; t < 4; t++) {
@@ -124,7 +123,7 @@ AVX512 void mn_gemm_s8_vnni_panels(const int8_t *x, const int8_t *packed, int64_
                                    int32_t M, int32_t K, int32_t N, s8_epilogue_fn epilogue, void *ctx) {
     uint8_t xu[VNNI_MR * (VNNI_KB + 64)] __attribute__((aligned(64)));
     int32_t acc[2][S8_ROWS_MAX][S8_NR] __attribute__((aligned(64)));
-    const int32_t blocks = vnni_nblocks(N);
+    const int32_t blocks = s8_blocks(N);
     const int one_block = K <= VNNI_KB;
     // Row stride: whole 64-byte blocks plus one, so the 8 rows do not all fall in one L1 set.
     const int64_t xs = (((int64_t)(one_block ? K : VNNI_KB) + 63) & ~(int64_t)63) + 64;

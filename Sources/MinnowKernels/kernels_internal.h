@@ -19,10 +19,12 @@ static inline int8_t requantize(int32_t acc, int32_t mult, int32_t shift, int32_
     return (int8_t)v;
 }
 
-/// Per-row asymmetric int8 quantization for dynamic mode: the row's scale (returned) and zero
-/// point from its min/max. Every table quantizes the row with these through its quantize_s8.
-/// The range's rule (NaN ignored, 0 always inside) is row_range's; SIMD tables may find lo and hi
-/// with vector min/max, which give the same two values.
+// Per-row asymmetric int8 quantization for dynamic mode, in two steps every table shares: the
+// row's range (row_range), then its scale and zero point (row_params); each table then quantizes
+// the row through its quantize_s8.
+
+/// The range's rule: NaN ignored, 0 always inside. SIMD tables may find lo and hi with vector
+/// min/max, which give the same two values.
 static inline void row_range(const float *x, int32_t K, float *lo_out, float *hi_out) {
     float lo = 0.f, hi = 0.f;  // the range always contains 0, so 0 is exact
     for (int32_t k = 0; k < K; k++) { lo = x[k] < lo ? x[k] : lo; hi = x[k] > hi ? x[k] : hi; }
@@ -40,15 +42,11 @@ static inline float row_params(float lo, float hi, int32_t *zp_out) {
     return scale;
 }
 
-static inline float quantize_row_params(const float *x, int32_t K, int32_t *zp_out) {
+/// The reference's row quantization: row_range, row_params, then mn_quantize_s8.
+static inline float quantize_row(const float *x, int8_t *q, int32_t K, int32_t *zp_out) {
     float lo, hi;
     row_range(x, K, &lo, &hi);
-    return row_params(lo, hi, zp_out);
-}
-
-/// The reference's row quantization: quantize_row_params, then mn_quantize_s8.
-static inline float quantize_row(const float *x, int8_t *q, int32_t K, int32_t *zp_out) {
-    const float scale = quantize_row_params(x, K, zp_out);
+    const float scale = row_params(lo, hi, zp_out);
     mn_quantize_s8(x, q, K, scale, *zp_out);
     return scale;
 }

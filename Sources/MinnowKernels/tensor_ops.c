@@ -120,11 +120,6 @@ void mn_gemm_f32_ref(const float *a, int64_t lda, const float *b, int64_t ldb, i
     }
 }
 
-void mn_gemm_f32(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
-                 float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate) {
-    mn_kernels()->gemm_f32(a, lda, b, ldb, b_trans, bias, c, ldc, M, N, K, accumulate);
-}
-
 void mn_matmul_f32(const mn_kernel_table *kt, const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K, int64_t N,
                    int64_t a_stride, int64_t b_stride) {
     const mn_gemm_f32_fn gemm = kt->gemm_f32;

@@ -17,9 +17,9 @@
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma")))
 
 /// Eight lanes of TFLite's MultiplyByQuantizedMultiplier for multipliers below 1 (shift <= 0),
-/// bit-identical to the scalar code (the AVX-512 requant16 below, with what AVX2 lacks spelled
-/// out): 64-bit products, the +/-2^30 nudge, division by 2^31 truncating toward zero, then a
-/// rounding right shift (ties away from zero).
+/// bit-identical to the scalar code: 64-bit products, the +/-2^30 nudge, division by 2^31
+/// truncating toward zero, then a rounding right shift (ties away from zero). Every x86 table's
+/// epilogue uses it (dense_s8_x86.c).
 AVX2 static inline __m256i requant8(__m256i x, __m256i mult, __m256i shift) {
     const __m256i zero = _mm256_setzero_si256();
     // The reference's saturating rounding doubling high multiply is (p + nudge) / 2^31 truncated,
@@ -99,7 +99,6 @@ AVX2 static inline void requant_store_row(const s8_requant_ctx *c, const requant
     const __m256i w16 = _mm256_packs_epi32(lo, hi), w8 = _mm256_packs_epi16(w16, w16);
     _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(w8, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0))));
 }
-
 
 // ---- Implicit-GEMM convolution geometry (conv_s8_avx2.c, conv_s8_vnni.c) ----
 // params as mn_im2col's (channels last, dilations 1): the padded image holds every tap of every

@@ -63,18 +63,13 @@ def main():
     tok = AutoTokenizer.from_pretrained(src)
     bert = AutoModel.from_pretrained(src, attn_implementation="sdpa").eval()
 
-    class SentenceEncoder(nn.Module):
-        """sentence-transformers' all-MiniLM-L6-v2: mean over the unmasked tokens, then L2 norm."""
+    from make_bert_fixture import Encoder  # mean over the unmasked tokens
 
-        def __init__(self, bert):
-            super().__init__()
-            self.bert = bert
+    class SentenceEncoder(Encoder):
+        """sentence-transformers' all-MiniLM-L6-v2: mean pooling, then L2 norm."""
 
         def forward(self, input_ids, attention_mask):
-            h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            w = attention_mask.unsqueeze(-1).to(h.dtype)
-            e = (h * w).sum(1) / w.sum(1).clamp(min=1e-9)
-            return nn.functional.normalize(e, p=2, dim=1)
+            return nn.functional.normalize(super().forward(input_ids, attention_mask), p=2, dim=1)
 
     model = SentenceEncoder(bert).eval()
     os.makedirs(args.out, exist_ok=True)

@@ -150,11 +150,9 @@ int64_t mn_gather_s8_rows(const int8_t *table, const float *scales, const int32_
 /// Reduces x [outer, extent, inner] over extent: kind 0 sum, 1 mean, 2 max, 3 min, 4 l2.
 void mn_reduce_f32(int32_t kind, const float *x, float *y, int64_t outer, int64_t extent, int64_t inner);
 
-/// The portable GEMM (mn_gemm_f32_fn's contract), and the same through the chosen table.
+/// The portable GEMM (mn_gemm_f32_fn's contract); a model's own table has its SIMD one.
 void mn_gemm_f32_ref(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
                      float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
-void mn_gemm_f32(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
-                 float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
 
 /// `count` products (on table kt's GEMM) y[c] = a[c] . b[c], A [M, K] at a + c * a_stride, B [K, N] at b + c * b_stride.
 void mn_matmul_f32(const mn_kernel_table *kt, const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K, int64_t N,
