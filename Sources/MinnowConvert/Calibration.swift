@@ -15,6 +15,9 @@ struct CalibrationResult {
     var ranges: [Int: ActivationRange]
     var samples: Int
     var dataHash: String
+    /// The float values of the tensors asked for in `capture`, for the first samples (flat, as the
+    /// runtime lays them out), up to about `captureElements` values each.
+    var captured: [Int: [Float]] = [:]
 }
 
 enum Calibrator {
@@ -43,6 +46,7 @@ enum Calibrator {
     }
 
     static func calibrate(_ g: MGraph, arrays: [NpyArray], method: CalibrationMethod, maxSamples: Int, batch: Int,
+                          capture: Set<Int> = [], captureElements: Int = 1 << 21,
                           progress: (@Sendable (String, Double) -> Void)? = nil) throws(ConvertError) -> CalibrationResult {
         let plan = MemoryPlanner.plan(g, reuse: false)
         let bytes = Emitter.bytes(g, plan: plan, maxBatch: batch, codec: .none)
@@ -73,7 +77,11 @@ enum Calibrator {
             } catch { throw .calibration("\(error)") }
             pass += 1
         }
+        var captured = [Int: [Float]]()
         try forEachBatch { b in
+            for t in capture where captured[t, default: []].count < captureElements {
+                captured[t, default: []] += session.tensorBuffer(t, batch: b).bindMemory(to: Float.self)
+            }
             for t in activations {
                 let buf = session.tensorBuffer(t, batch: b).bindMemory(to: Float.self)
                 var r = ranges[t]!
@@ -110,6 +118,6 @@ enum Calibrator {
                 ranges[t] = ActivationRange(min: r.min + Float(lo) * width, max: r.min + Float(hi + 1) * width)
             }
         }
-        return CalibrationResult(ranges: ranges, samples: total, dataHash: "xxh64:" + String(hash, radix: 16))
+        return CalibrationResult(ranges: ranges, samples: total, dataHash: "xxh64:" + String(hash, radix: 16), captured: captured)
     }
 }

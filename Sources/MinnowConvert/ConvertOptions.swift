@@ -1,5 +1,8 @@
 /// How to quantize.
 public enum QuantizationMode: String, Sendable, CaseIterable {
+    /// Per Dense, the cheapest of static, dynamic and float whose error on the calibration rows
+    /// stays within tolerance (dynamic everywhere without calibration data). The default.
+    case auto
     /// int8 weights and calibrated int8 activations (needs calibration data).
     case `static`
     /// int8 weights; activations quantized per row at run time; float outputs.
@@ -17,7 +20,7 @@ public enum CalibrationMethod: Sendable, Equatable {
 }
 
 public struct ConvertOptions: Sendable {
-    public var mode: QuantizationMode = .static
+    public var mode: QuantizationMode = .auto
     public var calibrationPath: String?
     public var calibration: CalibrationMethod = .minMax
     public var maxBatch: Int = 64

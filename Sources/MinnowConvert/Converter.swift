@@ -21,12 +21,22 @@ public struct ConversionSummary: Sendable {
     public var embeddings: EmbeddingStats?
     /// Sequence lengths accepted (a model converted with `--max-seq`).
     public var sequence: SequenceSummary?
+    /// Auto mode: the precision chosen for each Dense and the measurements behind it.
+    public var precision: [PrecisionChoice] = []
+    /// Auto mode: why it chose one precision for the whole graph (no calibration data).
+    public var autoNote: String?
     public var embeddingBytesFP32: Int { embeddings?.fp32Bytes ?? 0 }
     public var embeddingBytesStored: Int { embeddings?.storedBytes ?? 0 }
 
     public var lines: [String] {
         var out: [String] = []
         out.append("mode: \(mode.rawValue)" + (calibrationSamples > 0 ? " (calibrated on \(calibrationSamples) samples)" : ""))
+        if let autoNote { out.append("auto: \(autoNote)") }
+        if !precision.isEmpty {
+            let counts = [LayerPrecision.static, .dynamic, .float].map { p in "\(precision.filter { $0.precision == p }.count) \(p.rawValue)" }
+            out.append("precision per Dense (auto, measured on the calibration rows): " + counts.joined(separator: ", "))
+            for c in precision { out.append("  \(c.op): \(c.line)") }
+        }
         out.append("ops: " + opCounts.map { "\($0.op) x\($0.count)" }.joined(separator: ", ") + (int8Dense > 0 ? " (\(int8Dense) Dense in int8)" : ""))
         if floatOps.isEmpty {
             out.append("float ops: none")
@@ -97,6 +107,8 @@ public enum Converter {
 
         var floatOps: [FloatDecision] = []
         var samples = 0
+        var precision: [PrecisionChoice] = []
+        var autoNote: String?
         /// The same quantization, applied to the graph lowered at another sequence length.
         var quantizeVariant: (inout MGraph) -> Void = { _ in }
         var metadata = [KeyValue("mode", options.mode.rawValue), KeyValue("source_producer", onnx.producer),
@@ -107,19 +119,58 @@ public enum Converter {
         case .dynamic:
             floatOps = Quantizer.applyDynamic(&g, keep: options.keepFloat)
             quantizeVariant = { [keep = options.keepFloat] v in _ = Quantizer.applyDynamic(&v, keep: keep) }
-        case .static:
+        case .static, .auto:
             guard let path = options.calibrationPath else {
-                throw .options("static mode needs calibration data: --calibration CALIB.npz (or use --mode dynamic)")
+                guard options.mode == .auto else {
+                    throw .options("static mode needs calibration data: --calibration CALIB.npz (or use --mode dynamic)")
+                }
+                // Without calibration rows there is nothing to measure static ranges on: auto is dynamic.
+                floatOps = Quantizer.applyDynamic(&g, keep: options.keepFloat)
+                quantizeVariant = { [keep = options.keepFloat] v in _ = Quantizer.applyDynamic(&v, keep: keep) }
+                autoNote = "no --calibration: every Dense dynamic (int8 weights, per-row activations)"
+                break
             }
             let arrays: [(name: String, array: NpyArray)]
             do { arrays = try Npz.readAny(path: path) } catch { throw .calibration(error.description) }
             let inputs = try Calibrator.inputArrays(g, arrays, file: path)
+            let candidates = options.mode == .auto ? AutoPrecision.candidates(g, keep: options.keepFloat) : []
+            let floatOutputs = g.outputs.filter { g.tensors[$0].dtype == .float32 }
             let result = try Calibrator.calibrate(g, arrays: inputs, method: options.calibration,
                                                   maxSamples: options.maxCalibrationSamples, batch: min(options.maxBatch, 64),
+                                                  capture: Set(candidates.map { g.ops[$0].inputs[0] } + floatOutputs),
                                                   progress: options.progress)
             samples = result.samples
-            floatOps = Quantizer.applyStatic(&g, ranges: result.ranges, keep: options.keepFloat)
-            quantizeVariant = { [keep = options.keepFloat, ranges = result.ranges] v in _ = Quantizer.applyStatic(&v, ranges: ranges, keep: keep) }
+            if options.mode == .auto {
+                options.progress?("precision", 0)
+                let measured = try AutoPrecision.choose(g, candidates: candidates, ranges: result.ranges, captured: result.captured)
+                // The end-to-end check runs on as many calibration samples as every output was captured for.
+                let perSample = floatOutputs.map { Int(g.tensors[$0].shape.dropFirst().reduce(1, *)) }
+                let n = min(256, zip(floatOutputs, perSample).map { (result.captured[$0.0]?.count ?? 0) / max($0.1, 1) }.min() ?? 0)
+                if n > 0, !measured.isEmpty {
+                    let check = AutoPrecision.Check(
+                        inputs: zip(inputs, g.inputs).map { a, t in Array(a.floats().prefix(n * Int(g.tensors[t].shape.dropFirst().reduce(1, *)))) },
+                        samples: n, outputs: zip(floatOutputs, perSample).map { Array(result.captured[$0.0]!.prefix(n * $0.1)) },
+                        batch: min(options.maxBatch, 64))
+                    let refined = try AutoPrecision.refine(g, choices: measured, ranges: result.ranges, keep: options.keepFloat, check: check)
+                    precision = refined.choices
+                    autoNote = String(format: "graph outputs on %d calibration samples: SNR %.1f dB (all static %.1f dB, all dynamic %.1f dB)",
+                                      n, refined.snr.mix, refined.snr.allStatic, refined.snr.allDynamic)
+                } else {
+                    precision = measured
+                }
+                floatOps = Quantizer.applyStatic(&g, ranges: result.ranges, keep: options.keepFloat,
+                                                 only: Set(precision.filter { $0.precision == .static }.map(\.op)))
+                _ = Quantizer.applyDynamic(&g, keep: options.keepFloat, only: Set(precision.filter { $0.precision == .dynamic }.map(\.op)))
+                floatOps += precision.filter { $0.precision == .float }.map { FloatDecision(op: $0.op, opType: $0.opType, reason: "auto: \($0.reason)") }
+                quantizeVariant = { [keep = options.keepFloat, ranges = result.ranges, precision] v in
+                    AutoPrecision.apply(&v, precision, ranges: ranges, keep: keep)
+                }
+                metadata.append(KeyValue("precision", PrecisionChoice.encode(precision, in: g)))
+                if let autoNote { metadata.append(KeyValue("precision_check", autoNote)) }
+            } else {
+                floatOps = Quantizer.applyStatic(&g, ranges: result.ranges, keep: options.keepFloat)
+                quantizeVariant = { [keep = options.keepFloat, ranges = result.ranges] v in _ = Quantizer.applyStatic(&v, ranges: ranges, keep: keep) }
+            }
             let method: String
             switch options.calibration {
             case .minMax: method = "minmax"
@@ -189,7 +240,7 @@ public enum Converter {
             floatOps: floatOps.map { ($0.op, $0.opType, $0.reason) }, onnxBytes: onnxBytes,
             weightBytesFP32: weightBytesFP32, weightBytesStored: stored, fileBytes: bytes.count,
             calibrationSamples: samples, arenaBytesPerSample: Int(plan.arenaBytesPerSample),
-            embeddings: embeddings.tables > 0 ? embeddings : nil, sequence: sequence)
+            embeddings: embeddings.tables > 0 ? embeddings : nil, sequence: sequence, precision: precision, autoNote: autoNote)
         return ConversionResult(bytes: bytes, summary: summary)
     }
 }

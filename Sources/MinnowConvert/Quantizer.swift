@@ -83,12 +83,14 @@ enum Quantizer {
         return keep.contains { names.contains($0) }
     }
 
-    /// Dynamic mode: int8 weights on every Dense that is not kept in float.
-    static func applyDynamic(_ g: inout MGraph, keep: [String]) -> [FloatDecision] {
+    /// Dynamic mode: int8 weights on every Dense that is not kept in float (of those named in
+    /// `only`, when given: auto mode's mixed precision).
+    static func applyDynamic(_ g: inout MGraph, keep: [String], only: Set<String>? = nil) -> [FloatDecision] {
         var decisions: [FloatDecision] = []
         for d in g.ops.indices {
             let op = g.ops[d]
-            guard op.opcode == .dense, case var .dense(options) = op.options else { continue }
+            guard op.opcode == .dense, case var .dense(options) = op.options, only?.contains(op.name) ?? true,
+                  case .float? = g.tensors[op.inputs[1]].data else { continue }
             if matchesKeepFloat(op, g, keep) {
                 decisions.append(FloatDecision(op: op.name, opType: op.sourceType, reason: "kept in float by --keep-float"))
                 continue
@@ -124,11 +126,13 @@ enum Quantizer {
         }
     }
 
-    /// Static mode. `ranges` holds the calibrated range of every activation.
-    static func applyStatic(_ g: inout MGraph, ranges: [Int: ActivationRange], keep: [String]) -> [FloatDecision] {
+    /// Static mode. `ranges` holds the calibrated range of every activation. With `only`, just the
+    /// Dense ops it names become static int8 (auto mode's mixed precision).
+    static func applyStatic(_ g: inout MGraph, ranges: [Int: ActivationRange], keep: [String],
+                            only: Set<String>? = nil) -> [FloatDecision] {
         var decisions: [FloatDecision] = []
         var int8Dense = Set<Int>()
-        for (d, op) in g.ops.enumerated() where op.opcode == .dense {
+        for (d, op) in g.ops.enumerated() where op.opcode == .dense && (only?.contains(op.name) ?? true) {
             if matchesKeepFloat(op, g, keep) {
                 decisions.append(FloatDecision(op: op.name, opType: op.sourceType, reason: "kept in float by --keep-float"))
             } else {

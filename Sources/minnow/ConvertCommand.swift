@@ -12,9 +12,9 @@ struct ConvertCommand: ParsableCommand {
 
     @Argument(help: "The trained fp32 model (ONNX, opset 13 to 21).") var model: String
     @Option(name: .shortAndLong, help: "Where to write the .minnow file.") var output: String
-    @Option(help: "Calibration inputs (.npz with inputs/<name> arrays); needed by static mode.") var calibration: String?
-    @Option(help: "static (int8 activations, default), dynamic (int8 weights, per-row activations) or float.")
-    var mode: String = "static"
+    @Option(help: "Calibration inputs (.npz with inputs/<name> arrays); needed by static mode, used by auto.") var calibration: String?
+    @Option(help: "auto (default: per layer, the cheapest of static, dynamic and float within tolerance, measured on the calibration rows), static (int8 activations), dynamic (int8 weights, per-row activations) or float.")
+    var mode: String = "auto"
     @Option(help: "Calibration range method: minmax or percentile:P (e.g. percentile:99.99).") var calibrationMethod: String = "minmax"
     @Option(help: "Largest batch a session may run; the memory plan is made for it.") var maxBatch: Int = 64
     @Option(help: "Longest length for dynamic dimensions other than the batch (an export with a dynamic sequence axis); the memory plan is made for it.")
@@ -34,7 +34,7 @@ struct ConvertCommand: ParsableCommand {
         reportingErrors {
             var options = ConvertOptions()
             guard let m = QuantizationMode(rawValue: mode) else {
-                throw CLIFailure("--mode must be static, dynamic or float (got '\(mode)')")
+                throw CLIFailure("--mode must be auto, static, dynamic or float (got '\(mode)')")
             }
             options.mode = m
             options.calibrationPath = calibration

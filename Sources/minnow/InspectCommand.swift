@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MinnowConvert
 import MinnowFormat
 import MinnowRuntime
 
@@ -32,6 +33,12 @@ struct InspectCommand: ParsableCommand {
                 let ins = op.inputs.map { $0 >= 0 ? d.tensors[Int($0)].name : "-" }.joined(separator: ", ")
                 let outs = op.outputs.map { d.tensors[Int($0)].name }.joined(separator: ", ")
                 print("  \(i): \(op.opcode)\(InspectCommand.optionsText(op.options)) (\(ins)) -> (\(outs))  [\(op.name)]")
+            }
+            let precision = InspectCommand.precision(d)
+            if !precision.isEmpty {
+                print("precision (auto, chosen per Dense from the SNR of its output on the calibration rows):")
+                for p in precision { print("  \(p.op): \(p.precision.rawValue) (SNR static \(p.staticDB) dB, dynamic \(p.dynamicDB) dB)  [\(d.operators[p.op].name)]") }
+                if let check = d.metadata.first(where: { $0.key == "precision_check" }) { print("  \(check.value)") }
             }
             print("tensors (\(d.tensors.count)):")
             for (i, t) in d.tensors.enumerated() {
@@ -69,6 +76,12 @@ struct InspectCommand: ParsableCommand {
         }
     }
 
+    /// Auto mode's per-layer choices recorded in the file (operators the file does not have are skipped).
+    static func precision(_ d: ModelDescription) -> [(op: Int, precision: LayerPrecision, staticDB: String, dynamicDB: String)] {
+        guard let value = d.metadata.first(where: { $0.key == "precision" })?.value else { return [] }
+        return PrecisionChoice.decode(value).filter { d.operators.indices.contains($0.op) }
+    }
+
     static func jsonObject(_ model: Model) -> [String: Any] {
         let d = model.description
         func spec(_ s: TensorSpec) -> [String: Any] { ["name": s.name, "dtype": s.dtype.description, "shape": s.shape] }
@@ -77,6 +90,8 @@ struct InspectCommand: ParsableCommand {
             "producer": d.producer,
             "source_hash": d.sourceHash,
             "metadata": Dictionary(uniqueKeysWithValues: d.metadata.map { ($0.key, $0.value) }),
+            "precision": precision(d).map { ["operator": $0.op, "name": d.operators[$0.op].name, "precision": $0.precision.rawValue,
+                                             "snr_static_db": $0.staticDB, "snr_dynamic_db": $0.dynamicDB] as [String: Any] },
             "inputs": model.inputs.map(spec),
             "outputs": model.outputs.map(spec),
             "sequence_lengths": model.sequenceLengths,

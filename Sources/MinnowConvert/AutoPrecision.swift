@@ -1,0 +1,252 @@
+import Foundation
+import MinnowFormat
+import MinnowRuntime
+
+// `--mode auto`: each Dense gets the cheapest precision whose error, measured on the calibration
+// rows, stays within tolerance. The measurement is per layer and in isolation: the layer's float
+// input, captured while calibrating, goes through a one-layer model compiled three ways (float,
+// static int8, dynamic int8) and run on Minnow's own kernels; the error of each quantized output
+// against the float one is its relative noise power, noise / signal = 1 / SNR. In isolation the
+// static figure is what the per-tensor calibrated input range costs this layer (outliers, huge
+// ranges, attention masks show up as a low SNR), the dynamic one what per-row ranges cost, and
+// both include the int8 weights.
+
+/// The precision one Dense runs in.
+public enum LayerPrecision: String, Sendable {
+    case `static`, dynamic, float
+}
+
+/// What auto mode chose for one layer, and the measurements that decided it.
+public struct PrecisionChoice: Sendable {
+    public var op: String
+    public var opType: String
+    public var precision: LayerPrecision
+    /// Relative noise power of the layer's output (0 is exact); nil where not measured.
+    public var staticNoise: Double?
+    public var dynamicNoise: Double
+    public var reason: String
+
+    static func db(_ noise: Double?) -> String {
+        guard let noise else { return "-" }
+        return noise > 0 ? String(format: "%.1f dB", -10 * log10(noise)) : "exact"
+    }
+
+    /// One line for the summary and the file's metadata: "static (SNR 41.2 dB static, 44.0 dB dynamic)".
+    public var line: String {
+        "\(precision.rawValue) (SNR static \(Self.db(staticNoise)), dynamic \(Self.db(dynamicNoise))): \(reason)"
+    }
+}
+
+extension PrecisionChoice {
+    /// The choices as one compact metadata value, "OPINDEX:s|d|f:STATIC_DB:DYNAMIC_DB ...", with
+    /// op indices into the file's operators (a MiniLM-class model has dozens of Dense ops; their
+    /// names would cost kilobytes).
+    static func encode(_ choices: [PrecisionChoice], in g: MGraph) -> String {
+        choices.compactMap { c in
+            guard let i = g.ops.firstIndex(where: { $0.name == c.op }) else { return nil }
+            func f(_ n: Double?) -> String { n.map { $0 > 0 ? String(format: "%.1f", -10 * log10($0)) : "inf" } ?? "-" }
+            return "\(i):\(c.precision.rawValue.prefix(1)):\(f(c.staticNoise)):\(f(c.dynamicNoise))"
+        }.joined(separator: " ")
+    }
+
+    /// Reads `encode`'s value back: per operator index, the precision and the two SNRs in dB.
+    public static func decode(_ value: String) -> [(op: Int, precision: LayerPrecision, staticDB: String, dynamicDB: String)] {
+        value.split(separator: " ").compactMap { item in
+            let p = item.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard p.count == 4, let op = Int(p[0]) else { return nil }
+            let precision: LayerPrecision
+            switch p[1] {
+            case "s": precision = .static
+            case "d": precision = .dynamic
+            case "f": precision = .float
+            default: return nil
+            }
+            return (op, precision, p[2], p[3])
+        }
+    }
+}
+
+enum AutoPrecision {
+    /// Static int8 is kept where it is within this much of the float layer's output: SNR >= 30 dB
+    /// and no more than 3 dB below what dynamic achieves. Per-tensor static ranges rarely lose
+    /// more than a few dB against per-row ranges on well-behaved activations; a larger gap means
+    /// the tensor's range is dominated by outliers that per-row scales absorb.
+    static let staticMinSNR = 30.0
+    static let staticMaxGapDB = 3.0
+    /// Below this SNR even dynamic int8 is too lossy and the layer stays in float.
+    static let dynamicMinSNR = 20.0
+
+    /// Dense ops auto mode decides on: those with constant float weights not kept by --keep-float.
+    static func candidates(_ g: MGraph, keep: [String]) -> [Int] {
+        g.ops.indices.filter { i in
+            let op = g.ops[i]
+            guard op.opcode == .dense, case .float? = g.tensors[op.inputs[1]].data else { return false }
+            return !Quantizer.matchesKeepFloat(op, g, keep)
+        }
+    }
+
+    /// Measures and chooses, for each candidate Dense, from its captured float input.
+    static func choose(_ g: MGraph, candidates: [Int], ranges: [Int: ActivationRange],
+                       captured: [Int: [Float]]) throws(ConvertError) -> [PrecisionChoice] {
+        var choices: [PrecisionChoice] = []
+        for d in candidates {
+            let op = g.ops[d]
+            let x = op.inputs[0]
+            guard let rows = captured[x], !rows.isEmpty, let k = g.tensors[x].shape.last, k > 0 else { continue }
+            let noise = try measure(g, dense: d, rows: rows, range: ranges[x] ?? ActivationRange(min: 0, max: 0))
+            choices.append(decide(op, staticNoise: noise.static, dynamicNoise: noise.dynamic))
+        }
+        return choices
+    }
+
+    static func decide(_ op: MOp, staticNoise: Double?, dynamicNoise: Double) -> PrecisionChoice {
+        func snr(_ n: Double) -> Double { n > 0 ? -10 * log10(n) : .infinity }
+        var choice = PrecisionChoice(op: op.name, opType: op.sourceType, precision: .static, staticNoise: staticNoise,
+                                     dynamicNoise: dynamicNoise, reason: "")
+        let d = snr(dynamicNoise)
+        if let staticNoise, snr(staticNoise) >= staticMinSNR, snr(staticNoise) >= min(d, 200) - staticMaxGapDB {
+            choice.reason = "static is within \(Int(staticMaxGapDB)) dB of dynamic and above \(Int(staticMinSNR)) dB"
+        } else if d >= dynamicMinSNR {
+            choice.precision = .dynamic
+            choice.reason = staticNoise == nil ? "its output must stay float" :
+                (snr(staticNoise!) < staticMinSNR ? "static is below \(Int(staticMinSNR)) dB" : "static loses more than \(Int(staticMaxGapDB)) dB to dynamic")
+        } else {
+            choice.precision = .float
+            choice.reason = "int8 weights cost more than \(Int(dynamicMinSNR)) dB"
+        }
+        return choice
+    }
+
+    /// Relative noise power of the layer's output in static and dynamic int8 against float.
+    private static func measure(_ g: MGraph, dense d: Int, rows: [Float],
+                                range: ActivationRange) throws(ConvertError) -> (static: Double?, dynamic: Double) {
+        let op = g.ops[d]
+        let k = Int(g.tensors[op.inputs[0]].shape.last!)
+        let n = rows.count / k
+        let input = Array(rows.prefix(n * k))
+        func run(_ mini: MGraph) throws(ConvertError) -> [Float] {
+            let plan = MemoryPlanner.plan(mini, reuse: true)
+            let batch = min(n, 256)
+            do {
+                let model = try Model(bytes: AlignedBytes(Emitter.bytes(mini, plan: plan, maxBatch: batch, codec: .none)))
+                return try Session(model: model, maxBatch: batch).predict(inputs: [input], samples: n)[0]
+            } catch {
+                throw .model("auto precision: measuring '\(op.name)': \(error)")
+            }
+        }
+        let (mini, x) = singleDense(g, d)
+        let reference = try run(mini)
+        var dynamic = mini
+        _ = Quantizer.applyDynamic(&dynamic, keep: [])
+        let dynamicNoise = relativeNoise(try run(dynamic), reference)
+        var stat = mini
+        _ = Quantizer.applyStatic(&stat, ranges: [x: range], keep: [])
+        return (relativeNoise(try run(stat), reference), dynamicNoise)
+    }
+
+    /// The Dense alone: input [batch, K] -> output [batch, N], with its weights, bias and activation.
+    private static func singleDense(_ g: MGraph, _ d: Int) -> (MGraph, input: Int) {
+        let op = g.ops[d]
+        var mini = MGraph()
+        let k = g.tensors[op.inputs[0]].shape.last!, w = g.tensors[op.inputs[1]]
+        let x = mini.add(MTensor(name: g.tensors[op.inputs[0]].name, dtype: .float32, shape: [-1, k]))
+        var inputs = [x, mini.add(w)]
+        if op.inputs.count > 2 { inputs.append(op.inputs[2] >= 0 ? mini.add(g.tensors[op.inputs[2]]) : -1) }
+        let y = mini.add(MTensor(name: g.tensors[op.outputs[0]].name, dtype: .float32, shape: [-1, w.shape[0]]))
+        mini.ops = [MOp(opcode: .dense, inputs: inputs, outputs: [y], options: op.options, name: op.name, sourceType: op.sourceType)]
+        mini.inputs = [x]
+        mini.outputs = [y]
+        return (mini, x)
+    }
+
+    /// The graph's float outputs on the first calibration samples, to check the mix end to end.
+    struct Check {
+        var inputs: [[Float]]
+        var samples: Int
+        var outputs: [[Float]]
+        var batch: Int
+    }
+
+    /// The end-to-end guard: per-layer choices do not add up exactly (noise compounds), so the mix
+    /// is run on the calibration rows and compared with all-static and all-dynamic. While its
+    /// outputs are more than `e2eSlackDB` noisier than the better of the two, the static layers
+    /// that lost the most to dynamic (in isolation) become dynamic, 1, 2, 4, ... at a time.
+    static let e2eSlackDB = 0.25
+
+    static func refine(_ g: MGraph, choices: [PrecisionChoice], ranges: [Int: ActivationRange], keep: [String],
+                       check: Check) throws(ConvertError) -> (choices: [PrecisionChoice], snr: (mix: Double, allStatic: Double, allDynamic: Double)) {
+        func outputSNR(_ c: [PrecisionChoice]) throws(ConvertError) -> Double {
+            var q = g
+            apply(&q, c, ranges: ranges, keep: keep)
+            q.compact()
+            let plan = MemoryPlanner.plan(q, reuse: true)
+            let out: [[Float]]
+            do {
+                let model = try Model(bytes: AlignedBytes(Emitter.bytes(q, plan: plan, maxBatch: check.batch, codec: .none)))
+                out = try Session(model: model, maxBatch: check.batch).predict(inputs: check.inputs, samples: check.samples)
+            } catch {
+                throw .model("auto precision: checking the mix end to end: \(error)")
+            }
+            var signal = 0.0, noise = 0.0
+            for (o, f) in zip(out, check.outputs) {
+                let n = relativeNoise(o, f)
+                let s = f.reduce(0.0) { $0 + Double($1) * Double($1) }
+                signal += s
+                noise += n * s
+            }
+            return noise > 0 ? -10 * log10(noise / max(signal, .leastNormalMagnitude)) : 200
+        }
+        func all(_ p: LayerPrecision) -> [PrecisionChoice] {
+            choices.map { var c = $0; if c.precision != .float { c.precision = p }; return c }
+        }
+        let allStatic = try outputSNR(all(.static)), allDynamic = try outputSNR(all(.dynamic))
+        let target = max(allStatic, allDynamic) - e2eSlackDB
+        var current = choices
+        var snr = try outputSNR(current)
+        // Static layers by how much they lost to dynamic, most first.
+        let order = choices.indices.filter { choices[$0].precision == .static }.sorted {
+            gap(choices[$0]) > gap(choices[$1])
+        }
+        var promoted = 0
+        while snr < target, promoted < order.count {
+            promoted = min(order.count, max(1, promoted * 2))
+            current = choices
+            for i in order.prefix(promoted) {
+                current[i].precision = .dynamic
+                current[i].reason = String(format: "made dynamic by the end-to-end check (outputs %.1f dB with it static, best uniform mode %.1f dB)", snr, target + e2eSlackDB)
+            }
+            snr = try outputSNR(current)
+        }
+        if snr < target, allStatic > allDynamic {
+            current = all(.static)
+            for i in current.indices where current[i].precision == .static {
+                current[i].reason = String(format: "all static: outputs %.1f dB, better than dynamic (%.1f dB)", allStatic, allDynamic)
+            }
+            snr = allStatic
+        }
+        return (current, (snr, allStatic, allDynamic))
+    }
+
+    private static func gap(_ c: PrecisionChoice) -> Double {
+        func snr(_ n: Double) -> Double { n > 0 ? -10 * log10(n) : 200 }
+        return snr(c.dynamicNoise) - (c.staticNoise.map(snr) ?? 0)
+    }
+
+    /// Applies the choices: static int8 where chosen, dynamic where chosen, float elsewhere.
+    static func apply(_ g: inout MGraph, _ choices: [PrecisionChoice], ranges: [Int: ActivationRange], keep: [String]) {
+        let staticOps = Set(choices.filter { $0.precision == .static }.map(\.op))
+        let dynamicOps = Set(choices.filter { $0.precision == .dynamic }.map(\.op))
+        _ = Quantizer.applyStatic(&g, ranges: ranges, keep: keep, only: staticOps)
+        _ = Quantizer.applyDynamic(&g, keep: keep, only: dynamicOps)
+    }
+
+    static func relativeNoise(_ q: [Float], _ f: [Float]) -> Double {
+        var signal = 0.0, noise = 0.0
+        for i in 0..<min(q.count, f.count) where f[i].isFinite {
+            let a = Double(f[i]), e = Double(q[i]) - a
+            signal += a * a
+            noise += e * e
+        }
+        return signal > 0 ? noise / signal : (noise > 0 ? 1 : 0)
+    }
+}
