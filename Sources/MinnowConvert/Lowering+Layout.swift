@@ -32,6 +32,13 @@ extension Lowering {
             let dim = table.count / rows
             values[n.outputs[0]] = .constant(ConstTensor(shape: Array(table.shape.dropFirst()), floats: Array(table.floats[(row * dim)..<((row + 1) * dim)])))
             return true
+        case "ConstantOfShape":
+            // Zeros (or one value) shaped by the batch: the TorchScript exporter's RNN initial states.
+            guard case let .constant(target) = try rawValue(n, 0), target.ints.contains(ConstantFolder.batchSentinel) else { return false }
+            var v: Float = 0
+            if case let .tensor(c)? = n.attributes["value"] { v = c.floats.first ?? 0 }
+            values[n.outputs[0]] = .uniform(v)
+            return true
         case "Expand":
             // A constant broadcast over the batch: every element the same (zeros for RNN states).
             guard case let .constant(c) = try rawValue(n, 0), case let .constant(target) = try rawValue(n, 1),
@@ -114,7 +121,16 @@ extension Lowering {
         for i in target.indices where target[i] == 0 && !allowZero && i < logical.count { target[i] = logical[i] == -1 ? ConstantFolder.batchSentinel : logical[i] }
         let known = target.filter { $0 != -1 && $0 != ConstantFolder.batchSentinel }.reduce(1, *)
         let total = logical.filter { $0 != -1 }.reduce(1, *)
-        if let inferred = target.firstIndex(of: -1), known > 0 { target[inferred] = total / known }
+        if let inferred = target.firstIndex(of: -1), known > 0 {
+            let batchNamed = target.contains(ConstantFolder.batchSentinel) || exportedBatch.map { target.contains($0) } == true
+            if logical.contains(-1), !batchNamed {
+                // The -1 covers the batch (torch: y.reshape(S, -1, H) of a time-major output).
+                guard total == known else { throw bad(n, "target \(target) merges the batch with other axes of a transposed value") }
+                target[inferred] = ConstantFolder.batchSentinel
+            } else {
+                target[inferred] = total / known
+            }
+        }
         var groups: [[Int]] = []
         var axis = 0
         for d in target {
@@ -183,7 +199,14 @@ extension Lowering {
         }
         let params: [Int64] = [steps, inputSize, hidden, dirs] + (lstm ? [] : [n.int("linear_before_reset", default: 0)])
         let y = g.add(MTensor(name: n.outputs[0].isEmpty ? n.name + ".y" : n.outputs[0], dtype: .float32, shape: [-1, steps, dirs, hidden]))
-        g.ops.append(MOp(opcode: lstm ? .lstm : .gru, inputs: ins, outputs: [y], options: .params(ints: params, floats: []),
+        var outs = [y]
+        if lstm, n.outputs.count > 2, !n.outputs[2].isEmpty, onnx.isConsumed(n.outputs[2]) {
+            // Y_c, the final cell state: the LSTM's second output, [D, H] per sample (ONNX [D, B, H]).
+            let yc = g.add(MTensor(name: n.outputs[2], dtype: .float32, shape: [-1, dirs, hidden]))
+            outs.append(yc)
+            values[n.outputs[2]] = batchFirst ? .tensor(yc) : .permuted(yc, perm: [1, 0, 2])
+        }
+        g.ops.append(MOp(opcode: lstm ? .lstm : .gru, inputs: ins, outputs: outs, options: .params(ints: params, floats: []),
                          name: n.name, sourceType: n.opType))
         if !n.outputs[0].isEmpty {
             // Y is [S, D, B, H] logically (layout 0); stored [B, S, D, H].
@@ -197,9 +220,6 @@ extension Lowering {
                              options: .params(ints: [2, dirs, hidden, hidden - (steps - 1) * dh, 1, (steps - 1) * dh], floats: []),
                              name: n.name, sourceType: n.opType))
             values[n.outputs[1]] = batchFirst ? .tensor(yh) : .permuted(yh, perm: [1, 0, 2])
-        }
-        if lstm, n.outputs.count > 2, !n.outputs[2].isEmpty, onnx.isConsumed(n.outputs[2]) {
-            throw bad(n, "the final cell state Y_c is used (not supported)")
         }
     }
 }

@@ -190,7 +190,7 @@ struct Lowering {
 
     // MARK: nodes
 
-    private mutating func lower(_ n: ONNXNode) throws(ConvertError) {
+    mutating func lower(_ n: ONNXNode) throws(ConvertError) {
         guard n.domain.isEmpty || n.domain == "ai.onnx" else {
             throw .unsupportedOp(node: n.name, opType: "\(n.domain).\(n.opType)", opset: onnx.opset)
         }
@@ -201,6 +201,7 @@ struct Lowering {
         let allConstant = present.allSatisfy { if case .constant? = values[$0] { return true } else { return false } }
         if try lowerBatchIndexNode(n) { return }
         if try lowerLayoutNode(n) { return }
+        if try lowerPermutedNode(n) { return }
         if ConstantFolder.foldable.contains(n.opType) && allConstant {
             for name in present where values[name] == nil { throw bad(n, "input '\(name)' is not produced by any earlier node") }
             let ins: [ConstTensor?] = n.inputs.map { name in

@@ -320,7 +320,7 @@ typedef struct {
     const mn_kernel_table *k;
     int32_t gates, lbr, parts;
     const float *x, *W, *R, *bias;
-    float *y, *scratch;
+    float *y, *yc, *scratch;
     int64_t batch, S, I, H, D;
 } recurrent_job;
 
@@ -332,14 +332,15 @@ static void recurrent_task(void *ctx, int32_t t) {
     float *s = j->scratch + (b0 * j->S + t * (2 + j->H)) * j->gates * j->H;
     const float *x = j->x + b0 * j->S * j->I;
     float *y = j->y + b0 * j->S * j->D * j->H;
-    if (j->gates == 4) mn_lstm_f32(j->k, x, j->W, j->R, j->bias, y, b1 - b0, j->S, j->I, j->H, j->D, s);
+    float *yc = j->yc ? j->yc + b0 * j->D * j->H : NULL;
+    if (j->gates == 4) mn_lstm_f32(j->k, x, j->W, j->R, j->bias, y, yc, b1 - b0, j->S, j->I, j->H, j->D, s);
     else mn_gru_f32(j->k, x, j->W, j->R, j->bias, y, b1 - b0, j->S, j->I, j->H, j->D, j->lbr, s);
 }
 
 void mn_par_recurrent_f32(mn_pool *pool, const mn_kernel_table *k, int32_t gates, const float *x, const float *W, const float *R, const float *bias,
-                          float *y, int64_t batch, int64_t S, int64_t I, int64_t H, int64_t D, int32_t linear_before_reset,
+                          float *y, float *yc, int64_t batch, int64_t S, int64_t I, int64_t H, int64_t D, int32_t linear_before_reset,
                           float *scratch) {
-    recurrent_job j = {k, gates, linear_before_reset, 1, x, W, R, bias, y, scratch, batch, S, I, H, D};
+    recurrent_job j = {k, gates, linear_before_reset, 1, x, W, R, bias, y, yc, scratch, batch, S, I, H, D};
     const int64_t macs = batch * S * D * gates * H * (I + H);
     if (pool && batch >= 2 && macs >= MN_PARALLEL_MIN_MACS / 4) {
         const int32_t threads = mn_pool_threads(pool);

@@ -26,8 +26,8 @@ void mn_lstm_cell_f32(float *g, const float *c_prev, float *h, int64_t H) {
 // bias: [D, 4H], Wb + Rb summed at load. Every sample advances in lockstep, so each step's
 // recurrent product is one GEMM over the batch (h of all samples times R^T) instead of a
 // matrix-vector product per sample.
-void mn_lstm_f32(const mn_kernel_table *kt, const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
-                 int64_t I, int64_t H, int64_t D, float *scratch) {
+void mn_lstm_f32(const mn_kernel_table *kt, const float *x, const float *W, const float *R, const float *bias, float *y, float *yc,
+                 int64_t batch, int64_t S, int64_t I, int64_t H, int64_t D, float *scratch) {
     const int64_t GH = 4 * H, yrow = D * H;
     float *gx = scratch;  // [batch * S, GH]: gate pre-activations, row b * S + t
     float *Rt = scratch + (batch * S + 2) * GH;  // [H, GH]: this direction's R transposed
@@ -50,6 +50,12 @@ void mn_lstm_f32(const mn_kernel_table *kt, const float *x, const float *W, cons
                 // The previous cell state sits in the consumed input-gate slots of the row before.
                 kt->lstm_cell_f32(g, s > 0 ? gx + (b * S + tp) * GH : NULL, h, H);
             }
+        }
+        // Y_c: this direction's last cell state (step S-1 forward, step 0 backward), before the
+        // next direction's projections overwrite the gate rows that hold it.
+        if (yc) {
+            const int64_t last = d == 0 ? S - 1 : 0;
+            for (int64_t b = 0; b < batch; b++) memcpy(yc + (b * D + d) * H, gx + (b * S + last) * GH, (size_t)H * sizeof(float));
         }
     }
 }

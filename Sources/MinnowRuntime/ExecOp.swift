@@ -69,6 +69,8 @@ struct RecurrentArgs {
     var gates: Int
     var x: UnsafePointer<Float>, w: UnsafePointer<Float>, r: UnsafePointer<Float>, bias: UnsafePointer<Float>?
     var y: UnsafeMutablePointer<Float>
+    /// LSTM's final cell state Y_c [batch, D, H], when the graph reads it.
+    var yc: UnsafeMutablePointer<Float>?
     var steps: Int, inputSize: Int, hidden: Int, directions: Int, linearBeforeReset: Bool
 }
 

@@ -201,6 +201,14 @@ extension OpPreparer {
               w.isConstant, w.shape == [d, gh, i], r.isConstant, r.shape == [d, gh, h] else {
             throw .invalid("\(what): shapes x \(x.shape), W \(w.shape), R \(r.shape), y \(y.shape) do not fit steps \(s), input \(i), hidden \(h), directions \(d)")
         }
+        var yc: Int?
+        if op.outputs.count == 2 {
+            let c = tensor(op.outputs[1])
+            guard gates == 4, c.dtype == .float32, c.isBatched, perSample(c) == Int(d * h), op.outputs[1] != op.outputs[0] else {
+                throw .invalid("\(what): the final cell state must be a float32 [batch, \(d), \(h)] activation of its own, found \(c.dtype)\(c.shape)")
+            }
+            yc = Int(op.outputs[1])
+        }
         var bias: PinnedBuffer<Float>?
         if op.inputs[3] >= 0 {
             let b = tensor(op.inputs[3])
@@ -215,7 +223,7 @@ extension OpPreparer {
                 bias = PinnedBuffer(all)
             }
         }
-        return .recurrent(gates: gates, x: Int(op.inputs[0]), w: Int(op.inputs[1]), r: Int(op.inputs[2]), bias: bias, y: Int(op.outputs[0]),
+        return .recurrent(gates: gates, x: Int(op.inputs[0]), w: Int(op.inputs[1]), r: Int(op.inputs[2]), bias: bias, y: Int(op.outputs[0]), yc: yc,
                           steps: Int(s), inputSize: Int(i), hidden: Int(h), directions: Int(d), linearBeforeReset: gates == 3 && p[4] != 0)
     }
 

@@ -56,7 +56,10 @@ struct OpPreparer {
             return .unary(op: codes[op.opcode]!, x: Int(op.inputs[0]), y: Int(op.outputs[0]),
                           elementsPerSample: perSample(x), p0: 0, p1: 0)
         case .stridedCopy, .gather, .reduce, .matmul, .layerNorm, .where, .equal, .less, .greater, .and, .or, .not, .cast, .im2col, .pool, .lstm, .gru:
-            guard op.outputs.count == 1, !op.inputs.isEmpty else { throw .invalid("\(what): expects inputs and one output") }
+            // LSTM may have a second output: its final cell state.
+            guard op.outputs.count == 1 || (op.opcode == .lstm && op.outputs.count == 2), !op.inputs.isEmpty else {
+                throw .invalid("\(what): expects inputs and one output\(op.opcode == .lstm ? " (or two: y and the final cell state)" : "")")
+            }
             return try prepareTensorOp(op, what)
         case .relu, .leakyRelu, .sigmoid, .tanh, .clip:
             try arity(1...1, 1)

@@ -46,7 +46,8 @@ enum PreparedOp: @unchecked Sendable {
     /// This operator's work is done by the one before it (the Dense of a `convS8`).
     case fusedIntoPrevious
     /// LSTM (gates 4) or GRU (gates 3); `bias` is LSTM's Wb + Rb summed, or GRU's [D, 6H] as stored.
-    case recurrent(gates: Int, x: Int, w: Int, r: Int, bias: PinnedBuffer<Float>?, y: Int, steps: Int, inputSize: Int,
+    /// `yc`: LSTM's final cell state output (its second output), nil when absent.
+    case recurrent(gates: Int, x: Int, w: Int, r: Int, bias: PinnedBuffer<Float>?, y: Int, yc: Int?, steps: Int, inputSize: Int,
                    hidden: Int, directions: Int, linearBeforeReset: Bool)
 
     struct Conv {

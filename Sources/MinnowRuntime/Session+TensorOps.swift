@@ -79,9 +79,9 @@ extension Session {
         case let .pool(x, y, int8, params):
             tables.windowParams += params
             return .pool(x: UnsafeRawPointer(a[x]), y: a[y], int8: int8, params: tables.windowParams.count - 14)
-        case let .recurrent(gates, x, w, r, bias, y, steps, inputSize, hidden, directions, lbr):
+        case let .recurrent(gates, x, w, r, bias, y, yc, steps, inputSize, hidden, directions, lbr):
             tables.recurrent.append(RecurrentArgs(gates: gates, x: UnsafePointer(f(x)), w: UnsafePointer(f(w)), r: UnsafePointer(f(r)),
-                                                  bias: bias.map { UnsafePointer($0.pointer) }, y: f(y), steps: steps, inputSize: inputSize,
+                                                  bias: bias.map { UnsafePointer($0.pointer) }, y: f(y), yc: yc.map(f), steps: steps, inputSize: inputSize,
                                                   hidden: hidden, directions: directions, linearBeforeReset: lbr))
             return .recurrent(args: tables.recurrent.count - 1)
         case let .convS8(c):
@@ -180,7 +180,7 @@ extension Session {
         case let .recurrent(index):
             let a = tables.recurrent[index]
             let s = recurrentScratch.pointer.assumingMemoryBound(to: Float.self)
-            mn_par_recurrent_f32(pool, table, Int32(a.gates), a.x, a.w, a.r, a.bias, a.y, Int64(batch), Int64(a.steps), Int64(a.inputSize),
+            mn_par_recurrent_f32(pool, table, Int32(a.gates), a.x, a.w, a.r, a.bias, a.y, a.yc, Int64(batch), Int64(a.steps), Int64(a.inputSize),
                                  Int64(a.hidden), Int64(a.directions), a.linearBeforeReset ? 1 : 0, s)
         default:
             break

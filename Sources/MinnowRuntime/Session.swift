@@ -77,7 +77,7 @@ public final class Session {
         scratch = AlignedBytes(count: scratchBytes * self.threads)
         var recurrentBytes = 0
         for op in allOps {
-            if case let .recurrent(gates, _, _, _, _, _, steps, _, hidden, _, _) = op {
+            if case let .recurrent(gates, _, _, _, _, _, _, steps, _, hidden, _, _) = op {
                 // Every sample's gate rows at once (the kernel steps the batch in lockstep), and per
                 // thread (the pool splits by samples) two spare rows and R^T.
                 recurrentBytes = max(recurrentBytes, (batch * steps + self.threads * (2 + hidden)) * gates * hidden * 4)

@@ -196,9 +196,10 @@ void mn_lstm_cell_f32(float *g, const float *c_prev, float *h, int64_t H);
 /// W [D, G*H, I], R [D, G*H, H] (gates i, o, f, c for LSTM; z, r, h for GRU), y [batch, S, D, H];
 /// direction 1 runs backward. bias: LSTM [D, 4H] (Wb + Rb summed at load), GRU [D, 6H] (Wb, Rb);
 /// NULL for none.
+/// yc (LSTM, NULL for none): the final cell state Y_c, [batch, D, H] (ONNX's [D, batch, H] stored batch-first).
 /// scratch: (batch * S + 2 + H) * G * H floats.
-void mn_lstm_f32(const mn_kernel_table *kt, const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
-                 int64_t I, int64_t H, int64_t D, float *scratch);
+void mn_lstm_f32(const mn_kernel_table *kt, const float *x, const float *W, const float *R, const float *bias, float *y, float *yc,
+                 int64_t batch, int64_t S, int64_t I, int64_t H, int64_t D, float *scratch);
 void mn_gru_f32(const mn_kernel_table *kt, const float *x, const float *W, const float *R, const float *bias, float *y, int64_t batch, int64_t S,
                 int64_t I, int64_t H, int64_t D, int32_t linear_before_reset, float *scratch);
 

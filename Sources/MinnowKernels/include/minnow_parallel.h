@@ -48,7 +48,7 @@ void mn_par_matmul_f32(mn_pool *pool, const mn_kernel_table *k, const float *a, 
 /// recurrence for its samples (sequences are independent; a sample's result is the same bits in
 /// any split). scratch: (batch * S + threads * (2 + H)) * gates * H floats.
 void mn_par_recurrent_f32(mn_pool *pool, const mn_kernel_table *k, int32_t gates, const float *x, const float *W, const float *R, const float *bias,
-                          float *y, int64_t batch, int64_t S, int64_t I, int64_t H, int64_t D, int32_t linear_before_reset,
+                          float *y, float *yc, int64_t batch, int64_t S, int64_t I, int64_t H, int64_t D, int32_t linear_before_reset,
                           float *scratch);
 /// A table's conv_s8 split by samples; `scratch` holds mn_conv_s8_scratch(params) bytes per thread.
 void mn_par_conv_s8(mn_pool *pool, const mn_kernel_table *k, const int8_t *x, const int8_t *w, const int32_t *bias,
