@@ -413,7 +413,8 @@ struct QuantParams FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_SCALES = 4,
     VT_ZERO_POINTS = 6,
     VT_AXIS = 8,
-    VT_BUFFER = 10
+    VT_BUFFER = 10,
+    VT_ROW_ENCODING = 12
   };
   const flatbuffers::Vector<float> *scales() const {
     return GetPointer<const flatbuffers::Vector<float> *>(VT_SCALES);
@@ -427,6 +428,9 @@ struct QuantParams FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   uint32_t buffer() const {
     return GetField<uint32_t>(VT_BUFFER, 0);
   }
+  uint8_t row_encoding() const {
+    return GetField<uint8_t>(VT_ROW_ENCODING, 0);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyOffset(verifier, VT_SCALES) &&
@@ -435,6 +439,7 @@ struct QuantParams FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            verifier.VerifyVector(zero_points()) &&
            VerifyField<int32_t>(verifier, VT_AXIS, 4) &&
            VerifyField<uint32_t>(verifier, VT_BUFFER, 4) &&
+           VerifyField<uint8_t>(verifier, VT_ROW_ENCODING, 1) &&
            verifier.EndTable();
   }
 };
@@ -455,6 +460,9 @@ struct QuantParamsBuilder {
   void add_buffer(uint32_t buffer) {
     fbb_.AddElement<uint32_t>(QuantParams::VT_BUFFER, buffer, 0);
   }
+  void add_row_encoding(uint8_t row_encoding) {
+    fbb_.AddElement<uint8_t>(QuantParams::VT_ROW_ENCODING, row_encoding, 0);
+  }
   explicit QuantParamsBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -471,12 +479,14 @@ inline flatbuffers::Offset<QuantParams> CreateQuantParams(
     flatbuffers::Offset<flatbuffers::Vector<float>> scales = 0,
     flatbuffers::Offset<flatbuffers::Vector<int32_t>> zero_points = 0,
     int32_t axis = -1,
-    uint32_t buffer = 0) {
+    uint32_t buffer = 0,
+    uint8_t row_encoding = 0) {
   QuantParamsBuilder builder_(_fbb);
   builder_.add_buffer(buffer);
   builder_.add_axis(axis);
   builder_.add_zero_points(zero_points);
   builder_.add_scales(scales);
+  builder_.add_row_encoding(row_encoding);
   return builder_.Finish();
 }
 
@@ -485,7 +495,8 @@ inline flatbuffers::Offset<QuantParams> CreateQuantParamsDirect(
     const std::vector<float> *scales = nullptr,
     const std::vector<int32_t> *zero_points = nullptr,
     int32_t axis = -1,
-    uint32_t buffer = 0) {
+    uint32_t buffer = 0,
+    uint8_t row_encoding = 0) {
   auto scales__ = scales ? _fbb.CreateVector<float>(*scales) : 0;
   auto zero_points__ = zero_points ? _fbb.CreateVector<int32_t>(*zero_points) : 0;
   return minnow::fb::CreateQuantParams(
@@ -493,7 +504,8 @@ inline flatbuffers::Offset<QuantParams> CreateQuantParamsDirect(
       scales__,
       zero_points__,
       axis,
-      buffer);
+      buffer,
+      row_encoding);
 }
 
 struct Tensor FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {

@@ -174,10 +174,10 @@ enum AutoPrecision {
     static let e2eSlackDB = 0.25
 
     static func refine(_ g: MGraph, choices: [PrecisionChoice], ranges: [Int: ActivationRange], keep: [String],
-                       check: Check) throws(ConvertError) -> (choices: [PrecisionChoice], snr: (mix: Double, allStatic: Double, allDynamic: Double)) {
+                       lookups: [String: [Int32]], check: Check) throws(ConvertError) -> (choices: [PrecisionChoice], snr: (mix: Double, allStatic: Double, allDynamic: Double)) {
         func outputSNR(_ c: [PrecisionChoice]) throws(ConvertError) -> Double {
             var q = g
-            apply(&q, c, ranges: ranges, keep: keep)
+            apply(&q, c, ranges: ranges, keep: keep, lookups: lookups)
             q.compact()
             let plan = MemoryPlanner.plan(q, reuse: true)
             let out: [[Float]]
@@ -233,11 +233,14 @@ enum AutoPrecision {
     }
 
     /// Applies the choices: static int8 where chosen, dynamic where chosen, float elsewhere.
-    static func apply(_ g: inout MGraph, _ choices: [PrecisionChoice], ranges: [Int: ActivationRange], keep: [String]) {
+    @discardableResult
+    static func apply(_ g: inout MGraph, _ choices: [PrecisionChoice], ranges: [Int: ActivationRange], keep: [String],
+                      lookups: [String: [Int32]] = [:]) -> [FloatDecision] {
         let staticOps = Set(choices.filter { $0.precision == .static }.map(\.op))
         let dynamicOps = Set(choices.filter { $0.precision == .dynamic }.map(\.op))
-        _ = Quantizer.applyStatic(&g, ranges: ranges, keep: keep, only: staticOps)
+        let decisions = Quantizer.applyStatic(&g, ranges: ranges, keep: keep, only: staticOps, lookups: lookups)
         _ = Quantizer.applyDynamic(&g, keep: keep, only: dynamicOps)
+        return decisions
     }
 
     static func relativeNoise(_ q: [Float], _ f: [Float]) -> Double {

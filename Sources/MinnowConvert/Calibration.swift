@@ -18,6 +18,8 @@ struct CalibrationResult {
     /// The float values of the tensors asked for in `capture`, for the first samples (flat, as the
     /// runtime lays them out), up to about `captureElements` values each.
     var captured: [Int: [Float]] = [:]
+    /// How often each row was looked up, per ids tensor name asked for in `countIds`.
+    var lookups: [String: [Int32]] = [:]
 }
 
 enum Calibrator {
@@ -46,7 +48,7 @@ enum Calibrator {
     }
 
     static func calibrate(_ g: MGraph, arrays: [NpyArray], method: CalibrationMethod, maxSamples: Int, batch: Int,
-                          capture: Set<Int> = [], captureElements: Int = 1 << 21,
+                          capture: Set<Int> = [], captureElements: Int = 1 << 21, countIds: [Int: Int] = [:],
                           progress: (@Sendable (String, Double) -> Void)? = nil) throws(ConvertError) -> CalibrationResult {
         let plan = MemoryPlanner.plan(g, reuse: false)
         let bytes = Emitter.bytes(g, plan: plan, maxBatch: batch, codec: .none)
@@ -78,7 +80,20 @@ enum Calibrator {
             pass += 1
         }
         var captured = [Int: [Float]]()
+        var lookups = [String: [Int32]]()
+        for (t, rows) in countIds { lookups[g.tensors[t].name] = [Int32](repeating: 0, count: rows) }
         try forEachBatch { b in
+            for (t, rows) in countIds {
+                let raw = UnsafeRawBufferPointer(session.tensorBuffer(t, batch: b))
+                let wide = g.tensors[t].dtype == .int64
+                let n = raw.count / (wide ? 8 : 4)
+                let name = g.tensors[t].name
+                for i in 0..<n {
+                    var id = wide ? Int(raw.load(fromByteOffset: i * 8, as: Int64.self)) : Int(raw.load(fromByteOffset: i * 4, as: Int32.self))
+                    if id < 0 { id += rows }
+                    if id >= 0 && id < rows { lookups[name]![id] += 1 }
+                }
+            }
             for t in capture where captured[t, default: []].count < captureElements {
                 captured[t, default: []] += session.tensorBuffer(t, batch: b).bindMemory(to: Float.self)
             }
@@ -118,6 +133,7 @@ enum Calibrator {
                 ranges[t] = ActivationRange(min: r.min + Float(lo) * width, max: r.min + Float(hi + 1) * width)
             }
         }
-        return CalibrationResult(ranges: ranges, samples: total, dataHash: "xxh64:" + String(hash, radix: 16), captured: captured)
+        return CalibrationResult(ranges: ranges, samples: total, dataHash: "xxh64:" + String(hash, radix: 16), captured: captured,
+                                 lookups: lookups)
     }
 }

@@ -138,7 +138,8 @@ public enum Converter {
             let result = try Calibrator.calibrate(g, arrays: inputs, method: options.calibration,
                                                   maxSamples: options.maxCalibrationSamples, batch: min(options.maxBatch, 64),
                                                   capture: Set(candidates.map { g.ops[$0].inputs[0] } + floatOutputs),
-                                                  progress: options.progress)
+                                                  countIds: Quantizer.embeddingIds(g), progress: options.progress)
+            let lookups = result.lookups
             samples = result.samples
             if options.mode == .auto {
                 options.progress?("precision", 0)
@@ -151,25 +152,26 @@ public enum Converter {
                         inputs: zip(inputs, g.inputs).map { a, t in Array(a.floats().prefix(n * Int(g.tensors[t].shape.dropFirst().reduce(1, *)))) },
                         samples: n, outputs: zip(floatOutputs, perSample).map { Array(result.captured[$0.0]!.prefix(n * $0.1)) },
                         batch: min(options.maxBatch, 64))
-                    let refined = try AutoPrecision.refine(g, choices: measured, ranges: result.ranges, keep: options.keepFloat, check: check)
+                    let refined = try AutoPrecision.refine(g, choices: measured, ranges: result.ranges, keep: options.keepFloat,
+                                                          lookups: lookups, check: check)
                     precision = refined.choices
                     autoNote = String(format: "graph outputs on %d calibration samples: SNR %.1f dB (all static %.1f dB, all dynamic %.1f dB)",
                                       n, refined.snr.mix, refined.snr.allStatic, refined.snr.allDynamic)
                 } else {
                     precision = measured
                 }
-                floatOps = Quantizer.applyStatic(&g, ranges: result.ranges, keep: options.keepFloat,
-                                                 only: Set(precision.filter { $0.precision == .static }.map(\.op)))
-                _ = Quantizer.applyDynamic(&g, keep: options.keepFloat, only: Set(precision.filter { $0.precision == .dynamic }.map(\.op)))
+                floatOps = AutoPrecision.apply(&g, precision, ranges: result.ranges, keep: options.keepFloat, lookups: lookups)
                 floatOps += precision.filter { $0.precision == .float }.map { FloatDecision(op: $0.op, opType: $0.opType, reason: "auto: \($0.reason)") }
                 quantizeVariant = { [keep = options.keepFloat, ranges = result.ranges, precision] v in
-                    AutoPrecision.apply(&v, precision, ranges: ranges, keep: keep)
+                    AutoPrecision.apply(&v, precision, ranges: ranges, keep: keep, lookups: lookups)
                 }
                 metadata.append(KeyValue("precision", PrecisionChoice.encode(precision, in: g)))
                 if let autoNote { metadata.append(KeyValue("precision_check", autoNote)) }
             } else {
-                floatOps = Quantizer.applyStatic(&g, ranges: result.ranges, keep: options.keepFloat)
-                quantizeVariant = { [keep = options.keepFloat, ranges = result.ranges] v in _ = Quantizer.applyStatic(&v, ranges: ranges, keep: keep) }
+                floatOps = Quantizer.applyStatic(&g, ranges: result.ranges, keep: options.keepFloat, lookups: lookups)
+                quantizeVariant = { [keep = options.keepFloat, ranges = result.ranges] v in
+                    _ = Quantizer.applyStatic(&v, ranges: ranges, keep: keep, lookups: lookups)
+                }
             }
             let method: String
             switch options.calibration {

@@ -18,14 +18,26 @@ enum Emitter {
                 // Many per-slice parameters (an embedding table's per-row scales and offsets) go to a
                 // compressed segment of their own rather than into the FlatBuffer.
                 if var q = t.quant, q.scales.count > 256, q.zeroPoints.allSatisfy({ (-128...127).contains($0) }) {
-                    var bytes = q.scales.withUnsafeBytes { Array($0) }
-                    bytes += q.zeroPoints.map { UInt8(bitPattern: Int8($0)) }
+                    var bytes: [UInt8]
+                    var kept: [Float] = []
+                    switch q.rowEncoding {
+                    case .float32:
+                        bytes = q.scales.withUnsafeBytes { Array($0) } + q.zeroPoints.map { UInt8(bitPattern: Int8($0)) }
+                    case .logSymmetric, .logAsymmetric:
+                        // The quantizer made every scale a code's value; the largest is code 255.
+                        let largest = q.scales.max() ?? 1
+                        bytes = q.scales.map { RowEncoding.code(for: $0, largest: largest) }
+                        if q.rowEncoding == .logAsymmetric { bytes += q.zeroPoints.map { UInt8(bitPattern: Int8($0)) } }
+                        kept = [largest]
+                    }
                     segments.append(SegmentPayload(bytes: bytes, shuffleWidth: 0))
                     q.buffer = UInt32(segments.count)
-                    q.scales = []
+                    q.scales = kept
                     q.zeroPoints = []
                     info.quant = q
                 }
+                // Parameters left in the vectors are plain float32 values whatever the quantizer chose.
+                if info.quant?.buffer == 0 { info.quant?.rowEncoding = .float32 }
             } else {
                 info.arenaOffsetPerSample = plan.offsets[i] ?? 0
             }

@@ -59,9 +59,11 @@ enum Quantizer {
         return (q, QuantParams(scales: scales, zeroPoints: zps, axis: 0))
     }
 
-    /// Embedding tables become int8 per row in every quantized mode: they dominate the size of
-    /// recommendation models, and the gather dequantizes only the rows it reads.
-    static func quantizeEmbeddings(_ g: inout MGraph, keep: [String]) -> [FloatDecision] {
+    /// Embedding tables become int8 in every quantized mode: they dominate the size of
+    /// recommendation models, and the gather dequantizes only the rows it reads. The row
+    /// parameters are chosen per table by measured error (`EmbeddingQuantizer`).
+    /// `lookups`: per ids tensor name, how often calibration looked each row up (weights the error).
+    static func quantizeEmbeddings(_ g: inout MGraph, keep: [String], lookups: [String: [Int32]] = [:]) -> [FloatDecision] {
         var decisions: [FloatDecision] = []
         for i in g.ops.indices where g.ops[i].opcode == .gather {
             let t = g.ops[i].inputs[0]
@@ -70,10 +72,22 @@ enum Quantizer {
                 decisions.append(FloatDecision(op: g.ops[i].name, opType: g.ops[i].sourceType, reason: "kept in float by --keep-float"))
                 continue
             }
-            let (q, params) = quantizeRows(values, rows: Int(g.tensors[t].shape[0]), dim: Int(g.tensors[t].shape[1]))
+            let (q, params) = EmbeddingQuantizer.quantize(values, rows: Int(g.tensors[t].shape[0]), dim: Int(g.tensors[t].shape[1]),
+                                                          lookups: lookups[g.tensors[g.ops[i].inputs[1]].name])
             g.ops[i].inputs[0] = g.addConstant(name: g.tensors[t].name, shape: g.tensors[t].shape, .int8(q), quant: params)
         }
         return decisions
+    }
+
+    /// The ids tensor of each embedding lookup (a Gather of a constant float table), with the table's row count.
+    static func embeddingIds(_ g: MGraph) -> [Int: Int] {
+        var ids = [Int: Int]()
+        for op in g.ops where op.opcode == .gather {
+            guard case .float? = g.tensors[op.inputs[0]].data, g.tensors[op.inputs[0]].shape.count == 2,
+                  [.int64, .int32].contains(g.tensors[op.inputs[1]].dtype) else { continue }
+            ids[op.inputs[1]] = Int(g.tensors[op.inputs[0]].shape[0])
+        }
+        return ids
     }
 
     static func matchesKeepFloat(_ op: MOp, _ g: MGraph, _ keep: [String]) -> Bool {
@@ -85,7 +99,8 @@ enum Quantizer {
 
     /// Dynamic mode: int8 weights on every Dense that is not kept in float (of those named in
     /// `only`, when given: auto mode's mixed precision).
-    static func applyDynamic(_ g: inout MGraph, keep: [String], only: Set<String>? = nil) -> [FloatDecision] {
+    static func applyDynamic(_ g: inout MGraph, keep: [String], only: Set<String>? = nil,
+                             lookups: [String: [Int32]] = [:]) -> [FloatDecision] {
         var decisions: [FloatDecision] = []
         for d in g.ops.indices {
             let op = g.ops[d]
@@ -99,7 +114,7 @@ enum Quantizer {
             options.dynamicQuant = true
             g.ops[d].options = .dense(options)
         }
-        decisions += quantizeEmbeddings(&g, keep: keep)
+        decisions += quantizeEmbeddings(&g, keep: keep, lookups: lookups)
         return decisions + floatOnlyOps(g)
     }
 
@@ -129,13 +144,13 @@ enum Quantizer {
     /// Static mode. `ranges` holds the calibrated range of every activation. With `only`, just the
     /// Dense ops it names become static int8 (auto mode's mixed precision).
     static func applyStatic(_ g: inout MGraph, ranges: [Int: ActivationRange], keep: [String],
-                            only: Set<String>? = nil) -> [FloatDecision] {
+                            only: Set<String>? = nil, lookups: [String: [Int32]] = [:]) -> [FloatDecision] {
         var decisions: [FloatDecision] = []
         var int8Dense = Set<Int>()
-        for (d, op) in g.ops.enumerated() where op.opcode == .dense && (only?.contains(op.name) ?? true) {
+        for (d, op) in g.ops.enumerated() where op.opcode == .dense {
             if matchesKeepFloat(op, g, keep) {
                 decisions.append(FloatDecision(op: op.name, opType: op.sourceType, reason: "kept in float by --keep-float"))
-            } else {
+            } else if only?.contains(op.name) ?? true {
                 int8Dense.insert(d)
             }
         }
@@ -210,7 +225,7 @@ enum Quantizer {
             rewritten.append(op)
         }
         g.ops = rewritten
-        decisions += quantizeEmbeddings(&g, keep: keep)
+        decisions += quantizeEmbeddings(&g, keep: keep, lookups: lookups)
         return decisions + floatOnlyOps(g)
     }
 

@@ -2,7 +2,7 @@
 // formats/minnow.fbs (a union takes two slots: its type, then its value).
 
 enum Slot {
-    enum Quant { static let scales = 0, zeroPoints = 1, axis = 2, buffer = 3 }
+    enum Quant { static let scales = 0, zeroPoints = 1, axis = 2, buffer = 3, rowEncoding = 4 }
     enum Tensor { static let name = 0, dtype = 1, shape = 2, quant = 3, buffer = 4, arenaOffset = 5 }
     enum Buffer { static let offset = 0, storedSize = 1, size = 2, codec = 3, shuffle = 4, checksum = 5 }
     enum Dense { static let activation = 0, actMin = 1, actMax = 2, actAlpha = 3, dynamicQuant = 4 }
@@ -74,7 +74,7 @@ enum ModelCoding {
             b.add(Slot.Tensor.quant, FBObject.table(FBTableBuilder()
                 .add(Slot.Quant.scales, FBObject.vector(q.scales))
                 .add(Slot.Quant.zeroPoints, FBObject.vector(q.zeroPoints))
-                .add(Slot.Quant.axis, q.axis).add(Slot.Quant.buffer, q.buffer)))
+                .add(Slot.Quant.axis, q.axis).add(Slot.Quant.buffer, q.buffer).add(Slot.Quant.rowEncoding, q.rowEncoding.rawValue)))
         }
         return b
     }
@@ -171,6 +171,9 @@ enum ModelCoding {
                                 zeroPoints: try q.scalars(Slot.Quant.zeroPoints, as: Int32.self),
                                 axis: try q.scalar(Slot.Quant.axis, default: -1),
                                 buffer: try q.scalar(Slot.Quant.buffer, default: 0))
+            let encoding: UInt8 = try q.scalar(Slot.Quant.rowEncoding, default: 0)
+            guard let e = RowEncoding(rawValue: encoding) else { throw .malformed("QuantParams.row_encoding \(encoding) is not 0, 1 or 2") }
+            quant!.rowEncoding = e
         }
         return TensorInfo(name: try t.string(Slot.Tensor.name) ?? "", dtype: dtype,
                           shape: try t.scalars(Slot.Tensor.shape, as: Int64.self), quant: quant,

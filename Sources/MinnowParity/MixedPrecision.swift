@@ -40,7 +40,7 @@ public enum MixedPrecision {
         var (result, model, report) = try attempt(kept)
         let allInt8 = result.bytes.count
         steps.append(MixedPrecisionStep(keptFloat: kept, passed: report.passed, fileBytes: allInt8, failing: report.violations.map(\.metric)))
-        progress("all int8: \(report.passed ? "passes" : "fails (\(report.violations.map { "\($0.output) \($0.metric)" }.joined(separator: ", ")))")")
+        progress("\(base.mode == .auto ? "auto's choice" : "all int8"): \(report.passed ? "passes" : "fails (\(report.violations.map { "\($0.output) \($0.metric)" }.joined(separator: ", ")))")")
         let reference = try ReferenceSet.load(path: referencePath, model: model)
         while !report.passed {
             let layers = try LayerAttribution.compute(quantized: try ModelFile(bytes: AlignedBytes(result.bytes)), sourceONNX: onnxPath,

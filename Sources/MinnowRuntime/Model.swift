@@ -176,20 +176,30 @@ public final class Model: @unchecked Sendable {
         for (i, t) in d.tensors.enumerated() {
             guard var q = t.quant, q.buffer != 0 else { continue }
             let label = "tensor \(i) '\(t.name)'"
-            guard q.scales.isEmpty, q.zeroPoints.isEmpty, q.axis >= 0, Int(q.axis) < t.shape.count, t.shape[Int(q.axis)] >= 0,
-                  Int(q.buffer) <= d.buffers.count else {
-                throw .invalid("\(label): quantization buffer \(q.buffer) needs empty vectors, a valid axis and an existing buffer")
+            // Log-coded rows (1.5) keep the largest scale in the vector; 1.2's rows keep nothing there.
+            let logCoded = q.rowEncoding != .float32
+            guard logCoded ? (q.scales.count == 1 && q.scales[0].isFinite && q.scales[0] > 0) : q.scales.isEmpty, q.zeroPoints.isEmpty,
+                  q.axis >= 0, Int(q.axis) < t.shape.count, t.shape[Int(q.axis)] >= 0, Int(q.buffer) <= d.buffers.count else {
+                throw .invalid("\(label): quantization buffer \(q.buffer) needs \(logCoded ? "the largest scale (one positive value)" : "empty vectors"), a valid axis and an existing buffer")
             }
             let n = Int(t.shape[Int(q.axis)])
-            let (need, o) = n.multipliedReportingOverflow(by: 5)
+            let (need, o) = n.multipliedReportingOverflow(by: q.rowEncoding.bytesPerRow)
             guard !o, d.buffers[Int(q.buffer) - 1].size == UInt64(need) else {
-                throw .invalid("\(label): quantization buffer \(q.buffer) holds \(d.buffers[Int(q.buffer) - 1].size) bytes, \(n) scales and zero points need \(need)")
+                throw .invalid("\(label): quantization buffer \(q.buffer) holds \(d.buffers[Int(q.buffer) - 1].size) bytes, \(n) rows of \(q.rowEncoding) parameters need \(need)")
             }
             let bytes: AlignedBytes
             do { bytes = try file.segment(Int(q.buffer)) } catch { throw .format(error) }
             let raw = UnsafeRawBufferPointer(start: bytes.pointer, count: need)
-            q.scales = (0..<n).map { raw.load(fromByteOffset: $0 * 4, as: Float.self) }
-            q.zeroPoints = (0..<n).map { Int32(raw.load(fromByteOffset: 4 * n + $0, as: Int8.self)) }
+            switch q.rowEncoding {
+            case .float32:
+                q.scales = (0..<n).map { raw.load(fromByteOffset: $0 * 4, as: Float.self) }
+                q.zeroPoints = (0..<n).map { Int32(raw.load(fromByteOffset: 4 * n + $0, as: Int8.self)) }
+            case .logSymmetric, .logAsymmetric:
+                let largest = q.scales[0]
+                q.scales = (0..<n).map { RowEncoding.scale(code: raw[$0], largest: largest) }
+                q.zeroPoints = q.rowEncoding == .logSymmetric ? Array(repeating: 0, count: n)
+                    : (0..<n).map { Int32(raw.load(fromByteOffset: n + $0, as: Int8.self)) }
+            }
             d.tensors[i].quant = q  // `buffer` stays set: it tells where the values came from (stats, inspect)
         }
         return d

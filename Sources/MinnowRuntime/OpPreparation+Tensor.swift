@@ -243,8 +243,14 @@ extension OpPreparer {
         switch table.dtype {
         case .float32: break
         case .int8:
-            guard let q = table.quant, q.axis == 0 else { throw .invalid("\(what): int8 table needs per-row quantization (axis 0)") }
-            rowQuant = (PinnedBuffer(q.scales), PinnedBuffer(q.zeroPoints))
+            guard let q = table.quant, q.axis == 0 || (q.axis == -1 && q.scales.count == 1 && q.zeroPoints.count == 1) else {
+                throw .invalid("\(what): int8 table needs per-row (axis 0) or per-tensor quantization")
+            }
+            // A per-tensor table runs on the per-row kernel with its one scale repeated (8 bytes a
+            // row of session memory, none in the file).
+            let rows = Int(table.shape[0])
+            rowQuant = q.axis == 0 ? (PinnedBuffer(q.scales), PinnedBuffer(q.zeroPoints))
+                : (PinnedBuffer(Array(repeating: q.scales[0], count: rows)), PinnedBuffer(Array(repeating: q.zeroPoints[0], count: rows)))
         default: throw .unsupported("\(what): \(table.dtype) embedding table")
         }
         return .gather(table: Int(op.inputs[0]), ids: Int(op.inputs[1]), y: Int(op.outputs[0]), rows: Int(table.shape[0]),

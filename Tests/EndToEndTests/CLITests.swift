@@ -10,7 +10,8 @@ final class CLITests: XCTestCase {
             let out = dir.appendingPathComponent("\(name).minnow").path
             let c = try minnow(["convert", fixture(name, "model.onnx"), "-o", out, "--calibration", fixture(name, "calibration.npz")])
             XCTAssertEqual(c.code, 0, c.stderr)
-            XCTAssertTrue(c.stdout.contains("mode: static"), c.stdout)
+            XCTAssertTrue(c.stdout.contains("mode: auto"), c.stdout)
+            XCTAssertTrue(c.stdout.contains("precision per Dense (auto"), c.stdout)
             XCTAssertTrue(c.stdout.contains("float ops"), c.stdout)
 
             let ran = dir.appendingPathComponent("\(name).out.npz").path
@@ -46,7 +47,8 @@ final class CLITests: XCTestCase {
     func testInspectShowsTheModel() throws {
         let dir = try temporaryDirectory()
         let out = dir.appendingPathComponent("m.minnow").path
-        XCTAssertEqual(try minnow(["convert", fixture("ctr_mlp", "model.onnx"), "-o", out, "--calibration", fixture("ctr_mlp", "calibration.npz")]).code, 0)
+        XCTAssertEqual(try minnow(["convert", fixture("ctr_mlp", "model.onnx"), "-o", out, "--calibration", fixture("ctr_mlp", "calibration.npz"),
+                                   "--mode", "static"]).code, 0)
         let text = try minnow(["inspect", out])
         XCTAssertEqual(text.code, 0)
         for needle in ["inputs:", "x: float32[batch, 30]", "ctr: float32[batch, 1]", "Dense[relu]", "per-channel axis 0", "zstd", "arena:"] {
@@ -128,7 +130,7 @@ final class CLITests: XCTestCase {
     func testConverterErrorsNameTheProblem() throws {
         let dir = try temporaryDirectory()
         let o = dir.appendingPathComponent("o.minnow").path
-        assertOneLineError(try minnow(["convert", fixture("digits_mlp", "model.onnx"), "-o", o]), contains: "--calibration")
+        assertOneLineError(try minnow(["convert", fixture("digits_mlp", "model.onnx"), "-o", o, "--mode", "static"]), contains: "--calibration")
         assertOneLineError(try minnow(["convert", fixture("digits_mlp", "model.onnx"), "-o", o, "--mode", "int4"]), contains: "--mode")
         assertOneLineError(try minnow(["convert", fixture("digits_mlp", "reference.npz"), "-o", o, "--mode", "float"]), contains: "not a readable ONNX model")
         for (file, needle) in [("unsupported_op.onnx", "node 'topk': operator TopK (opset 17) is not supported"),

@@ -89,6 +89,6 @@ final class TensorOpTests: XCTestCase {
 
     func testQuantParamsSegmentOfTheWrongSizeIsRefused() {
         XCTAssertEqual(loadError(embeddingModel(paramBytes: [UInt8](repeating: 0, count: 19))),
-                       "invalid model: tensor 1 'table': quantization buffer 2 holds 19 bytes, 4 scales and zero points need 20")
+                       "invalid model: tensor 1 'table': quantization buffer 2 holds 19 bytes, 4 rows of float32 parameters need 20")
     }
 }

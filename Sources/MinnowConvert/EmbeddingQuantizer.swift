@@ -1,0 +1,107 @@
+import Foundation
+import MinnowFormat
+
+// Embedding tables, int8, with the row parameters chosen per table by measured error. Row
+// parameters are what decides the file size of a recommendation model at small dimensions: 1.2's
+// float32 scale and int8 zero point cost 5 bytes a row, a third of a 16-wide int8 row. Candidates,
+// smallest first:
+//   per tensor        one scale for the table, symmetric           0 bytes a row
+//   log symmetric     a 1-byte log-coded scale per row              1 byte
+//   log asymmetric    log-coded scale and an int8 zero point        2 bytes
+//   float32           float32 scale and int8 zero point (1.2)       5 bytes
+// Each is measured as an SNR: with calibration data, that of the lookups' output (noise and
+// signal summed over the rows calibration looked up, each as often as it did: the error the next
+// layer sees on real traffic); without, the mean over rows of each row's relative noise (every row
+// counts alike). The smallest candidate is kept whose SNR is within `toleranceDB` of the best
+// one's or at least `cleanDB`: as clean as a well-calibrated int8 activation, so the table is no
+// longer where the model's quantization noise comes from.
+
+enum EmbeddingQuantizer {
+    static let toleranceDB = 1.0
+    static let cleanDB = 40.0
+
+    enum Choice: String {
+        case perTensor = "per tensor", logSymmetric = "log symmetric", logAsymmetric = "log asymmetric", float32
+    }
+
+    static func quantize(_ w: [Float], rows: Int, dim: Int, lookups: [Int32]? = nil) -> (q: [Int8], params: QuantParams) {
+        let r = choose(w, rows: rows, dim: dim, lookups: lookups)
+        return (r.q, r.params)
+    }
+
+    static func choose(_ w: [Float], rows: Int, dim: Int,
+                       lookups: [Int32]? = nil) -> (q: [Int8], params: QuantParams, choice: Choice, snrDB: [Choice: Double]) {
+        var results: [(Choice, [Int8], QuantParams, Double)] = []
+        let weights = lookups.flatMap { l in l.count == rows && l.contains { $0 > 0 } ? l : nil }
+        for c in [Choice.perTensor, .logSymmetric, .logAsymmetric, .float32] {
+            let (q, p) = encode(c, w, rows: rows, dim: dim)
+            results.append((c, q, p, snrDB(w, q, p, rows: rows, dim: dim, lookups: weights)))
+        }
+        if ProcessInfo.processInfo.environment["MINNOW_DEBUG_EMBEDDINGS"] != nil {
+            print("table \(rows)x\(dim): " + results.map { "\($0.0.rawValue) \(String(format: "%.1f", $0.3))" }.joined(separator: ", "))
+        }
+        let best = results.map(\.3).max() ?? 0
+        let pick = results.first { $0.3 >= min(best - toleranceDB, cleanDB) } ?? results.last!
+        return (pick.1, pick.2, pick.0, Dictionary(uniqueKeysWithValues: results.map { ($0.0, $0.3) }))
+    }
+
+    private static func encode(_ c: Choice, _ w: [Float], rows: Int, dim: Int) -> ([Int8], QuantParams) {
+        switch c {
+        case .float32:
+            return Quantizer.quantizeRows(w, rows: rows, dim: dim)
+        case .perTensor:
+            let m = w.reduce(Float(0)) { max($0, abs($1)) }
+            let s = m > 0 ? m / 127 : 1
+            return (w.map { Int8(max(-127, min(127, ($0 / s).rounded(.toNearestOrEven)))) }, QuantParams(scales: [s], zeroPoints: [0], axis: -1))
+        case .logSymmetric, .logAsymmetric:
+            let symmetric = c == .logSymmetric
+            var lo = [Float](repeating: 0, count: rows), hi = lo
+            for r in 0..<rows {
+                for v in w[(r * dim)..<((r + 1) * dim)] { lo[r] = min(lo[r], v); hi[r] = max(hi[r], v) }
+            }
+            // The scale each row needs, then rounded up to a code (so no row is clipped).
+            let need = (0..<rows).map { r in symmetric ? max(-lo[r], hi[r]) / 127 : (hi[r] - lo[r]) / 255 }
+            let largest = max(need.max() ?? 0, 1e-30)
+            var q = [Int8](repeating: 0, count: rows * dim)
+            var scales = [Float](repeating: 0, count: rows), zps = [Int32](repeating: 0, count: rows)
+            for r in 0..<rows {
+                let s = RowEncoding.scale(code: RowEncoding.code(for: max(need[r], 1e-30), largest: largest), largest: largest)
+                scales[r] = s
+                let zp = symmetric ? Float(0) : max(-128, min(127, (-128 - lo[r] / s).rounded(.toNearestOrEven)))
+                zps[r] = Int32(zp)
+                let (qmin, qmax): (Float, Float) = symmetric ? (-127, 127) : (-128, 127)
+                for i in 0..<dim {
+                    q[r * dim + i] = Int8(max(qmin, min(qmax, (w[r * dim + i] / s).rounded(.toNearestOrEven) + zp)))
+                }
+            }
+            return (q, QuantParams(scales: scales, zeroPoints: zps, axis: 0, rowEncoding: symmetric ? .logSymmetric : .logAsymmetric))
+        }
+    }
+
+    /// With lookups: -10 log10 of sum_r n_r |e_r|^2 / sum_r n_r |w_r|^2 (n_r: times looked up).
+    /// Without: -10 log10 of the mean over rows of |e_r|^2 / |w_r|^2 (rows of zeros skipped).
+    private static func snrDB(_ w: [Float], _ q: [Int8], _ p: QuantParams, rows: Int, dim: Int, lookups: [Int32]?) -> Double {
+        var total = 0.0, counted = 0, weightedSignal = 0.0, weightedNoise = 0.0
+        for r in 0..<rows {
+            let s = Double(p.axis == 0 ? p.scales[r] : p.scales[0]), z = Double(p.axis == 0 ? p.zeroPoints[r] : p.zeroPoints[0])
+            var signal = 0.0, noise = 0.0
+            for i in 0..<dim {
+                let a = Double(w[r * dim + i]), e = s * (Double(q[r * dim + i]) - z) - a
+                signal += a * a
+                noise += e * e
+            }
+            if let lookups {
+                weightedSignal += Double(lookups[r]) * signal
+                weightedNoise += Double(lookups[r]) * noise
+            } else if signal > 0 {
+                total += noise / signal
+                counted += 1
+            }
+        }
+        if lookups != nil {
+            return weightedNoise > 0 ? -10 * log10(weightedNoise / max(weightedSignal, .leastNormalMagnitude)) : 200
+        }
+        let mean = counted > 0 ? total / Double(counted) : 0
+        return mean > 0 ? -10 * log10(mean) : 200
+    }
+}
