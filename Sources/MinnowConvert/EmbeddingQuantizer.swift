@@ -9,10 +9,9 @@ import MinnowFormat
 //   log symmetric     a 1-byte log-coded scale per row              1 byte
 //   log asymmetric    log-coded scale and an int8 zero point        2 bytes
 //   float32           float32 scale and int8 zero point (1.2)       5 bytes
-// Each is measured as an SNR: with calibration data, that of the lookups' output (noise and
-// signal summed over the rows calibration looked up, each as often as it did: the error the next
-// layer sees on real traffic); without, the mean over rows of each row's relative noise (every row
-// counts alike). The smallest candidate is kept whose SNR is within `toleranceDB` of the best
+// Each is measured as an SNR: the mean of each looked-up row's relative noise power over the
+// lookups calibration made (a row counts as often as traffic reads it: the error the next layer
+// sees, sample by sample), or over all rows alike without calibration data. The smallest candidate is kept whose SNR is within `toleranceDB` of the best
 // one's or at least `cleanDB`: as clean as a well-calibrated int8 activation, so the table is no
 // longer where the model's quantization noise comes from.
 
@@ -36,9 +35,6 @@ enum EmbeddingQuantizer {
         for c in [Choice.perTensor, .logSymmetric, .logAsymmetric, .float32] {
             let (q, p) = encode(c, w, rows: rows, dim: dim)
             results.append((c, q, p, snrDB(w, q, p, rows: rows, dim: dim, lookups: weights)))
-        }
-        if ProcessInfo.processInfo.environment["MINNOW_DEBUG_EMBEDDINGS"] != nil {
-            print("table \(rows)x\(dim): " + results.map { "\($0.0.rawValue) \(String(format: "%.1f", $0.3))" }.joined(separator: ", "))
         }
         let best = results.map(\.3).max() ?? 0
         let pick = results.first { $0.3 >= min(best - toleranceDB, cleanDB) } ?? results.last!
@@ -78,10 +74,10 @@ enum EmbeddingQuantizer {
         }
     }
 
-    /// With lookups: -10 log10 of sum_r n_r |e_r|^2 / sum_r n_r |w_r|^2 (n_r: times looked up).
-    /// Without: -10 log10 of the mean over rows of |e_r|^2 / |w_r|^2 (rows of zeros skipped).
+    /// -10 log10 of the mean of |e_r|^2 / |w_r|^2 over the lookups calibration made (row r counted
+    /// n_r times), or over the rows when there are no lookups (rows of zeros skipped).
     private static func snrDB(_ w: [Float], _ q: [Int8], _ p: QuantParams, rows: Int, dim: Int, lookups: [Int32]?) -> Double {
-        var total = 0.0, counted = 0, weightedSignal = 0.0, weightedNoise = 0.0
+        var total = 0.0, counted = 0, perLookup = 0.0, lookupCount = 0.0
         for r in 0..<rows {
             let s = Double(p.axis == 0 ? p.scales[r] : p.scales[0]), z = Double(p.axis == 0 ? p.zeroPoints[r] : p.zeroPoints[0])
             var signal = 0.0, noise = 0.0
@@ -91,15 +87,15 @@ enum EmbeddingQuantizer {
                 noise += e * e
             }
             if let lookups {
-                weightedSignal += Double(lookups[r]) * signal
-                weightedNoise += Double(lookups[r]) * noise
+                if signal > 0 { perLookup += Double(lookups[r]) * noise / signal; lookupCount += Double(lookups[r]) }
             } else if signal > 0 {
                 total += noise / signal
                 counted += 1
             }
         }
         if lookups != nil {
-            return weightedNoise > 0 ? -10 * log10(weightedNoise / max(weightedSignal, .leastNormalMagnitude)) : 200
+            let mean = perLookup / max(lookupCount, 1)
+            return mean > 0 ? -10 * log10(mean) : 200
         }
         let mean = counted > 0 ? total / Double(counted) : 0
         return mean > 0 ? -10 * log10(mean) : 200

@@ -40,6 +40,28 @@ private func embeddingModel(paramBytes: [UInt8]? = nil) -> [UInt8] {
     return ModelFileWriter.write(d, segments: [SegmentPayload(bytes: table.map { UInt8(bitPattern: $0) }), SegmentPayload(bytes: params)])
 }
 
+/// The same table with format 1.5's log-coded row parameters: codes (and zero points) in the
+/// segment, the largest scale in the vector.
+private func logCodedEmbeddingModel(_ encoding: RowEncoding, largest: [Float] = [2], paramBytes: [UInt8]? = nil) -> [UInt8] {
+    var d = ModelDescription()
+    d.tensors = [
+        TensorInfo(name: "ids", dtype: .int64, shape: [-1, 3], arenaOffsetPerSample: 0),
+        TensorInfo(name: "table", dtype: .int8, shape: [4, 2],
+                   quant: QuantParams(scales: largest, zeroPoints: [], axis: 0, buffer: 2, rowEncoding: encoding), buffer: 1),
+        TensorInfo(name: "y", dtype: .float32, shape: [-1, 3, 2], arenaOffsetPerSample: 64),
+    ]
+    d.operators = [OperatorInfo(opcode: .gather, inputs: [1, 0], outputs: [2], name: "emb")]
+    d.inputs = [0]
+    d.outputs = [2]
+    d.memoryPlan = MemoryPlanInfo(arenaBytesPerSample: 128, maxBatch: 4)
+    let table: [Int8] = [0, 10, -128, 127, 5, 5, 1, 2]
+    // Codes 255, 239, 223, 207: scales 2, 1, 0.5, 0.25 (one octave is 16 codes).
+    var params: [UInt8] = [255, 239, 223, 207]
+    if encoding == .logAsymmetric { params += [0, -128, 5, 1].map { UInt8(bitPattern: Int8($0)) } }
+    return ModelFileWriter.write(d, segments: [SegmentPayload(bytes: table.map { UInt8(bitPattern: $0) }),
+                                               SegmentPayload(bytes: paramBytes ?? params)])
+}
+
 private func loadError(_ bytes: [UInt8]) -> String {
     do { _ = try Session(model: try Model(bytes: AlignedBytes(bytes))); return "loaded" } catch { return "\(error)" }
 }
@@ -84,6 +106,35 @@ final class TensorOpTests: XCTestCase {
         try session.setInput(0, floats: [0, 4, 1])
         XCTAssertThrowsError(try session.run(batch: 1)) { e in
             XCTAssertEqual("\(e)", "operator 0 (Gather): id 4 at position 1 is outside the table's 4 rows")
+        }
+    }
+
+    func testLogCodedRowParametersDecodeToTheScalesTheyStandFor() throws {
+        let sym = try Model(bytes: AlignedBytes(logCodedEmbeddingModel(.logSymmetric)))
+        XCTAssertEqual(sym.description.tensors[1].quant?.scales, [2, 1, 0.5, 0.25])
+        XCTAssertEqual(sym.description.tensors[1].quant?.zeroPoints, [0, 0, 0, 0])
+        let session = try Session(model: sym)
+        try session.setInput(0, floats: [0, 1, 3, 2, 2, 2])
+        try session.run(batch: 2)
+        XCTAssertEqual(session.outputFloats(0, batch: 2), [0, 20, -128, 127, 0.25, 0.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5])
+        let asym = try Model(bytes: AlignedBytes(logCodedEmbeddingModel(.logAsymmetric)))
+        XCTAssertEqual(asym.description.tensors[1].quant?.zeroPoints, [0, -128, 5, 1])
+        // The converter's code for a scale is the smallest whose scale is at least it (no row is clipped).
+        for s: Float in [2, 1.999, 1.3, 0.001, 1e-9] {
+            let c = RowEncoding.code(for: s, largest: 2)
+            XCTAssertGreaterThanOrEqual(RowEncoding.scale(code: c, largest: 2), s)
+            if c > 0 { XCTAssertLessThan(RowEncoding.scale(code: c - 1, largest: 2), s) }
+        }
+    }
+
+    func testMalformedLogCodedRowParametersAreRefused() {
+        XCTAssertEqual(loadError(logCodedEmbeddingModel(.logSymmetric, paramBytes: [255, 239, 223])),
+                       "invalid model: tensor 1 'table': quantization buffer 2 holds 3 bytes, 4 rows of logSymmetric parameters need 4")
+        XCTAssertEqual(loadError(logCodedEmbeddingModel(.logAsymmetric, paramBytes: [255, 239, 223, 207])),
+                       "invalid model: tensor 1 'table': quantization buffer 2 holds 4 bytes, 4 rows of logAsymmetric parameters need 8")
+        for largest: [Float] in [[], [0], [-1], [.nan], [1, 2]] {
+            XCTAssertEqual(loadError(logCodedEmbeddingModel(.logSymmetric, largest: largest)),
+                           "invalid model: tensor 1 'table': quantization buffer 2 needs the largest scale (one positive value), a valid axis and an existing buffer")
         }
     }
 
