@@ -21,17 +21,16 @@ public struct PrecisionChoice: Sendable {
     public var op: String
     public var opType: String
     public var precision: LayerPrecision
-    /// Relative noise power of the layer's output (0 is exact); nil where not measured.
-    public var staticNoise: Double?
+    /// Relative noise power of the layer's output in each int8 mode (0 is exact).
+    public var staticNoise: Double
     public var dynamicNoise: Double
     public var reason: String
 
-    static func db(_ noise: Double?) -> String {
-        guard let noise else { return "-" }
-        return noise > 0 ? String(format: "%.1f dB", -10 * log10(noise)) : "exact"
+    static func db(_ noise: Double) -> String {
+        noise > 0 ? String(format: "%.1f dB", -10 * log10(noise)) : "exact"
     }
 
-    /// One line for the summary and the file's metadata: "static (SNR 41.2 dB static, 44.0 dB dynamic)".
+    /// One line for the summary: "static (SNR static 41.2 dB, dynamic 44.0 dB): why".
     public var line: String {
         "\(precision.rawValue) (SNR static \(Self.db(staticNoise)), dynamic \(Self.db(dynamicNoise))): \(reason)"
     }
@@ -44,7 +43,7 @@ extension PrecisionChoice {
     static func encode(_ choices: [PrecisionChoice], in g: MGraph) -> String {
         choices.compactMap { c in
             guard let i = g.ops.firstIndex(where: { $0.name == c.op }) else { return nil }
-            func f(_ n: Double?) -> String { n.map { $0 > 0 ? String(format: "%.1f", -10 * log10($0)) : "inf" } ?? "-" }
+            func f(_ n: Double) -> String { n > 0 ? String(format: "%.1f", -10 * log10(n)) : "inf" }
             return "\(i):\(c.precision.rawValue.prefix(1)):\(f(c.staticNoise)):\(f(c.dynamicNoise))"
         }.joined(separator: " ")
     }
@@ -67,10 +66,12 @@ extension PrecisionChoice {
 }
 
 enum AutoPrecision {
-    /// Static int8 is kept where it is within this much of the float layer's output: SNR >= 30 dB
-    /// and no more than 3 dB below what dynamic achieves. Per-tensor static ranges rarely lose
-    /// more than a few dB against per-row ranges on well-behaved activations; a larger gap means
-    /// the tensor's range is dominated by outliers that per-row scales absorb.
+    /// Static int8 is kept where the layer's output SNR is at least `staticGoodSNR`, or at least
+    /// `staticMinSNR` and no more than `staticMaxGapDB` below what dynamic achieves. Per-tensor
+    /// static ranges rarely lose more than a few dB against per-row ranges on well-behaved
+    /// activations; a larger gap means the tensor's range is dominated by outliers that per-row
+    /// scales absorb. Above 40 dB (1% RMS) the gap no longer matters and static's speed wins.
+    static let staticGoodSNR = 40.0
     static let staticMinSNR = 30.0
     static let staticMaxGapDB = 3.0
     /// Below this SNR even dynamic int8 is too lossy and the layer stays in float.
@@ -92,24 +93,25 @@ enum AutoPrecision {
         for d in candidates {
             let op = g.ops[d]
             let x = op.inputs[0]
-            guard let rows = captured[x], !rows.isEmpty, let k = g.tensors[x].shape.last, k > 0 else { continue }
+            guard let rows = captured[x], let k = g.tensors[x].shape.last, k > 0, rows.count >= Int(k) else { continue }
             let noise = try measure(g, dense: d, rows: rows, range: ranges[x] ?? ActivationRange(min: 0, max: 0))
             choices.append(decide(op, staticNoise: noise.static, dynamicNoise: noise.dynamic))
         }
         return choices
     }
 
-    static func decide(_ op: MOp, staticNoise: Double?, dynamicNoise: Double) -> PrecisionChoice {
+    static func decide(_ op: MOp, staticNoise: Double, dynamicNoise: Double) -> PrecisionChoice {
         func snr(_ n: Double) -> Double { n > 0 ? -10 * log10(n) : .infinity }
         var choice = PrecisionChoice(op: op.name, opType: op.sourceType, precision: .static, staticNoise: staticNoise,
                                      dynamicNoise: dynamicNoise, reason: "")
-        let d = snr(dynamicNoise)
-        if let staticNoise, snr(staticNoise) >= staticMinSNR, snr(staticNoise) >= min(d, 200) - staticMaxGapDB {
+        let d = snr(dynamicNoise), s = snr(staticNoise)
+        if s >= staticGoodSNR {
+            choice.reason = "static is above \(Int(staticGoodSNR)) dB"
+        } else if s >= staticMinSNR, s >= min(d, 200) - staticMaxGapDB {
             choice.reason = "static is within \(Int(staticMaxGapDB)) dB of dynamic and above \(Int(staticMinSNR)) dB"
         } else if d >= dynamicMinSNR {
             choice.precision = .dynamic
-            choice.reason = staticNoise == nil ? "its output must stay float" :
-                (snr(staticNoise!) < staticMinSNR ? "static is below \(Int(staticMinSNR)) dB" : "static loses more than \(Int(staticMaxGapDB)) dB to dynamic")
+            choice.reason = s < staticMinSNR ? "static is below \(Int(staticMinSNR)) dB" : "static loses more than \(Int(staticMaxGapDB)) dB to dynamic"
         } else {
             choice.precision = .float
             choice.reason = "int8 weights cost more than \(Int(dynamicMinSNR)) dB"
@@ -119,7 +121,7 @@ enum AutoPrecision {
 
     /// Relative noise power of the layer's output in static and dynamic int8 against float.
     private static func measure(_ g: MGraph, dense d: Int, rows: [Float],
-                                range: ActivationRange) throws(ConvertError) -> (static: Double?, dynamic: Double) {
+                                range: ActivationRange) throws(ConvertError) -> (static: Double, dynamic: Double) {
         let op = g.ops[d]
         let k = Int(g.tensors[op.inputs[0]].shape.last!)
         let n = rows.count / k
@@ -169,15 +171,34 @@ enum AutoPrecision {
 
     /// The end-to-end guard: per-layer choices do not add up exactly (noise compounds), so the mix
     /// is run on the calibration rows and compared with all-static and all-dynamic. While its
-    /// outputs are more than `e2eSlackDB` noisier than the better of the two, the static layers
-    /// that lost the most to dynamic (in isolation) become dynamic, 1, 2, 4, ... at a time.
+    /// outputs are more than `e2eSlackDB` noisier than the better of the two (and below
+    /// `e2eGoodDB`), the static layers that lost the most to dynamic (in isolation) become
+    /// dynamic, 1, 2, 4, ... at a time. Then the compact embedding encodings are tried the same way.
     static let e2eSlackDB = 0.25
+    /// Outputs at least this clean (1% RMS relative error) are within tolerance whatever the
+    /// better uniform mode achieves: static int8 is then kept for its speed (up to 1.9x at batch 64
+    /// on the MLPs, docs/benchmarks.md).
+    static let e2eGoodDB = 40.0
+
+    /// What the compact embedding encodings may cost the outputs. They trade accuracy for file size
+    /// (DLRM-style: 2.8 MB instead of 3.4 MB, under ONNX Runtime's 3.3 MB): up to 1.5 dB (noise
+    /// power x1.4) at the outputs, or any cost that leaves them above `e2eGoodDB`.
+    static let tablesSlackDB = 1.5
+
+    struct Refined {
+        var choices: [PrecisionChoice]
+        var compactTables: Bool
+        var snr: (mix: Double, allStatic: Double, allDynamic: Double)
+        var tablesNote: String?
+    }
 
     static func refine(_ g: MGraph, choices: [PrecisionChoice], ranges: [Int: ActivationRange], keep: [String],
-                       lookups: [String: [Int32]], check: Check) throws(ConvertError) -> (choices: [PrecisionChoice], snr: (mix: Double, allStatic: Double, allDynamic: Double)) {
-        func outputSNR(_ c: [PrecisionChoice]) throws(ConvertError) -> Double {
+                       tables: TableContext, check: Check) throws(ConvertError) -> Refined {
+        func outputSNR(_ c: [PrecisionChoice], compact: Bool = false) throws(ConvertError) -> Double {
             var q = g
-            apply(&q, c, ranges: ranges, keep: keep, lookups: lookups)
+            var t = tables
+            t.compact = compact
+            apply(&q, c, ranges: ranges, keep: keep, tables: t)
             q.compact()
             let plan = MemoryPlanner.plan(q, reuse: true)
             let out: [[Float]]
@@ -200,7 +221,7 @@ enum AutoPrecision {
             choices.map { var c = $0; if c.precision != .float { c.precision = p }; return c }
         }
         let allStatic = try outputSNR(all(.static)), allDynamic = try outputSNR(all(.dynamic))
-        let target = max(allStatic, allDynamic) - e2eSlackDB
+        let target = min(max(allStatic, allDynamic) - e2eSlackDB, e2eGoodDB)
         var current = choices
         var snr = try outputSNR(current)
         // Static layers by how much they lost to dynamic, most first.
@@ -213,7 +234,7 @@ enum AutoPrecision {
             current = choices
             for i in order.prefix(promoted) {
                 current[i].precision = .dynamic
-                current[i].reason = String(format: "made dynamic by the end-to-end check (outputs %.1f dB with it static, best uniform mode %.1f dB)", snr, target + e2eSlackDB)
+                current[i].reason = String(format: "made dynamic by the end-to-end check (outputs %.1f dB with it static, target %.1f dB)", snr, target)
             }
             snr = try outputSNR(current)
         }
@@ -224,21 +245,30 @@ enum AutoPrecision {
             }
             snr = allStatic
         }
-        return (current, (snr, allStatic, allDynamic))
+        // Embedding tables: the compact encodings, if the outputs can afford them.
+        var compact = false, note: String?
+        if !Quantizer.embeddingIds(g).isEmpty {
+            let small = try outputSNR(current, compact: true)
+            compact = small >= min(snr - tablesSlackDB, e2eGoodDB)
+            note = String(format: "embedding tables %@: outputs %.1f dB with the compact encodings, %.1f dB with the accurate ones",
+                          compact ? "compact" : "accurate", small, snr)
+            if compact { snr = small }
+        }
+        return Refined(choices: current, compactTables: compact, snr: (snr, allStatic, allDynamic), tablesNote: note)
     }
 
     private static func gap(_ c: PrecisionChoice) -> Double {
         func snr(_ n: Double) -> Double { n > 0 ? -10 * log10(n) : 200 }
-        return snr(c.dynamicNoise) - (c.staticNoise.map(snr) ?? 0)
+        return snr(c.dynamicNoise) - snr(c.staticNoise)
     }
 
     /// Applies the choices: static int8 where chosen, dynamic where chosen, float elsewhere.
     @discardableResult
     static func apply(_ g: inout MGraph, _ choices: [PrecisionChoice], ranges: [Int: ActivationRange], keep: [String],
-                      lookups: [String: [Int32]] = [:]) -> [FloatDecision] {
+                      tables: TableContext = TableContext()) -> [FloatDecision] {
         let staticOps = Set(choices.filter { $0.precision == .static }.map(\.op))
         let dynamicOps = Set(choices.filter { $0.precision == .dynamic }.map(\.op))
-        let decisions = Quantizer.applyStatic(&g, ranges: ranges, keep: keep, only: staticOps, lookups: lookups)
+        let decisions = Quantizer.applyStatic(&g, ranges: ranges, keep: keep, only: staticOps, tables: tables)
         _ = Quantizer.applyDynamic(&g, keep: keep, only: dynamicOps)
         return decisions
     }

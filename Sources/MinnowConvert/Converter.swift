@@ -117,8 +117,20 @@ public enum Converter {
         case .float:
             floatOps = Quantizer.floatOnlyOps(g)
         case .dynamic:
-            floatOps = Quantizer.applyDynamic(&g, keep: options.keepFloat)
-            quantizeVariant = { [keep = options.keepFloat] v in _ = Quantizer.applyDynamic(&v, keep: keep) }
+            // Dynamic mode needs no calibration; given some, its lookups choose the embedding
+            // tables' parameters (as in the other modes) when the model has tables.
+            var tables = TableContext()
+            let ids = Quantizer.embeddingIds(g)
+            if let path = options.calibrationPath, !ids.isEmpty {
+                let arrays: [(name: String, array: NpyArray)]
+                do { arrays = try Npz.readAny(path: path) } catch { throw .calibration(error.description) }
+                let result = try Calibrator.calibrate(g, arrays: try Calibrator.inputArrays(g, arrays, file: path), method: .minMax,
+                                                      maxSamples: options.maxCalibrationSamples, batch: min(options.maxBatch, 64),
+                                                      countIds: ids, progress: options.progress)
+                tables.lookups = result.lookups
+            }
+            floatOps = Quantizer.applyDynamic(&g, keep: options.keepFloat, tables: tables)
+            quantizeVariant = { [keep = options.keepFloat, tables] v in _ = Quantizer.applyDynamic(&v, keep: keep, tables: tables) }
         case .static, .auto:
             guard let path = options.calibrationPath else {
                 guard options.mode == .auto else {
@@ -139,7 +151,7 @@ public enum Converter {
                                                   maxSamples: options.maxCalibrationSamples, batch: min(options.maxBatch, 64),
                                                   capture: Set(candidates.map { g.ops[$0].inputs[0] } + floatOutputs),
                                                   countIds: Quantizer.embeddingIds(g), progress: options.progress)
-            let lookups = result.lookups
+            var tables = TableContext(lookups: result.lookups)
             samples = result.samples
             if options.mode == .auto {
                 options.progress?("precision", 0)
@@ -153,24 +165,26 @@ public enum Converter {
                         samples: n, outputs: zip(floatOutputs, perSample).map { Array(result.captured[$0.0]!.prefix(n * $0.1)) },
                         batch: min(options.maxBatch, 64))
                     let refined = try AutoPrecision.refine(g, choices: measured, ranges: result.ranges, keep: options.keepFloat,
-                                                          lookups: lookups, check: check)
+                                                          tables: tables, check: check)
                     precision = refined.choices
+                    tables.compact = refined.compactTables
                     autoNote = String(format: "graph outputs on %d calibration samples: SNR %.1f dB (all static %.1f dB, all dynamic %.1f dB)",
                                       n, refined.snr.mix, refined.snr.allStatic, refined.snr.allDynamic)
+                        + (refined.tablesNote.map { "; \($0)" } ?? "")
                 } else {
                     precision = measured
                 }
-                floatOps = AutoPrecision.apply(&g, precision, ranges: result.ranges, keep: options.keepFloat, lookups: lookups)
+                floatOps = AutoPrecision.apply(&g, precision, ranges: result.ranges, keep: options.keepFloat, tables: tables)
                 floatOps += precision.filter { $0.precision == .float }.map { FloatDecision(op: $0.op, opType: $0.opType, reason: "auto: \($0.reason)") }
-                quantizeVariant = { [keep = options.keepFloat, ranges = result.ranges, precision] v in
-                    AutoPrecision.apply(&v, precision, ranges: ranges, keep: keep, lookups: lookups)
+                quantizeVariant = { [keep = options.keepFloat, ranges = result.ranges, precision, tables] v in
+                    AutoPrecision.apply(&v, precision, ranges: ranges, keep: keep, tables: tables)
                 }
                 metadata.append(KeyValue("precision", PrecisionChoice.encode(precision, in: g)))
                 if let autoNote { metadata.append(KeyValue("precision_check", autoNote)) }
             } else {
-                floatOps = Quantizer.applyStatic(&g, ranges: result.ranges, keep: options.keepFloat, lookups: lookups)
-                quantizeVariant = { [keep = options.keepFloat, ranges = result.ranges] v in
-                    _ = Quantizer.applyStatic(&v, ranges: ranges, keep: keep, lookups: lookups)
+                floatOps = Quantizer.applyStatic(&g, ranges: result.ranges, keep: options.keepFloat, tables: tables)
+                quantizeVariant = { [keep = options.keepFloat, ranges = result.ranges, tables] v in
+                    _ = Quantizer.applyStatic(&v, ranges: ranges, keep: keep, tables: tables)
                 }
             }
             let method: String

@@ -11,9 +11,18 @@ import MinnowFormat
 //   float32           float32 scale and int8 zero point (1.2)       5 bytes
 // Each is measured as an SNR: the mean of each looked-up row's relative noise power over the
 // lookups calibration made (a row counts as often as traffic reads it: the error the next layer
-// sees, sample by sample), or over all rows alike without calibration data. The smallest candidate is kept whose SNR is within `toleranceDB` of the best
-// one's or at least `cleanDB`: as clean as a well-calibrated int8 activation, so the table is no
-// longer where the model's quantization noise comes from.
+// sees, sample by sample), or over all rows alike without calibration data. The smallest
+// candidate within `toleranceDB` of the best one's SNR is kept. The compact rule (auto mode) also
+// takes one with at least `cleanDB`, as clean as a well-calibrated int8 activation, and auto keeps
+// that only if the graph's outputs can afford it (AutoPrecision.refine): a 40 dB table is harmless
+// after a 34 dB MLP (DLRM) and not before a 41 dB LSTM.
+
+/// What embedding quantization knows: per ids tensor name, how often calibration looked each row
+/// up; and whether the compact rule may be used (auto mode, which checks it end to end).
+struct TableContext {
+    var lookups: [String: [Int32]] = [:]
+    var compact = false
+}
 
 enum EmbeddingQuantizer {
     static let toleranceDB = 1.0
@@ -23,13 +32,13 @@ enum EmbeddingQuantizer {
         case perTensor = "per tensor", logSymmetric = "log symmetric", logAsymmetric = "log asymmetric", float32
     }
 
-    static func quantize(_ w: [Float], rows: Int, dim: Int, lookups: [Int32]? = nil) -> (q: [Int8], params: QuantParams) {
-        let r = choose(w, rows: rows, dim: dim, lookups: lookups)
+    static func quantize(_ w: [Float], rows: Int, dim: Int, lookups: [Int32]? = nil, compact: Bool = false) -> (q: [Int8], params: QuantParams) {
+        let r = choose(w, rows: rows, dim: dim, lookups: lookups, compact: compact)
         return (r.q, r.params)
     }
 
     static func choose(_ w: [Float], rows: Int, dim: Int,
-                       lookups: [Int32]? = nil) -> (q: [Int8], params: QuantParams, choice: Choice, snrDB: [Choice: Double]) {
+                       lookups: [Int32]? = nil, compact: Bool = false) -> (q: [Int8], params: QuantParams, choice: Choice, snrDB: [Choice: Double]) {
         var results: [(Choice, [Int8], QuantParams, Double)] = []
         let weights = lookups.flatMap { l in l.count == rows && l.contains { $0 > 0 } ? l : nil }
         for c in [Choice.perTensor, .logSymmetric, .logAsymmetric, .float32] {
@@ -37,7 +46,7 @@ enum EmbeddingQuantizer {
             results.append((c, q, p, snrDB(w, q, p, rows: rows, dim: dim, lookups: weights)))
         }
         let best = results.map(\.3).max() ?? 0
-        let pick = results.first { $0.3 >= min(best - toleranceDB, cleanDB) } ?? results.last!
+        let pick = results.first { $0.3 >= (compact ? min(best - toleranceDB, cleanDB) : best - toleranceDB) } ?? results.last!
         return (pick.1, pick.2, pick.0, Dictionary(uniqueKeysWithValues: results.map { ($0.0, $0.3) }))
     }
 

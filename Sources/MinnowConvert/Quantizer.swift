@@ -62,8 +62,8 @@ enum Quantizer {
     /// Embedding tables become int8 in every quantized mode: they dominate the size of
     /// recommendation models, and the gather dequantizes only the rows it reads. The row
     /// parameters are chosen per table by measured error (`EmbeddingQuantizer`).
-    /// `lookups`: per ids tensor name, how often calibration looked each row up (weights the error).
-    static func quantizeEmbeddings(_ g: inout MGraph, keep: [String], lookups: [String: [Int32]] = [:]) -> [FloatDecision] {
+    /// `tables`: how often calibration looked each row up, and which encodings may be chosen.
+    static func quantizeEmbeddings(_ g: inout MGraph, keep: [String], tables: TableContext = TableContext()) -> [FloatDecision] {
         var decisions: [FloatDecision] = []
         for i in g.ops.indices where g.ops[i].opcode == .gather {
             let t = g.ops[i].inputs[0]
@@ -73,7 +73,8 @@ enum Quantizer {
                 continue
             }
             let (q, params) = EmbeddingQuantizer.quantize(values, rows: Int(g.tensors[t].shape[0]), dim: Int(g.tensors[t].shape[1]),
-                                                          lookups: lookups[g.tensors[g.ops[i].inputs[1]].name])
+                                                          lookups: tables.lookups[g.tensors[g.ops[i].inputs[1]].name],
+                                                          compact: tables.compact)
             g.ops[i].inputs[0] = g.addConstant(name: g.tensors[t].name, shape: g.tensors[t].shape, .int8(q), quant: params)
         }
         return decisions
@@ -100,7 +101,7 @@ enum Quantizer {
     /// Dynamic mode: int8 weights on every Dense that is not kept in float (of those named in
     /// `only`, when given: auto mode's mixed precision).
     static func applyDynamic(_ g: inout MGraph, keep: [String], only: Set<String>? = nil,
-                             lookups: [String: [Int32]] = [:]) -> [FloatDecision] {
+                             tables: TableContext = TableContext()) -> [FloatDecision] {
         var decisions: [FloatDecision] = []
         for d in g.ops.indices {
             let op = g.ops[d]
@@ -114,7 +115,7 @@ enum Quantizer {
             options.dynamicQuant = true
             g.ops[d].options = .dense(options)
         }
-        decisions += quantizeEmbeddings(&g, keep: keep, lookups: lookups)
+        decisions += quantizeEmbeddings(&g, keep: keep, tables: tables)
         return decisions + floatOnlyOps(g)
     }
 
@@ -144,7 +145,7 @@ enum Quantizer {
     /// Static mode. `ranges` holds the calibrated range of every activation. With `only`, just the
     /// Dense ops it names become static int8 (auto mode's mixed precision).
     static func applyStatic(_ g: inout MGraph, ranges: [Int: ActivationRange], keep: [String],
-                            only: Set<String>? = nil, lookups: [String: [Int32]] = [:]) -> [FloatDecision] {
+                            only: Set<String>? = nil, tables: TableContext = TableContext()) -> [FloatDecision] {
         var decisions: [FloatDecision] = []
         var int8Dense = Set<Int>()
         for (d, op) in g.ops.enumerated() where op.opcode == .dense {
@@ -225,7 +226,7 @@ enum Quantizer {
             rewritten.append(op)
         }
         g.ops = rewritten
-        decisions += quantizeEmbeddings(&g, keep: keep, lookups: lookups)
+        decisions += quantizeEmbeddings(&g, keep: keep, tables: tables)
         return decisions + floatOnlyOps(g)
     }
 

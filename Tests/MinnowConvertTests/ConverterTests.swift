@@ -131,4 +131,30 @@ final class CorruptONNXTests: XCTestCase {
         XCTAssertGreaterThan(refused, 50)
         XCTAssertEqual(refused + converted, 360)
     }
+
+    func testAutoModeRecordsEachChoiceInTheFile() throws {
+        for name in ["digits_mlp", "ctr_mlp", "outlier_mlp"] {
+            var o = ConvertOptions()  // auto is the default
+            o.calibrationPath = fixture(name, "calibration.npz")
+            let r = try Converter.convert(onnxPath: fixture(name, "model.onnx"), options: o)
+            XCTAssertEqual(r.summary.mode, .auto)
+            XCTAssertEqual(r.summary.precision.count, 3 - (name == "digits_mlp" ? 1 : 0), name)
+            let d = try Model(bytes: AlignedBytes(r.bytes)).description
+            let recorded = PrecisionChoice.decode(try XCTUnwrap(d.metadata.first { $0.key == "precision" }).value)
+            XCTAssertEqual(recorded.map(\.precision), r.summary.precision.map(\.precision), name)
+            for (rec, c) in zip(recorded, r.summary.precision) {
+                let op = d.operators[rec.op]
+                XCTAssertEqual(op.name, c.op, name)
+                XCTAssertEqual(rec.staticDB, String(format: "%.1f", -10 * log10(c.staticNoise)), name)
+                // The file runs each Dense the way the record says.
+                guard case let .dense(options) = op.options else { return XCTFail("\(name): \(op.name) is not a Dense") }
+                let int8Input = d.tensors[Int(op.inputs[0])].dtype == .int8, int8Weights = d.tensors[Int(op.inputs[1])].dtype == .int8
+                switch rec.precision {
+                case .static: XCTAssertTrue(int8Input && int8Weights && !options.dynamicQuant, "\(name) \(op.name)")
+                case .dynamic: XCTAssertTrue(!int8Input && int8Weights && options.dynamicQuant, "\(name) \(op.name)")
+                case .float: XCTAssertTrue(!int8Input && !int8Weights, "\(name) \(op.name)")
+                }
+            }
+        }
+    }
 }

@@ -5,11 +5,15 @@ parity spec's verdict and the file size, for static, dynamic and auto; the DLRM-
 ONNX Runtime's int8 files with ROC AUC; all-MiniLM-L6-v2's embedding cosine when out/minilm exists
 (tools/reference/make_minilm.py).
 
-    python3 tools/compare/default_conversion.py [--minnow .build/release/minnow] [--out table.md]
+    python3 tools/compare/default_conversion.py [--minnow .build/release/minnow] [--out table.md] [--speed]
 
-Accuracy and size only (no timing): the figures are the same on every machine with the same
-kernels, up to float summation order.
+Accuracy and size are the same on every machine with the same kernels, up to float summation
+order. --speed adds what the precision choice costs or saves in time: `minnow bench` p50 of auto
+over static and over dynamic at batch 1 and 64, one thread, medians of 3 interleaved rounds (a
+ratio from one run on one machine; the CPU is printed).
 """
+import json
+import platform
 import argparse
 import os
 import re
@@ -56,8 +60,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minnow", default=os.path.join(ROOT, ".build", "release", "minnow"))
     ap.add_argument("--out")
+    ap.add_argument("--speed", action="store_true")
     args = ap.parse_args()
-    lines = ["| fixture | static | dynamic | auto (default) | auto's choice |", "|---|---|---|---|---|"]
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
+    head = "| fixture | static | dynamic | auto (default) | auto's choice |" + (" auto / static p50, b1, b64 | auto / dynamic p50, b1, b64 |" if args.speed else "")
+    lines = [f"CPU: {cpu}; SNR of Minnow's outputs against PyTorch's on the held-out reference rows, file size, parity spec.", "",
+             head, "|---|---|---|---|---|" + ("---|---|" if args.speed else "")]
     with tempfile.TemporaryDirectory() as tmp:
         for name in sorted(os.listdir(FIXTURES)):
             d = os.path.join(FIXTURES, name)
@@ -77,7 +85,21 @@ def main():
                          os.path.join(d, "parity.json")).returncode == 0
                 db = snr(outputs(args.minnow, path, os.path.join(d, "reference.npz"), tmp))
                 cells.append(f"{db:.1f} dB, {os.path.getsize(path) / 1000:.1f} KB, {'pass' if ok else '**fail**'}")
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {choice} |")
+            row = f"| {name} | " + " | ".join(cells) + f" | {choice} |"
+            if args.speed:
+                p50 = {}
+                for batch in (1, 64):
+                    rounds = {m: [] for m in ("static", "dynamic", "auto")}
+                    for _ in range(3):
+                        for mode in rounds:
+                            b = json.loads(run(args.minnow, "bench", os.path.join(tmp, f"{name}.{mode}.minnow"), "--batch", batch,
+                                               "--threads", 1, "--seconds", 0.5, "--input", os.path.join(d, "reference.npz"),
+                                               "--json").stdout)
+                            rounds[mode].append(b["latency_ms"]["p50"])
+                    p50[batch] = {m: float(np.median(v)) for m, v in rounds.items()}
+                row += " " + " | ".join(", ".join(f"{p50[b]['auto'] / p50[b][other]:.2f}x" for b in (1, 64))
+                                        for other in ("static", "dynamic")) + " |"
+            lines.append(row)
             print(lines[-1], flush=True)
 
         from onnxruntime.quantization import QuantType, quantize_dynamic

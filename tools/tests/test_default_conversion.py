@@ -18,9 +18,11 @@ RECURRENT = os.path.join(FIXTURES, "recurrent")
 VARIANTS = sorted(d for d in os.listdir(RECURRENT) if os.path.isdir(os.path.join(RECURRENT, d)))
 MINILM = os.path.join(os.path.dirname(FIXTURES), "out", "minilm")
 
-# The end-to-end check keeps auto within 0.25 dB of the better uniform mode on the calibration
-# rows; held-out rows are other rows, so the test allows twice that.
-SLACK_DB = 0.5
+# On the calibration rows, auto's outputs are within 0.25 dB of the better uniform mode's, or at
+# least 40 dB (1% RMS error, where static int8's speed is kept), and compact embedding encodings
+# may cost up to 1.5 dB more. Held-out rows are other rows: the test allows that, plus 1 dB for the
+# rows being different.
+GOOD_DB, SLACK_DB = 40.0, 0.25 + 1.0
 
 
 def extra_args(fixture_dir):
@@ -69,7 +71,8 @@ def test_auto_is_as_accurate_as_the_better_uniform_mode_at_no_larger_a_file(minn
     better = max(("static", "dynamic"), key=lambda m: results[m][0])
     snr, size, passes = results["auto"]
     summary = {m: f"{r[0]:.2f} dB, {r[1]} bytes, parity {'ok' if r[2] else 'fails'}" for m, r in results.items()}
-    assert snr >= results[better][0] - SLACK_DB, summary
+    tables = 1.5 if "Gather" in {o["op"] for o in json.loads(minnow("inspect", tmp_path / "auto.minnow", "--json").stdout)["operators"]} else 0
+    assert snr >= min(results[better][0], GOOD_DB) - SLACK_DB - tables, summary
     assert passes or not results[better][2], summary
     inspect = json.loads(minnow("inspect", tmp_path / "auto.minnow", "--json").stdout)
     assert inspect["metadata"]["mode"] == "auto" and inspect["precision"], "auto records a choice per Dense"
