@@ -28,26 +28,21 @@ enum EmbeddingQuantizer {
     static let toleranceDB = 1.0
     static let cleanDB = 40.0
 
-    enum Choice: String {
-        case perTensor = "per tensor", logSymmetric = "log symmetric", logAsymmetric = "log asymmetric", float32
+    /// The candidates, smallest first.
+    enum Choice: CaseIterable {
+        case perTensor, logSymmetric, logAsymmetric, float32
     }
 
+    /// The table quantized with the smallest candidate the rule accepts (see the top of the file).
     static func quantize(_ w: [Float], rows: Int, dim: Int, lookups: [Int32]? = nil, compact: Bool = false) -> (q: [Int8], params: QuantParams) {
-        let r = choose(w, rows: rows, dim: dim, lookups: lookups, compact: compact)
-        return (r.q, r.params)
-    }
-
-    static func choose(_ w: [Float], rows: Int, dim: Int,
-                       lookups: [Int32]? = nil, compact: Bool = false) -> (q: [Int8], params: QuantParams, choice: Choice, snrDB: [Choice: Double]) {
-        var results: [(Choice, [Int8], QuantParams, Double)] = []
         let weights = lookups.flatMap { l in l.count == rows && l.contains { $0 > 0 } ? l : nil }
-        for c in [Choice.perTensor, .logSymmetric, .logAsymmetric, .float32] {
+        let results = Choice.allCases.map { c in
             let (q, p) = encode(c, w, rows: rows, dim: dim)
-            results.append((c, q, p, snrDB(w, q, p, rows: rows, dim: dim, lookups: weights)))
+            return (q: q, params: p, snr: snrDB(w, q, p, rows: rows, dim: dim, lookups: weights))
         }
-        let best = results.map(\.3).max() ?? 0
-        let pick = results.first { $0.3 >= (compact ? min(best - toleranceDB, cleanDB) : best - toleranceDB) } ?? results.last!
-        return (pick.1, pick.2, pick.0, Dictionary(uniqueKeysWithValues: results.map { ($0.0, $0.3) }))
+        let best = results.map(\.snr).max() ?? 0
+        let pick = results.first { $0.snr >= (compact ? min(best - toleranceDB, cleanDB) : best - toleranceDB) } ?? results.last!
+        return (pick.q, pick.params)
     }
 
     private static func encode(_ c: Choice, _ w: [Float], rows: Int, dim: Int) -> ([Int8], QuantParams) {

@@ -22,11 +22,17 @@ private func transposeModel(params: [Int64] = [2, 3, 2, 1, 3, 0], minor: UInt16 
 }
 
 /// ids[-1, 3] int64 -> Gather(table [4, 2] int8, per-row params in buffer 2) -> y[-1, 3, 2].
-private func embeddingModel(paramBytes: [UInt8]? = nil) -> [UInt8] {
+/// A 4-row int8 table looked up by 3 ids a sample. Its row parameters sit in segment 2: by
+/// default 1.2's float32 scales and int8 zero points; with a log `encoding` (1.5) the codes for
+/// scales 2, 1, 0.5, 0.25 (255, 239, 223, 207: one octave is 16 codes), zero points after them for
+/// `.logAsymmetric`, and the largest scale in the vector.
+private func embeddingModel(paramBytes: [UInt8]? = nil, encoding: RowEncoding = .float32, largest: [Float] = [2]) -> [UInt8] {
+    let logCoded = encoding != .float32
     var d = ModelDescription()
     d.tensors = [
         TensorInfo(name: "ids", dtype: .int64, shape: [-1, 3], arenaOffsetPerSample: 0),
-        TensorInfo(name: "table", dtype: .int8, shape: [4, 2], quant: QuantParams(scales: [], zeroPoints: [], axis: 0, buffer: 2), buffer: 1),
+        TensorInfo(name: "table", dtype: .int8, shape: [4, 2],
+                   quant: QuantParams(scales: logCoded ? largest : [], zeroPoints: [], axis: 0, buffer: 2, rowEncoding: encoding), buffer: 1),
         TensorInfo(name: "y", dtype: .float32, shape: [-1, 3, 2], arenaOffsetPerSample: 64),
     ]
     d.operators = [OperatorInfo(opcode: .gather, inputs: [1, 0], outputs: [2], name: "emb")]
@@ -36,28 +42,12 @@ private func embeddingModel(paramBytes: [UInt8]? = nil) -> [UInt8] {
     let table: [Int8] = [0, 10, -128, 127, 5, 5, 1, 2]
     let scales: [Float] = [0.5, 1, 2, 0.25]
     let zps: [Int8] = [0, -128, 5, 1]
-    let params = paramBytes ?? (scales.withUnsafeBytes { Array($0) } + zps.map { UInt8(bitPattern: $0) })
-    return ModelFileWriter.write(d, segments: [SegmentPayload(bytes: table.map { UInt8(bitPattern: $0) }), SegmentPayload(bytes: params)])
-}
-
-/// The same table with format 1.5's log-coded row parameters: codes (and zero points) in the
-/// segment, the largest scale in the vector.
-private func logCodedEmbeddingModel(_ encoding: RowEncoding, largest: [Float] = [2], paramBytes: [UInt8]? = nil) -> [UInt8] {
-    var d = ModelDescription()
-    d.tensors = [
-        TensorInfo(name: "ids", dtype: .int64, shape: [-1, 3], arenaOffsetPerSample: 0),
-        TensorInfo(name: "table", dtype: .int8, shape: [4, 2],
-                   quant: QuantParams(scales: largest, zeroPoints: [], axis: 0, buffer: 2, rowEncoding: encoding), buffer: 1),
-        TensorInfo(name: "y", dtype: .float32, shape: [-1, 3, 2], arenaOffsetPerSample: 64),
-    ]
-    d.operators = [OperatorInfo(opcode: .gather, inputs: [1, 0], outputs: [2], name: "emb")]
-    d.inputs = [0]
-    d.outputs = [2]
-    d.memoryPlan = MemoryPlanInfo(arenaBytesPerSample: 128, maxBatch: 4)
-    let table: [Int8] = [0, 10, -128, 127, 5, 5, 1, 2]
-    // Codes 255, 239, 223, 207: scales 2, 1, 0.5, 0.25 (one octave is 16 codes).
-    var params: [UInt8] = [255, 239, 223, 207]
-    if encoding == .logAsymmetric { params += [0, -128, 5, 1].map { UInt8(bitPattern: Int8($0)) } }
+    let params: [UInt8]
+    switch encoding {
+    case .float32: params = scales.withUnsafeBytes { Array($0) } + zps.map { UInt8(bitPattern: $0) }
+    case .logSymmetric: params = [255, 239, 223, 207]
+    case .logAsymmetric: params = [255, 239, 223, 207] + zps.map { UInt8(bitPattern: $0) }
+    }
     return ModelFileWriter.write(d, segments: [SegmentPayload(bytes: table.map { UInt8(bitPattern: $0) }),
                                                SegmentPayload(bytes: paramBytes ?? params)])
 }
@@ -110,14 +100,14 @@ final class TensorOpTests: XCTestCase {
     }
 
     func testLogCodedRowParametersDecodeToTheScalesTheyStandFor() throws {
-        let sym = try Model(bytes: AlignedBytes(logCodedEmbeddingModel(.logSymmetric)))
+        let sym = try Model(bytes: AlignedBytes(embeddingModel(encoding: .logSymmetric)))
         XCTAssertEqual(sym.description.tensors[1].quant?.scales, [2, 1, 0.5, 0.25])
         XCTAssertEqual(sym.description.tensors[1].quant?.zeroPoints, [0, 0, 0, 0])
         let session = try Session(model: sym)
         try session.setInput(0, floats: [0, 1, 3, 2, 2, 2])
         try session.run(batch: 2)
         XCTAssertEqual(session.outputFloats(0, batch: 2), [0, 20, -128, 127, 0.25, 0.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5])
-        let asym = try Model(bytes: AlignedBytes(logCodedEmbeddingModel(.logAsymmetric)))
+        let asym = try Model(bytes: AlignedBytes(embeddingModel(encoding: .logAsymmetric)))
         XCTAssertEqual(asym.description.tensors[1].quant?.zeroPoints, [0, -128, 5, 1])
         // The converter's code for a scale is the smallest whose scale is at least it (no row is clipped).
         for s: Float in [2, 1.999, 1.3, 0.001, 1e-9] {
@@ -128,12 +118,12 @@ final class TensorOpTests: XCTestCase {
     }
 
     func testMalformedLogCodedRowParametersAreRefused() {
-        XCTAssertEqual(loadError(logCodedEmbeddingModel(.logSymmetric, paramBytes: [255, 239, 223])),
+        XCTAssertEqual(loadError(embeddingModel(paramBytes: [255, 239, 223], encoding: .logSymmetric)),
                        "invalid model: tensor 1 'table': quantization buffer 2 holds 3 bytes, 4 rows of logSymmetric parameters need 4")
-        XCTAssertEqual(loadError(logCodedEmbeddingModel(.logAsymmetric, paramBytes: [255, 239, 223, 207])),
+        XCTAssertEqual(loadError(embeddingModel(paramBytes: [255, 239, 223, 207], encoding: .logAsymmetric)),
                        "invalid model: tensor 1 'table': quantization buffer 2 holds 4 bytes, 4 rows of logAsymmetric parameters need 8")
         for largest: [Float] in [[], [0], [-1], [.nan], [1, 2]] {
-            XCTAssertEqual(loadError(logCodedEmbeddingModel(.logSymmetric, largest: largest)),
+            XCTAssertEqual(loadError(embeddingModel(encoding: .logSymmetric, largest: largest)),
                            "invalid model: tensor 1 'table': quantization buffer 2 needs the largest scale (one positive value), a valid axis and an existing buffer")
         }
     }

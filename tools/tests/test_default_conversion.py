@@ -98,6 +98,8 @@ def test_auto_keeps_the_layer_with_outliers_out_of_static_int8(minnow, tmp_path)
     choices = {c["name"]: c for c in json.loads(minnow("inspect", out, "--json").stdout)["precision"]}
     assert choices["fc1+relu1"]["precision"] != "static", choices
     assert float(choices["fc1+relu1"]["snr_static_db"]) < 10, choices
+    text = minnow("inspect", out).stdout
+    assert "precision (auto, chosen per Dense" in text and "[fc1+relu1]" in text, text
     minnow("parity", out, "--reference", os.path.join(d, "reference.npz"), "--spec", os.path.join(d, "parity.json"))
 
 
