@@ -130,6 +130,9 @@ class Session:
             raise _error()
         self.max_batch = lib.minnow_session_max_batch(self._h)
         self._index = {name: i for i, (name, _) in enumerate(model.inputs)}
+        self._output_names = [name for name, _ in model.outputs]
+        # Looked up and converted once: run_batch is on every inference's path.
+        self._run, self._handle = lib.minnow_session_run, self._h
         self._refresh_views()
 
     def _refresh_views(self):
@@ -177,7 +180,7 @@ class Session:
         return self._outputs[i][:batch]
 
     def run_batch(self, batch):
-        if _library().minnow_session_run(self._h, batch) != 0:
+        if self._run(self._handle, batch) != 0:
             raise _error()
 
     def run(self, feed):
@@ -188,20 +191,20 @@ class Session:
             self._match_sequence_length(arrays)
         batch = None
         for name, a in arrays.items():
-            if name not in self._index:
+            index = self._index.get(name)
+            if index is None:
                 raise MinnowError(f"unknown input '{name}' (model inputs: {', '.join(self._index)})")
-            dst = self._inputs[self._index[name]]
-            if dst.dtype != np.float32 and a.dtype.kind == "f" and not np.array_equal(a, np.round(a)):
+            dst = self._inputs[index]
+            if a.dtype != dst.dtype and dst.dtype != np.float32 and a.dtype.kind == "f" and not np.array_equal(a, np.round(a)):
                 raise MinnowError(f"input '{name}' takes {dst.dtype} ids; found fractional values")
-            a = np.ascontiguousarray(a, dtype=dst.dtype)
             if a.shape[1:] != dst.shape[1:] or not 1 <= a.shape[0] <= self.max_batch:
                 raise MinnowError(f"input '{name}': expected shape [1..{self.max_batch}, {', '.join(map(str, dst.shape[1:]))}], found {list(a.shape)}")
             if batch is not None and a.shape[0] != batch:
                 raise MinnowError("inputs have different batch sizes")
             batch = a.shape[0]
-            dst[:batch] = a
+            dst[:batch] = a  # copies into the session's buffer, converting the element type if needed
         self.run_batch(batch)
-        return {name: self._outputs[i][:batch].copy() for i, (name, _) in enumerate(self.model.outputs)}
+        return {name: out[:batch].copy() for name, out in zip(self._output_names, self._outputs)}
 
     def __del__(self):
         if getattr(self, "_h", None):
