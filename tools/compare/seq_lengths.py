@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Latency by sequence length: the user's BERT export (bert_user_seq128, dynamic batch and
 sequence axes) converted once with `--max-seq 128`, run at several lengths beside ONNX Runtime
-on the same ONNX at the same lengths (fp32 and int8 dynamic, which take any length), and beside
-Minnow run the fixed-length way (every input padded to 128 with mask 0). Interleaved rounds,
-medians, one thread.
+on the same ONNX at the same lengths (fp32 and int8 dynamic, which take any length), beside
+LiteRT (fp32, int8 static, int8 dynamic: its graphs are static-shape, so one file per length,
+converted from the PyTorch module at that length) and beside Minnow run the fixed-length way
+(every input padded to 128 with mask 0). Interleaved rounds, medians, Python calls (as in
+compare.py), one thread.
 
-    python3 tools/compare/seq_lengths.py [--lengths 8 32 128] [--batch 1] [--rounds 5] [--seconds 0.5]
+    python3 tools/compare/seq_lengths.py [--lengths 8 16 32 64 128] [--batch 1] [--rounds 5] [--seconds 0.5]
 """
 import argparse
 import os
@@ -13,48 +15,68 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from types import SimpleNamespace
 
 import numpy as np
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 sys.path.insert(0, os.path.dirname(__file__))
-from compare import MINNOW, ROOT, load_arrays, minnow, time_minnow, time_ort  # noqa: E402
+from compare import MINNOW, ROOT, Fixture, litert_variants, make_call, minnow, timed  # noqa: E402
+
+
+def litert_files(f, length, tmp):
+    """{variant: path} of the LiteRT files at `length` tokens, batch 1 ({} without LiteRT)."""
+    import torch_from_fixture
+    module, names = torch_from_fixture.torch_module(f.name, f.dir)
+    cut = lambda a: {k: v[:, :length] for k, v in a.items()}
+    built = litert_variants.build(f"{f.name}.L{length}", module, names, cut(f.arrays("reference.npz")),
+                                  cut(f.arrays("calibration.npz")), tmp, batches=(1,), log=lambda m: print(m, file=sys.stderr))
+    return {k: b.paths[1] for k, b in built.items() if not b.error}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--lengths", type=int, nargs="+", default=[8, 32, 128])
+    ap.add_argument("--lengths", type=int, nargs="+", default=[8, 16, 32, 64, 128])
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=0.5)
     args = ap.parse_args()
-    d = os.path.join(ROOT, "fixtures", "bert_user_seq128")
-    src = os.path.join(d, "model.onnx")
-    ref = load_arrays(os.path.join(d, "reference.npz"))
+    f = Fixture("bert_user_seq128")
+    src = os.path.join(f.dir, "model.onnx")
+    ref = f.arrays("reference.npz")
+    reason = litert_variants.available()
+    if reason:
+        print(f"LiteRT left out: {reason} (pip install -r tools/requirements-compare.txt)", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         mn = os.path.join(tmp, "bert.minnow")
-        subprocess.run([MINNOW, "convert", src, "-o", mn, "--max-seq", "128", "--calibration", os.path.join(d, "calibration.npz")],
+        subprocess.run([MINNOW, "convert", src, "-o", mn, "--max-seq", "128", "--calibration", os.path.join(f.dir, "calibration.npz")],
                        check=True, capture_output=True)
         dy = os.path.join(tmp, "bert.dynamic.onnx")
         quantize_dynamic(src, dy, per_channel=True, weight_type=QuantType.QInt8)
-        model = minnow.Model(mn)
-        print("| length | ort-fp32 p50 ms | ort-int8-dynamic p50 ms | minnow at the length p50 ms | minnow padded to 128 p50 ms | minnow / fastest ORT |")
-        print("|---|---|---|---|---|---|")
+        loaded = {"minnow": minnow.Model(mn)}
+        peers = ["ort-fp32", "ort-int8-dynamic"] + ([] if reason else litert_variants.VARIANTS)
+        print("| length | " + " | ".join(f"{p} p50 ms" for p in peers)
+              + " | minnow at the length p50 ms | minnow padded to 128 p50 ms | minnow / fastest peer |")
+        print("|---" * (len(peers) + 4) + "|")
         for length in args.lengths:
             ids = np.resize(ref["input_ids"][:, :length], (args.batch, length)).astype(np.int64)
             mask = np.ones_like(ids)
             feed = {"input_ids": ids, "attention_mask": mask}
             padded = {"input_ids": np.pad(ids, ((0, 0), (0, 128 - length))), "attention_mask": np.pad(mask, ((0, 0), (0, 128 - length)))}
-            runs = {"fp32": lambda: time_ort(src, feed, args.seconds, 1), "dyn": lambda: time_ort(dy, feed, args.seconds, 1),
-                    "minnow": lambda: time_minnow(model, feed, args.seconds, 1),
-                    "padded": lambda: time_minnow(model, padded, args.seconds, 1)}
+            files = {"ort-fp32": src, "ort-int8-dynamic": dy}
+            if not reason:
+                files.update(litert_files(f, length, tmp))
+            at = SimpleNamespace(peers={k: {args.batch: p} for k, p in files.items()}, input_names=f.input_names)
+            runs = {k: (k, feed) for k in files}
+            runs.update({"minnow": ("minnow", feed), "padded": ("minnow", padded)})
             samples = {k: [] for k in runs}
-            for _ in range(args.rounds):
-                for k, f in runs.items():
-                    samples[k].append(f()[0])
+            for _ in range(args.rounds):  # interleaved rounds
+                for k, (engine, x) in runs.items():
+                    samples[k].append(timed(make_call(at, engine, x, 1, False, loaded), args.seconds, args.batch)[0])
             med = {k: statistics.median(v) for k, v in samples.items()}
-            print(f"| {length} | {med['fp32']:.3f} | {med['dyn']:.3f} | {med['minnow']:.3f} | {med['padded']:.3f} | "
-                  f"{med['minnow'] / min(med['fp32'], med['dyn']):.2f}x |")
+            print(f"| {length} | " + " | ".join(f"{med[p]:.3f}" if p in med else "not converted" for p in peers)
+                  + f" | {med['minnow']:.3f} | {med['padded']:.3f} | "
+                  f"{med['minnow'] / min(med[p] for p in files):.2f}x |", flush=True)
 
 
 if __name__ == "__main__":
