@@ -506,7 +506,8 @@ def write_report(args, cpu, litert_reason, summary, details, failures):
                    f"ai-edge-quantizer {lv['ai-edge-quantizer']}, torch {lv['torch']}" if not litert_reason
                    else f"LiteRT: not measured ({litert_reason}; `pip install -r tools/requirements-compare.txt`)")
     t1 = args.threads[0]
-    unconverted = "\n".join(failures) if failures else "None: LiteRT converted every fixture measured here."
+    unconverted = ("\n".join(failures) if failures else "None: LiteRT converted every fixture measured here.") if not litert_reason \
+        else f"LiteRT was not measured: {litert_reason}."
     with open(args.write, "w") as f:
         f.write(f"""# Benchmarks
 
