@@ -104,12 +104,25 @@ extension Lowering {
         let c = q.map { p[$0] }
         if c == Array(0..<c.count) {
             values[n.outputs[0]] = .tensor(t)
+        } else if c[0] == 0 && onlyReadAsMatMulRight(n.outputs[0]) {
+            // K^T of an attention product, or DLRM's t^T: left as a layout; the product reads
+            // the storage as a transposed right operand (lowerMatMul), so nothing is copied. Any
+            // other reader would copy it once (value(_:_:)).
+            values[n.outputs[0]] = .permuted(t, perm: c)
         } else if c[0] == 0 {
             let (dims, strides) = permutedLayout(t, c)
             try emitStridedCopy(n, t, dims: dims, strides: strides, offset: 0, outShape: [-1] + dims)
         } else {
             values[n.outputs[0]] = .permuted(t, perm: c)
         }
+    }
+
+    /// Whether every reader of `name` is a MatMul taking it as its right operand (and it is not
+    /// a graph output).
+    func onlyReadAsMatMulRight(_ name: String) -> Bool {
+        let readers = onnx.nodes.filter { $0.inputs.contains(name) }
+        return !readers.isEmpty && !onnx.outputs.contains(where: { $0.name == name })
+            && readers.allSatisfy { $0.opType == "MatMul" && $0.inputs.count == 2 && $0.inputs[1] == name && $0.inputs[0] != name }
     }
 
     /// Reshape of a permuted value: each target dimension must be a run of logical axes that are

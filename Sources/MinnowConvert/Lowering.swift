@@ -318,6 +318,10 @@ struct Lowering {
     }
 
     private mutating func lowerMatMul(_ n: ONNXNode) throws(ConvertError) {
+        if case let .permuted(t, perm) = try rawValue(n, 1), perm.first == 0, case let .tensor(a) = try value(n, 0),
+           try lowerTransposedMatMul(n, a, t, perm) {
+            return
+        }
         if case let .tensor(a) = try value(n, 0), case let .tensor(b) = try value(n, 1) {
             try lowerBatchedMatMul(n, a, b)
             return
@@ -348,6 +352,41 @@ struct Lowering {
         guard leadA == leadB || bShared else { throw bad(n, "leading dimensions \(leadA) and \(leadB) do not match") }
         emit(n, .matmul, [a, b], shape: [-1] + leadA + [m, nn],
              .params(ints: [count, m, k, nn, m * k, bShared && count > 1 ? 0 : k * nn], floats: []))
+    }
+
+    /// A x B where B is a layout of storage `t` (B = t transposed by `perm`, batch first): when
+    /// B's N axis (or K axis) is contiguous in t and its leading axes collapse to one stride, the
+    /// product reads t in place, as K rows of N (or, transposed, N rows of K) at row stride `ldb`,
+    /// instead of a copy of B: attention's V and K^T, DLRM's t^T. Returns false (nothing emitted)
+    /// when the layout does not allow it.
+    private mutating func lowerTransposedMatMul(_ n: ONNXNode, _ a: Int, _ t: Int, _ perm: [Int]) throws(ConvertError) -> Bool {
+        let st = shape(t), sa = shape(a)
+        let lb = perm.map { st[$0] }
+        let r = lb.count
+        guard r >= 3, sa.count == r, g.tensors[a].dtype == .float32, g.tensors[t].dtype == .float32,
+              st.dropFirst().allSatisfy({ $0 >= 1 }) else { return false }
+        // Row-major strides of one sample of t (axis 0 is the batch).
+        var strides = [Int64](repeating: 1, count: st.count)
+        for i in stride(from: st.count - 2, through: 1, by: -1) { strides[i] = strides[i + 1] * st[i + 1] }
+        let m = sa[r - 2], k = sa[r - 1], nn = lb[r - 1]
+        let trans = strides[perm[r - 2]] == 1
+        guard lb[r - 2] == k, trans || strides[perm[r - 1]] == 1 else { return false }
+        let ldb = trans ? strides[perm[r - 1]] : strides[perm[r - 2]]
+        guard ldb >= (trans ? k : nn) else { return false }  // rows must not overlap (a unit axis can have any stride)
+        let leadA = Array(sa[1..<(r - 2)]), leadB = Array(lb[1..<(r - 2)])
+        let count = leadA.reduce(1, *)
+        let bShared = leadB.allSatisfy { $0 == 1 }
+        guard leadA == leadB || bShared else { return false }
+        var bStride: Int64 = 0
+        if !bShared && !leadB.isEmpty {
+            // The leading axes must step through t by one stride: each outer one a whole number
+            // of the inner one's steps.
+            for j in 1..<(r - 3) where strides[perm[j]] != strides[perm[j + 1]] * lb[j + 1] { return false }
+            bStride = strides[perm[r - 3]]
+        }
+        emit(n, .matmul, [a, t], shape: [-1] + leadA + [m, nn],
+             .params(ints: [count, m, k, nn, m * k, bShared && count > 1 ? 0 : bStride, trans ? 1 : 0, ldb], floats: []))
+        return true
     }
 
     private mutating func lowerGemm(_ n: ONNXNode) throws(ConvertError) {

@@ -285,8 +285,8 @@ typedef struct {
     const mn_kernel_table *k;
     const float *a, *b;
     float *y;
-    int64_t count, units, M, K, N, a_stride, b_stride, a_batch_stride, b_batch_stride;
-    int32_t parts;
+    int64_t count, units, M, K, N, a_stride, b_stride, a_batch_stride, b_batch_stride, ldb;
+    int32_t b_trans, parts;
 } matmul_job;
 
 static void matmul_task(void *ctx, int32_t t) {
@@ -295,13 +295,13 @@ static void matmul_task(void *ctx, int32_t t) {
     for (int64_t u = u0; u < u1; u++) {
         const int64_t b = u / j->count, c = u % j->count;
         mn_matmul_f32(j->k, j->a + b * j->a_batch_stride + c * j->a_stride, j->b + b * j->b_batch_stride + c * j->b_stride,
-                      j->y + u * j->M * j->N, 1, j->M, j->K, j->N, j->a_stride, j->b_stride);
+                      j->y + u * j->M * j->N, 1, j->M, j->K, j->N, j->a_stride, j->b_stride, j->ldb, j->b_trans);
     }
 }
 
 void mn_par_matmul_f32(mn_pool *pool, const mn_kernel_table *k, const float *a, const float *b, float *y, int64_t batch, int64_t count, int64_t M,
                        int64_t K, int64_t N, int64_t a_stride, int64_t b_stride, int64_t a_batch_stride,
-                       int64_t b_batch_stride) {
+                       int64_t b_batch_stride, int64_t ldb, int32_t b_trans) {
     // Split by whole products (sample x head): each is computed by the same code as unsplit.
     const int64_t units = batch * count;
     int32_t parts = 1;
@@ -309,7 +309,7 @@ void mn_par_matmul_f32(mn_pool *pool, const mn_kernel_table *k, const float *a, 
         const int32_t threads = mn_pool_threads(pool);
         parts = units < threads ? (int32_t)units : threads;
     }
-    matmul_job j = {k, a, b, y, count, units, M, K, N, a_stride, b_stride, a_batch_stride, b_batch_stride, parts};
+    matmul_job j = {k, a, b, y, count, units, M, K, N, a_stride, b_stride, a_batch_stride, b_batch_stride, ldb, b_trans, parts};
     if (parts == 1) { matmul_task(&j, 0); return; }
     mn_pool_run(pool, matmul_task, &j, parts);
 }

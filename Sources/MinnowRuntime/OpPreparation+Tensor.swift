@@ -279,10 +279,16 @@ extension OpPreparer {
     private func prepareMatmul(_ op: OperatorInfo, _ a: TensorInfo, _ b: TensorInfo, _ y: TensorInfo, _ p: [Int64],
                                _ what: String) throws(ModelError) -> PreparedOp {
         try requireFloat(what, a, b, y)
-        guard p.count == 6, p.allSatisfy({ $0 >= 0 && $0 <= Int64(Int32.max) }), p[0...3].allSatisfy({ $0 >= 1 }) else {
-            throw .invalid("\(what): matmul parameters \(p), expected [count, M, K, N, a_stride, b_stride]")
+        // 1.6 adds [b_trans, ldb]: B read in place at row stride ldb, as K rows of N or (b_trans) N rows of K.
+        guard p.count == 6 || (p.count == 8 && d.formatMinor >= 6), p.allSatisfy({ $0 >= 0 && $0 <= Int64(Int32.max) }),
+              p[0...3].allSatisfy({ $0 >= 1 }) else {
+            throw .invalid("\(what): matmul parameters \(p), expected [count, M, K, N, a_stride, b_stride] (and [b_trans, ldb] from format 1.6)")
         }
         let (count, m, k, n, sa, sb) = (Int(p[0]), Int(p[1]), Int(p[2]), Int(p[3]), Int(p[4]), Int(p[5]))
+        let bTrans = p.count == 8 && p[6] != 0, ldb = p.count == 8 ? Int(p[7]) : n
+        guard p.count == 6 || (p[6] == 0 && ldb >= n) || (p[6] == 1 && ldb >= k) else {
+            throw .invalid("\(what): matmul b_trans \(p[6]) with ldb \(ldb): expected b_trans 0 with ldb >= \(n), or 1 with ldb >= \(k)")
+        }
         guard a.isBatched || b.isBatched, !(a.isConstant && b.isConstant) else { throw .invalid("\(what): one operand must be batched") }
         // The last matrix each operand reads must end inside it (per sample for batched ones).
         func fits(_ t: TensorInfo, _ stride: Int, _ size: Int) -> Bool {
@@ -291,7 +297,9 @@ extension OpPreparer {
             let have = t.isBatched ? perSample(t) : (Model.elementCount(t.shape) ?? 0)
             return !o1 && !o2 && end <= have
         }
-        guard fits(a, sa, m * k), fits(b, sb, k * n) else {
+        // B spans its rows but the last at stride ldb, then one row (N rows of K if transposed).
+        let (bSpan, o) = ((bTrans ? n : k) - 1).multipliedReportingOverflow(by: ldb)
+        guard !o, fits(a, sa, m * k), fits(b, sb, bSpan + (bTrans ? k : n)) else {
             throw .invalid("\(what): \(count) products of [\(m), \(k)] x [\(k), \(n)] read past \(a.shape) or \(b.shape)")
         }
         guard y.isBatched, perSample(y) == count * m * n else {
@@ -299,6 +307,6 @@ extension OpPreparer {
         }
         return .matmul(a: Int(op.inputs[0]), b: Int(op.inputs[1]), y: Int(op.outputs[0]), count: count, m: m, k: k, n: n,
                        aStride: sa, bStride: sb, aBatchStride: a.isBatched ? perSample(a) : 0,
-                       bBatchStride: b.isBatched ? perSample(b) : 0)
+                       bBatchStride: b.isBatched ? perSample(b) : 0, ldb: ldb, bTransposed: bTrans)
     }
 }

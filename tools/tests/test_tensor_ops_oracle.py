@@ -89,6 +89,18 @@ CASES = {
                           helper.make_node("MatMul", ["p", "v"], ["y"])],
                          [("q", F, [2, 5, 4]), ("k", F, [2, 5, 4]), ("v", F, [2, 5, 3])], [("y", F)], {},
                          {"q": x(3, 2, 5, 4), "k": x(3, 2, 5, 4), "v": x(3, 2, 5, 3)}, 17),
+    # Right operands read in place (format 1.6): DLRM's t @ t^T, attention's K^T and V split by head.
+    "matmul_right_transposed_in_place": ([helper.make_node("Transpose", ["t"], ["tt"], perm=[0, 2, 1]),
+                                          helper.make_node("MatMul", ["t", "tt"], ["y"])],
+                                         [("t", F, [5, 4])], [("y", F)], {}, {"t": x(3, 5, 4)}, 17),
+    "matmul_right_key_heads_in_place": ([helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 3, 1]),
+                                         helper.make_node("MatMul", ["q", "kt"], ["y"])],
+                                        [("q", F, [2, 5, 3]), ("k", F, [6, 2, 3])], [("y", F)], {},
+                                        {"q": x(3, 2, 5, 3), "k": x(3, 6, 2, 3)}, 17),
+    "matmul_right_value_heads_in_place": ([helper.make_node("Transpose", ["v"], ["vh"], perm=[0, 2, 1, 3]),
+                                           helper.make_node("MatMul", ["p", "vh"], ["y"])],
+                                          [("p", F, [2, 5, 6]), ("v", F, [6, 2, 3])], [("y", F)], {},
+                                          {"p": x(3, 2, 5, 6), "v": x(3, 6, 2, 3)}, 17),
     "layer_norm_op": ([helper.make_node("LayerNormalization", ["x", "g", "b"], ["y"], axis=-1, epsilon=1e-12)],
                       [("x", F, [5, 16])], [("y", F)], {"g": x(16), "b": x(16)}, {"x": x(4, 5, 16) * 3 + 1}, 17),
     "gelu_op_both_forms": ([helper.make_node("Gelu", ["x"], ["a"]), helper.make_node("Gelu", ["x"], ["b"], approximate="tanh")],
@@ -333,6 +345,16 @@ def test_decomposed_patterns_become_one_kernel(minnow, tmp_path, name, fused):
     out = run_both(minnow, tmp_path, graph(nodes, inputs, outputs, inits, opset), feeds, atol=2e-5, rtol=2e-5)
     ops = json.loads(minnow("inspect", out, "--json").stdout)["operators"]
     assert [o["op"] for o in ops] == [fused]
+
+
+@pytest.mark.parametrize("name", ["matmul_right_transposed_in_place", "matmul_right_key_heads_in_place",
+                                  "matmul_right_value_heads_in_place", "attention_scores"])
+def test_a_transposed_right_operand_is_read_in_place(minnow, tmp_path, name):
+    import json
+    nodes, inputs, outputs, inits, feeds, opset = CASES[name]
+    out = run_both(minnow, tmp_path, graph(nodes, inputs, outputs, inits, opset), feeds, atol=2e-5, rtol=2e-5)
+    ops = [o["op"] for o in json.loads(minnow("inspect", out, "--json").stdout)["operators"]]
+    assert "StridedCopy" not in ops and "MatMul" in ops, ops
 
 
 def test_a_scale_after_layout_copies_folds_into_the_linear_layer(minnow, tmp_path):

@@ -40,10 +40,11 @@ void mn_par_dense_dyn(mn_pool *pool, const mn_kernel_table *k, const float *x, c
                       mn_activation act);
 
 /// `batch` x `count` products: A of product (b, c) at a + b * a_batch_stride + c * a_stride (B
-/// likewise), written densely to y in (b, c) order; split across the pool by whole products.
+/// likewise; ldb and b_trans as in mn_matmul_f32), written densely to y in (b, c) order; split
+/// across the pool by whole products.
 void mn_par_matmul_f32(mn_pool *pool, const mn_kernel_table *k, const float *a, const float *b, float *y, int64_t batch, int64_t count, int64_t M,
                        int64_t K, int64_t N, int64_t a_stride, int64_t b_stride, int64_t a_batch_stride,
-                       int64_t b_batch_stride);
+                       int64_t b_batch_stride, int64_t ldb, int32_t b_trans);
 /// mn_lstm_f32 (gates 4) or mn_gru_f32 (gates 3) split by samples: each part runs the whole
 /// recurrence for its samples (sequences are independent; a sample's result is the same bits in
 /// any split). scratch: (batch * S + threads * (2 + H)) * gates * H floats.
