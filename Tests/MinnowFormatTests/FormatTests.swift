@@ -159,7 +159,7 @@ final class FormatTests: XCTestCase {
         XCTAssertEqual((ops[0]["options"] as! [String: Any])["activation"] as? String, "clip")
         XCTAssertEqual((json["memory_plan"] as! [String: Any])["max_batch"] as? Int, 8)
         XCTAssertEqual((json["golden"] as! [String: Any])["tolerance"] as? Double, 0.5)
-        XCTAssertEqual(json["format_minor"] as? Int, 5)
+        XCTAssertEqual(json["format_minor"] as? Int, Int(ModelDescription.formatMinor))
     }
 
     func testWeReadAFileThatFlatcBuiltFromJSON() throws {
