@@ -105,9 +105,9 @@ extension Lowering {
         if c == Array(0..<c.count) {
             values[n.outputs[0]] = .tensor(t)
         } else if c[0] == 0 && onlyReadAsMatMulRight(n.outputs[0]) {
-            // K^T of an attention product, or DLRM's t^T: left as a layout; the product reads
-            // the storage as a transposed right operand (lowerMatMul), so nothing is copied. Any
-            // other reader would copy it once (value(_:_:)).
+            // Attention's K^T or V heads, DLRM's t^T: left as a layout that the product reads in
+            // place as its right operand (lowerTransposedMatMul), so nothing is copied. Where it
+            // cannot, the product copies it once (value(_:_:)).
             values[n.outputs[0]] = .permuted(t, perm: c)
         } else if c[0] == 0 {
             let (dims, strides) = permutedLayout(t, c)

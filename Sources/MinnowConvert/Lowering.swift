@@ -346,12 +346,21 @@ struct Lowering {
         }
         let m = sa[sa.count - 2], k = sa[sa.count - 1], k2 = sb[sb.count - 2], nn = sb[sb.count - 1]
         guard k == k2 else { throw bad(n, "inner dimensions \(k) and \(k2) differ") }
-        let leadA = Array(sa[1..<(sa.count - 2)]), leadB = Array(sb[1..<(sb.count - 2)])
-        let count = leadA.reduce(1, *)
-        let bShared = leadB.allSatisfy { $0 == 1 }
-        guard leadA == leadB || bShared else { throw bad(n, "leading dimensions \(leadA) and \(leadB) do not match") }
+        guard case let (leadA, count, bShared)? = Lowering.productLeads(sa, sb) else {
+            throw bad(n, "leading dimensions \(Array(sa[1..<(sa.count - 2)])) and \(Array(sb[1..<(sb.count - 2)])) do not match")
+        }
         emit(n, .matmul, [a, b], shape: [-1] + leadA + [m, nn],
              .params(ints: [count, m, k, nn, m * k, bShared && count > 1 ? 0 : k * nn], floats: []))
+    }
+
+    /// The product dimensions between the batch and the matrices of A [B, ..., M, K] and B [B,
+    /// ..., K, N]: A's, their product (the products per sample), and whether B's are all 1 (one
+    /// B for every product); nil when they differ otherwise.
+    private static func productLeads(_ sa: [Int64], _ sb: [Int64]) -> (lead: [Int64], count: Int64, bShared: Bool)? {
+        let leadA = Array(sa[1..<(sa.count - 2)]), leadB = Array(sb[1..<(sb.count - 2)])
+        let bShared = leadB.allSatisfy { $0 == 1 }
+        guard leadA == leadB || bShared else { return nil }
+        return (leadA, leadA.reduce(1, *), bShared)
     }
 
     /// A x B where B is a layout of storage `t` (B = t transposed by `perm`, batch first): when
@@ -373,19 +382,16 @@ struct Lowering {
         guard lb[r - 2] == k, trans || strides[perm[r - 1]] == 1 else { return false }
         let ldb = trans ? strides[perm[r - 1]] : strides[perm[r - 2]]
         guard ldb >= (trans ? k : nn) else { return false }  // rows must not overlap (a unit axis can have any stride)
-        let leadA = Array(sa[1..<(r - 2)]), leadB = Array(lb[1..<(r - 2)])
-        let count = leadA.reduce(1, *)
-        let bShared = leadB.allSatisfy { $0 == 1 }
-        guard leadA == leadB || bShared else { return false }
+        guard case let (leadA, count, bShared)? = Lowering.productLeads(sa, lb) else { return false }
         var bStride: Int64 = 0
-        if !bShared && !leadB.isEmpty {
+        if !bShared {
             // The leading axes must step through t by one stride: each outer one a whole number
             // of the inner one's steps.
             for j in 1..<(r - 3) where strides[perm[j]] != strides[perm[j + 1]] * lb[j + 1] { return false }
             bStride = strides[perm[r - 3]]
         }
         emit(n, .matmul, [a, t], shape: [-1] + leadA + [m, nn],
-             .params(ints: [count, m, k, nn, m * k, bShared && count > 1 ? 0 : bStride, trans ? 1 : 0, ldb], floats: []))
+             .params(ints: [count, m, k, nn, m * k, bStride, trans ? 1 : 0, ldb], floats: []))
         return true
     }
 

@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools", "python"))
 import minnow  # noqa: E402  (the binding; MINNOW_LIB points at libMinnowC.so)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import litert_variants  # noqa: E402
+from metrics import snr_db  # noqa: E402
 
 ORT_VARIANTS = ["ort-fp32", "ort-int8-static", "ort-int8-dynamic"]
 # A peer variant whose outputs are this far from PyTorch's (SNR below this, i.e. more than 10%
@@ -278,12 +279,6 @@ def measure(args, f):
     return out
 
 
-def snr_db(got, want):
-    want = want.astype(np.float64)
-    noise = np.sum((got.reshape(want.shape).astype(np.float64) - want) ** 2)
-    return float("inf") if noise == 0 else 10 * np.log10(np.sum(want ** 2) / noise)
-
-
 def quality(f):
     """{engine: SNR dB} of each engine's outputs against PyTorch's on every reference row (the
     worst output where there are several), at the largest measured batch."""
@@ -297,10 +292,10 @@ def quality(f):
             got = ort.InferenceSession(f.peers[e][batch], providers=["CPUExecutionProvider"]).run(None, inputs)
         else:
             got = litert_variants.run_rows(f.peers[e][batch], inputs, f.input_names, batch)
-        out[e] = min(snr_db(g, w) for g, w in zip(got, want))
+        out[e] = min(snr_db([(w, g)]) for g, w in zip(got, want))
     s = minnow.Session(minnow.Model(f.minnow), max_batch=batch, threads=1)
     chunks = [s.run({k: v[i:i + batch] for k, v in inputs.items()}) for i in range(0, n, batch)]
-    out["minnow"] = min(snr_db(np.concatenate([c[name] for c in chunks]), w) for name, w in zip(names, want))
+    out["minnow"] = min(snr_db([(w, np.concatenate([c[name] for c in chunks]))]) for name, w in zip(names, want))
     return out
 
 

@@ -23,6 +23,9 @@ import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from metrics import auc, snr_db  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(ROOT, "fixtures")
 
@@ -40,20 +43,6 @@ def outputs(minnow, model, reference, tmp):
     run(minnow, "run", model, "--input", os.path.join(tmp, "in.npz"), "-o", os.path.join(tmp, "out.npz"))
     got = np.load(os.path.join(tmp, "out.npz"))
     return {k: (ref[k].astype(np.float64), got[k].astype(np.float64)) for k in ref.files if k.startswith("outputs/")}
-
-
-def snr(pairs):
-    s = sum(float((w ** 2).sum()) for w, _ in pairs.values())
-    n = sum(float(((g - w) ** 2).sum()) for w, g in pairs.values())
-    return 10 * np.log10(s / max(n, 1e-30))
-
-
-def auc(y, p):
-    order = np.argsort(p, kind="stable")
-    ranks = np.empty(len(p))
-    ranks[order] = np.arange(1, len(p) + 1)
-    pos = y == 1
-    return (ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum())
 
 
 def main():
@@ -83,7 +72,7 @@ def main():
                     choice = counts.group(1) if counts else ""
                 ok = run(args.minnow, "parity", path, "--reference", os.path.join(d, "reference.npz"), "--spec",
                          os.path.join(d, "parity.json")).returncode == 0
-                db = snr(outputs(args.minnow, path, os.path.join(d, "reference.npz"), tmp))
+                db = snr_db(outputs(args.minnow, path, os.path.join(d, "reference.npz"), tmp).values())
                 cells.append(f"{db:.1f} dB, {os.path.getsize(path) / 1000:.1f} KB, {'pass' if ok else '**fail**'}")
             row = f"| {name} | " + " | ".join(cells) + f" | {choice} |"
             if args.speed:

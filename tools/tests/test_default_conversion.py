@@ -6,12 +6,16 @@ files at the same ROC AUC."""
 import json
 import os
 import re
+import sys
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "tools", "compare"))
+from metrics import auc, snr_db  # noqa: E402
 
 CALIBRATED = sorted(d for d in os.listdir(FIXTURES) if os.path.exists(os.path.join(FIXTURES, d, "calibration.npz")))
 RECURRENT = os.path.join(FIXTURES, "recurrent")
@@ -41,20 +45,6 @@ def run_outputs(minnow, model, reference, tmp_path):
     return {k[len("outputs/"):]: (ref[k], got[k]) for k in ref.files if k.startswith("outputs/")}
 
 
-def snr_db(pairs):
-    signal = sum(float((want.astype(np.float64) ** 2).sum()) for want, _ in pairs.values())
-    noise = sum(float(((got.astype(np.float64) - want) ** 2).sum()) for want, got in pairs.values())
-    return 10 * np.log10(signal / max(noise, 1e-30))
-
-
-def auc(y, p):
-    order = np.argsort(p, kind="stable")
-    ranks = np.empty(len(p))
-    ranks[order] = np.arange(1, len(p) + 1)
-    pos = y == 1
-    return (ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum())
-
-
 @pytest.mark.parametrize("name", CALIBRATED)
 def test_auto_is_as_accurate_as_the_better_uniform_mode_at_no_larger_a_file(minnow, tmp_path, name):
     d = os.path.join(FIXTURES, name)
@@ -66,7 +56,7 @@ def test_auto_is_as_accurate_as_the_better_uniform_mode_at_no_larger_a_file(minn
         minnow(*args)
         parity = minnow("parity", path, "--reference", os.path.join(d, "reference.npz"), "--spec", os.path.join(d, "parity.json"),
                         check=False)
-        results[mode] = (snr_db(run_outputs(minnow, path, os.path.join(d, "reference.npz"), tmp_path)), os.path.getsize(path),
+        results[mode] = (snr_db(run_outputs(minnow, path, os.path.join(d, "reference.npz"), tmp_path).values()), os.path.getsize(path),
                          parity.returncode == 0)
     better = max(("static", "dynamic"), key=lambda m: results[m][0])
     snr, size, passes = results["auto"]
