@@ -7,22 +7,14 @@ docs/benchmarks.md. Run `minnow bench FILE --seq-len L --threads 1` right after,
 """
 import argparse
 import os
-import time
+import sys
 
 import numpy as np
 import onnxruntime as ort
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-
-def median_ms(sess, feed, seconds):
-    for _ in range(5):
-        sess.run(None, feed)
-    times, end = [], time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t0 = time.perf_counter()
-        sess.run(None, feed)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e3
+sys.path.insert(0, os.path.dirname(__file__))
+from compare import timed  # noqa: E402  the same warm-up and median as compare.py
 
 
 def main():
@@ -43,7 +35,7 @@ def main():
         cells = []
         for n in args.lengths:
             feed = {i.name: np.ones((1, n), np.int64) for i in sess.get_inputs()}
-            cells.append(f"{median_ms(sess, feed, args.seconds):.3f} ms")
+            cells.append(f"{timed(lambda: sess.run(None, feed), args.seconds, 1)[0]:.3f} ms")
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
