@@ -5,6 +5,13 @@ import MinnowFormat
 // each offset by its max batch. Greedy by size (as TFLite's GreedyMemoryPlanner): largest
 // tensors first, each at the lowest 64-byte-aligned offset that does not overlap a placed tensor
 // whose lifetime (first write .. last read, in op order) overlaps its own.
+//
+// Views (format 1.7): a `copy` (Reshape, Flatten, Squeeze, Unsqueeze, Identity) moves a whole
+// sample unchanged, so its output can simply be its input's bytes. With reuse on, each copy's
+// output joins its input's group; a group is placed once, alive from its first write to its
+// last member's last read, and every member gets the group's offset. The session drops copies
+// whose two addresses are equal. This is safe because every tensor is written once (SSA): the
+// bytes the view names cannot change while any member is alive.
 
 struct MemoryPlan {
     var offsets: [Int: UInt64]   // tensor index -> offset per sample
@@ -38,7 +45,7 @@ enum MemoryPlanner {
         // Inputs stay intact through a run (format 1.2): running again on the same inputs, as
         // a benchmark or a retry does, must see them unchanged, ids above all.
         for t in g.inputs { last[t] = g.ops.count }
-        let activations = first.keys.sorted()
+        var activations = first.keys.sorted()
         func aligned(_ v: UInt64) -> UInt64 { (v + alignment - 1) / alignment * alignment }
 
         var offsets = [Int: UInt64]()
@@ -50,6 +57,18 @@ enum MemoryPlanner {
             }
             return MemoryPlan(offsets: offsets, arenaBytesPerSample: arena)
         }
+        // Each view's root: the tensor whose producer really writes the bytes.
+        var root = [Int: Int]()
+        for op in g.ops where op.opcode == .copy && op.inputs.count == 1 && op.outputs.count == 1 {
+            let x = op.inputs[0], y = op.outputs[0]
+            guard x >= 0, !g.tensors[x].isConstant, bytesPerSample(g.tensors[x]) == bytesPerSample(g.tensors[y]) else { continue }
+            root[y] = root[x] ?? x
+        }
+        for (view, r) in root {
+            first[r] = min(first[r]!, first[view]!)
+            last[r] = max(last[r]!, last[view]!)
+        }
+        activations.removeAll { root[$0] != nil }
         let order = activations.sorted { a, b in
             let sa = bytesPerSample(g.tensors[a]), sb = bytesPerSample(g.tensors[b])
             return sa != sb ? sa > sb : a < b
@@ -68,6 +87,7 @@ enum MemoryPlanner {
             placed.append((t, offset, offset + size))
             arena = max(arena, offset + size)
         }
+        for (view, r) in root { offsets[view] = offsets[r] }
         return MemoryPlan(offsets: offsets, arenaBytesPerSample: arena)
     }
 }

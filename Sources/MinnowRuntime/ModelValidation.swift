@@ -144,6 +144,22 @@ extension Model {
             for t in op.outputs { touch(t, i) }
         }
         for t in d.outputs { touch(t, d.operators.count) }
+        // 1.7 views: a copy whose output has its input's offset (and, as a copy, its size) is a
+        // view of the same bytes, and the session does not run it. A written tensor and its
+        // views form a group whose members may share bytes with one another (each is written
+        // once, so the bytes never change while one is alive), never with anything else alive
+        // meanwhile. Every member is checked with its own lifetime; a view is born at the copy
+        // that reads its source, so together they cover the group's whole life.
+        var group = Array(0..<n)
+        if d.formatMinor >= 7 {
+            // Operators are in order and write each tensor once (validateGraph), so a view's
+            // source already has its final group.
+            for op in d.operators where op.opcode == .copy && op.inputs.count == 1 && op.outputs.count == 1 {
+                let x = Int(op.inputs[0]), y = Int(op.outputs[0])
+                guard x >= 0, !d.tensors[x].isConstant, d.tensors[x].arenaOffsetPerSample == d.tensors[y].arenaOffsetPerSample else { continue }
+                group[y] = group[x]
+            }
+        }
         // (index, start, end) of every live activation with bytes, by arena offset.
         var ranges: [(index: Int, start: UInt64, end: UInt64)] = []
         for (i, t) in d.tensors.enumerated() where first[i] <= last[i] {
@@ -155,7 +171,7 @@ extension Model {
         for (k, a) in ranges.enumerated() {
             for b in ranges[(k + 1)...] {
                 guard b.start < a.end else { break }
-                guard first[a.index] <= last[b.index], first[b.index] <= last[a.index] else { continue }
+                guard group[a.index] != group[b.index], first[a.index] <= last[b.index], first[b.index] <= last[a.index] else { continue }
                 let ta = d.tensors[a.index], tb = d.tensors[b.index]
                 throw .invalid("memory plan: tensors \(a.index) '\(ta.name)' [\(a.start), \(a.end)) and \(b.index) '\(tb.name)' [\(b.start), \(b.end)) overlap while both are alive")
             }

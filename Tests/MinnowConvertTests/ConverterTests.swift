@@ -1,6 +1,7 @@
 import Foundation
 import MinnowConvert
 import MinnowFormat
+import MinnowNumpy
 import MinnowRuntime
 import XCTest
 
@@ -18,7 +19,7 @@ final class ConverterTests: XCTestCase {
 
     /// No two activations that are alive at the same time share arena bytes.
     func testMemoryPlanHasNoOverlapBetweenLiveTensors() throws {
-        for name in ["digits_mlp", "ctr_mlp", "regression_mlp"] {
+        for name in ["digits_mlp", "ctr_mlp", "regression_mlp", "dlrm_ctr", "tiny_bert"] {
             for mode in QuantizationMode.allCases {
                 let d = try ModelFile(bytes: AlignedBytes(try convert(name, mode).bytes)).description
                 var first = [Int: Int](), last = [Int: Int]()
@@ -34,8 +35,14 @@ final class ConverterTests: XCTestCase {
                     let bytes = UInt64(s.shape.dropFirst().reduce(1, *)) * UInt64(s.dtype.byteSize)
                     return s.arenaOffsetPerSample..<(s.arenaOffsetPerSample + bytes)
                 }
+                // Views (1.7): a copy's output at its input's offset shares its bytes by design.
+                var group = [Int: Int]()
+                for op in d.operators where op.opcode == .copy
+                    && d.tensors[Int(op.inputs[0])].arenaOffsetPerSample == d.tensors[Int(op.outputs[0])].arenaOffsetPerSample {
+                    group[Int(op.outputs[0])] = group[Int(op.inputs[0])] ?? Int(op.inputs[0])
+                }
                 for a in acts {
-                    for b in acts where a < b && first[a]! <= last[b]! && first[b]! <= last[a]! {
+                    for b in acts where a < b && first[a]! <= last[b]! && first[b]! <= last[a]! && (group[a] ?? a) != (group[b] ?? b) {
                         XCTAssertFalse(range(a).overlaps(range(b)), "\(name) \(mode): \(d.tensors[a].name) and \(d.tensors[b].name) overlap")
                     }
                 }
@@ -43,6 +50,36 @@ final class ConverterTests: XCTestCase {
                 let sum = acts.map { range($0).count }.reduce(0, +)
                 XCTAssertLessThanOrEqual(Int(d.memoryPlan.arenaBytesPerSample), sum + 64 * acts.count)
             }
+        }
+    }
+
+    /// Reshapes, Unsqueezes and Flattens are views (format 1.7): their copies share the input's
+    /// bytes and the session skips them; the outputs are the same, bit for bit, as those of the
+    /// file planned without reuse, where every copy really copies.
+    func testReshapesAreViewsOfTheirInput() throws {
+        for name in ["dlrm_ctr", "tiny_bert"] {
+            var o = ConvertOptions()
+            o.maxBatch = 8
+            o.calibrationPath = fixture(name, "calibration.npz")
+            let viewed = try Converter.convert(onnxPath: fixture(name, "model.onnx"), options: o)
+            o.reuseMemory = false
+            let copied = try Converter.convert(onnxPath: fixture(name, "model.onnx"), options: o)
+            let d = try ModelFile(bytes: AlignedBytes(viewed.bytes)).description
+            let copies = d.operators.filter { $0.opcode == .copy }
+            XCTAssertFalse(copies.isEmpty, name)
+            for op in copies {
+                XCTAssertEqual(d.tensors[Int(op.inputs[0])].arenaOffsetPerSample, d.tensors[Int(op.outputs[0])].arenaOffsetPerSample,
+                               "\(name): copy '\(op.name)' is not a view")
+            }
+            XCTAssertLessThan(viewed.summary.arenaBytesPerSample, copied.summary.arenaBytesPerSample, name)
+            let reference = Dictionary(try Npz.read(path: fixture(name, "reference.npz")), uniquingKeysWith: { a, _ in a })
+            var outputs: [[[Float]]] = []
+            for bytes in [viewed.bytes, copied.bytes] {
+                let model = try Model(bytes: AlignedBytes(bytes))
+                let inputs = try model.inputs.map { spec in Array(try XCTUnwrap(reference["inputs/" + spec.name]).floats().prefix(8 * spec.elementsPerSample)) }
+                outputs.append(try Session(model: model, maxBatch: 8, threads: 1).predict(inputs: inputs, samples: 8))
+            }
+            XCTAssertEqual(outputs[0], outputs[1], name)
         }
     }
 

@@ -240,6 +240,33 @@ final class LoadCheckTests: XCTestCase {
         XCTAssertEqual(loadError { $0.tensors[6].arenaOffsetPerSample = 64 }, "loaded")
     }
 
+    /// 1.7: a copy whose output has its input's offset is a view of the same bytes. It may share
+    /// them with its source, nothing else may while either is alive, and a 1.6 file may not.
+    func testViewsShareTheirSourcesBytes() throws {
+        // h (op 0) --copy--> v (op 1, same offset) --add--> s (op 2).
+        func withView(_ d: inout ModelDescription) {
+            d.tensors.append(TensorInfo(name: "v", dtype: .float32, shape: [-1, 1, 2], arenaOffsetPerSample: 64))
+            d.operators.insert(OperatorInfo(opcode: .copy, inputs: [3], outputs: [7], name: "view"), at: 1)
+            d.operators[2].inputs = [7, 4]
+            d.tensors[4].shape = [1, 1, 2]
+            d.tensors[5].shape = [-1, 1, 2]
+            d.operators[3] = OperatorInfo(opcode: .copy, inputs: [5], outputs: [6], name: "flat")
+        }
+        XCTAssertEqual(loadError(withView), "loaded")
+        let session = try Session(model: try Model(bytes: AlignedBytes(handModel(mutate: withView))))
+        try session.setInput(0, floats: [1, 2, 3, -1, 0, 4])
+        try session.run(batch: 2)
+        // relu(W x + b) + c, no softmax: (max(0, 1-3), max(0, 3+1)) + (0.25, -0.25), ...
+        XCTAssertEqual(Array(session.outputBuffer(0, batch: 2).bindMemory(to: Float.self)), [0.25, 3.75, 0.25, 2.25])
+        XCTAssertEqual(loadError { withView(&$0); $0.formatMinor = 6 },
+                       "invalid model: memory plan: tensors 3 'h' [64, 72) and 7 'v' [64, 72) overlap while both are alive")
+        // s is written by the add that reads the view: they are alive together.
+        XCTAssertEqual(loadError { withView(&$0); $0.tensors[5].arenaOffsetPerSample = 64 },
+                       "invalid model: memory plan: tensors 5 's' [64, 72) and 7 'v' [64, 72) overlap while both are alive")
+        // A view at another offset is an ordinary copy.
+        XCTAssertEqual(loadError { withView(&$0); $0.tensors[7].arenaOffsetPerSample = 0 }, "loaded")
+    }
+
     // 8. Segment contents.
     func testChecksum() throws {
         var bytes = handModel()
