@@ -8,6 +8,20 @@
 
 void mn_strided_copy(const void *x, void *y, int32_t elem, int32_t rank, const int64_t dims[6],
                      const int64_t strides[6], int64_t offset, int64_t batch, int64_t x_batch_stride) {
+    // One element a sample (DLRM's id columns, a sequence's last position): a typed load per
+    // sample, not five loop levels and a memcpy call each.
+    if (rank == 1 && dims[0] == 1 && (elem == 8 || elem == 4)) {
+        if (elem == 8) {
+            const int64_t *src = (const int64_t *)x + offset;
+            int64_t *dst = (int64_t *)y;
+            for (int64_t b = 0; b < batch; b++) dst[b] = src[b * x_batch_stride];
+        } else {
+            const int32_t *src = (const int32_t *)x + offset;
+            int32_t *dst = (int32_t *)y;
+            for (int64_t b = 0; b < batch; b++) dst[b] = src[b * x_batch_stride];
+        }
+        return;
+    }
     // Pad to 6 dimensions from the left (extent 1, stride 0), then walk the output in order.
     int64_t d[6] = {1, 1, 1, 1, 1, 1}, s[6] = {0, 0, 0, 0, 0, 0};
     for (int32_t i = 0; i < rank; i++) { d[6 - rank + i] = dims[i]; s[6 - rank + i] = strides[i]; }
@@ -56,6 +70,19 @@ int64_t mn_gather_f32(const float *table, int64_t rows, int64_t dim, const void 
         else memcpy(y + i * dim, table + r * dim, (size_t)dim * sizeof(float));
     }
     return -1;
+}
+
+void mn_take_f32(const float *x, int64_t rows, int64_t inner, const int64_t *picks, int64_t count, int64_t batch,
+                 float *y) {
+    for (int64_t b = 0; b < batch; b++) {
+        const float *xb = x + b * rows * inner;
+        if (inner == 1) {  // single values (DLRM's interaction triangle): a plain indexed load each
+            for (int64_t i = 0; i < count; i++) y[i] = xb[picks[i]];
+        } else {
+            for (int64_t i = 0; i < count; i++) memcpy(y + i * inner, xb + picks[i] * inner, (size_t)inner * sizeof(float));
+        }
+        y += count * inner;
+    }
 }
 
 int64_t mn_gather_s8_rows(const int8_t *table, const float *scales, const int32_t *zero_points, int64_t rows,

@@ -127,9 +127,7 @@ extension Session {
             }
         case let .take(x, picks, y, rows, inner, count):
             // Positions were checked at load, so the kernel cannot report a bad one here.
-            for b in 0..<batch {
-                _ = mn_gather_f32(x + b * rows * inner, Int64(rows), Int64(inner), picks, 8, Int64(count), y + b * count * inner)
-            }
+            mn_take_f32(x, Int64(rows), Int64(inner), picks, Int64(count), Int64(batch), y)
         case let .reduce(kind, x, y, outer, extent, inner):
             mn_reduce_f32(kind, x, y, Int64(outer * batch), Int64(extent), Int64(inner))
         case let .matmul(index):

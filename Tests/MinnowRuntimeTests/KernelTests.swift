@@ -114,4 +114,38 @@ final class KernelTests: XCTestCase {
         mn_softmax_f32(x, &y, 2, 3, 1)
         XCTAssertEqual(Double(y[2]), log(1 / e.reduce(0, +)), accuracy: 1e-5)
     }
+
+    /// One element a sample (a column of ids): the typed path against the general walk (rank 2,
+    /// which does not take it), for 8- and 4-byte elements.
+    func testStridedCopyOfOneElementPerSample() {
+        let ids: [Int64] = (0..<(5 * 26)).map { Int64($0 * 7 - 40) }
+        let ids32 = ids.map { Int32($0) }
+        for column in [0, 13, 25] {
+            var fast = [Int64](repeating: 0, count: 5), walked = fast
+            var fast32 = [Int32](repeating: 0, count: 5), walked32 = fast32
+            mn_strided_copy(ids, &fast, 8, 1, [1, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0], Int64(column), 5, 26)
+            mn_strided_copy(ids, &walked, 8, 2, [1, 1, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0], Int64(column), 5, 26)
+            mn_strided_copy(ids32, &fast32, 4, 1, [1, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0], Int64(column), 5, 26)
+            mn_strided_copy(ids32, &walked32, 4, 2, [1, 1, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0], Int64(column), 5, 26)
+            let expected = (0..<5).map { ids[$0 * 26 + column] }
+            XCTAssertEqual(fast, expected)
+            XCTAssertEqual(walked, expected)
+            XCTAssertEqual(fast32, expected.map { Int32($0) })
+            XCTAssertEqual(walked32, expected.map { Int32($0) })
+        }
+    }
+
+    /// Take of constant positions, single values (DLRM's triangle) and rows, over a batch.
+    func testTakePicksThePositionsOfEverySample() {
+        let rows = 9, batch = 3
+        let picks: [Int64] = [3, 0, 8, 8, 4]
+        for inner in [1, 3] {
+            let x = (0..<(batch * rows * inner)).map { Float($0) * 0.5 }
+            var y = [Float](repeating: -1, count: batch * picks.count * inner)
+            mn_take_f32(x, Int64(rows), Int64(inner), picks, Int64(picks.count), Int64(batch), &y)
+            var expected: [Float] = []
+            for b in 0..<batch { for p in picks { for e in 0..<inner { expected.append(x[(b * rows + Int(p)) * inner + e]) } } }
+            XCTAssertEqual(y, expected, "inner \(inner)")
+        }
+    }
 }

@@ -138,6 +138,11 @@ void mn_not_u8(const uint8_t *x, uint8_t *y, int64_t n);
 void mn_strided_copy(const void *x, void *y, int32_t elem, int32_t rank, const int64_t dims[6],
                      const int64_t strides[6], int64_t offset, int64_t batch, int64_t x_batch_stride);
 
+/// Picks `count` rows of `inner` floats from each of `batch` samples of `rows` rows: y[b, i] =
+/// x[b, picks[i]]. Positions are constants checked at load (0 <= picks[i] < rows): none here.
+void mn_take_f32(const float *x, int64_t rows, int64_t inner, const int64_t *picks, int64_t count, int64_t batch,
+                 float *y);
+
 /// Embedding lookups: y[i, :] = table[ids[i], :] (ids int32 or int64 by id_bytes; negative ids
 /// count from the end). Returns -1, or the position of the first id outside the table (the
 /// rows before it are written, the rest are not).
