@@ -133,6 +133,29 @@ AVX2 static void s8_dyn_epilogue(void *p, int64_t m, int rows, int32_t n0, int32
     }
 }
 
+/// s8_dyn_epilogue at 16 lanes for the AVX-512 tables: a block's row in one masked vector (no
+/// scalar tail). The same steps in the same order on each lane, so the same bits as the AVX2 one.
+/// Activations other than none and relu take the AVX2 function's scalar path.
+AVX512 static void s8_dyn_epilogue_avx512(void *p, int64_t m, int rows, int32_t n0, int32_t cols,
+                                          int32_t acc[S8_ROWS_MAX][S8_NR]) {
+    const s8_dyn_ctx *c = (const s8_dyn_ctx *)p;
+    if (c->act.kind != 0 && c->act.kind != 1) { s8_dyn_epilogue(p, m, rows, n0, cols, acc); return; }
+    const __mmask16 lanes = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+    const __m512i wsum = _mm512_maskz_loadu_epi32(lanes, c->wsum + n0);
+    const __m512 wscale = _mm512_maskz_loadu_ps(lanes, c->wscale + n0);
+    const __m512 bias = c->bias ? _mm512_maskz_loadu_ps(lanes, c->bias + n0) : _mm512_setzero_ps();
+    for (int r = 0; r < rows; r++) {
+        const __m512i v = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(lanes, acc[r]),
+                                           _mm512_mullo_epi32(_mm512_set1_epi32(c->zp[m + r]), wsum));
+        const __m512 sw = _mm512_mul_ps(_mm512_set1_ps(c->s[m + r]), wscale);
+        __m512 f = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), sw), bias);
+        if (c->act.kind == 1) f = _mm512_max_ps(f, _mm512_setzero_ps());
+        _mm512_mask_storeu_ps(c->y + (m + r) * c->N + n0, lanes, f);
+    }
+}
+
+s8_epilogue_fn mn_s8_dyn_epilogue(int avx512) { return avx512 ? s8_dyn_epilogue_avx512 : s8_dyn_epilogue; }
+
 /// row_range eight lanes at a time: minps/maxps keep their second operand (the running value)
 /// when x is NaN, and lanes start at +0 as the scalar does, so lo and hi are the same two values.
 AVX2 static float row_params_avx2(const float *x, int32_t K, int32_t *zp) {
@@ -151,7 +174,7 @@ AVX2 static float row_params_avx2(const float *x, int32_t K, int32_t *zp) {
     return row_params(rlo, rhi, zp);
 }
 
-void mn_x86_dense_dyn(s8_gemm_fn gemm, void (*quantize)(const float *, int8_t *, int64_t, float, int32_t),
+void mn_x86_dense_dyn(s8_gemm_fn gemm, s8_epilogue_fn epilogue, void (*quantize)(const float *, int8_t *, int64_t, float, int32_t),
                       const float *x, const int8_t *w, const int32_t *wsum, const float *wscale, const float *bias,
                       float *y, int8_t *xq, int32_t M, int32_t K, int32_t N, mn_activation act) {
     int8_t chunk_buf[DYN_CHUNK_BYTES] __attribute__((aligned(64)));
@@ -168,7 +191,7 @@ void mn_x86_dense_dyn(s8_gemm_fn gemm, void (*quantize)(const float *, int8_t *,
             quantize(xr, q + (int64_t)r * K, K, s[r], zp[r]);
         }
         s8_dyn_ctx c = {wsum, wscale, bias, y + (int64_t)m0 * N, s, zp, N, act};
-        gemm(q, w, wsum, rows, K, N, s8_dyn_epilogue, &c);
+        gemm(q, w, wsum, rows, K, N, epilogue, &c);
     }
 }
 #endif

@@ -25,24 +25,24 @@ static void dense_f32_avx2(const float *x, const float *w, const float *bias, fl
 
 // ---- The int8 Dense entries of a table: the shared drivers (dense_s8_x86.c) over its GEMM ----
 
-#define DENSE_S8_ENTRIES(SUFFIX, GEMM, QUANTIZE)                                                                        \
+#define DENSE_S8_ENTRIES(SUFFIX, GEMM, QUANTIZE, AVX512_EPILOGUE)                                                       \
     static void dense_s8_##SUFFIX(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,           \
-                                  const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, \
-                                  int8_t *y, int32_t M, int32_t K, int32_t N) {                                          \
+                                  const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax,\
+                                  int8_t *y, int32_t M, int32_t K, int32_t N) {                                         \
         mn_x86_dense_s8(GEMM, x, w, bias, wsum, mult, shift, out_zp, qmin, qmax, y, M, K, N);                           \
     }                                                                                                                   \
     static void dense_s8_f32_##SUFFIX(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,       \
-                                      const float *scale, float *y, int32_t M, int32_t K, int32_t N, mn_activation act) { \
+                                      const float *scale, float *y, int32_t M, int32_t K, int32_t N, mn_activation act) {\
         mn_x86_dense_s8_f32(GEMM, x, w, bias, wsum, scale, y, M, K, N, act);                                            \
     }                                                                                                                   \
     static void dense_dyn_##SUFFIX(const float *x, const int8_t *w, const int32_t *wsum, const float *wscale,           \
                                    const float *bias, float *y, int8_t *xq, int32_t M, int32_t K, int32_t N,            \
                                    mn_activation act) {                                                                 \
-        mn_x86_dense_dyn(GEMM, QUANTIZE, x, w, wsum, wscale, bias, y, xq, M, K, N, act);                                \
+        mn_x86_dense_dyn(GEMM, mn_s8_dyn_epilogue(AVX512_EPILOGUE), QUANTIZE, x, w, wsum, wscale, bias, y, xq, M, K, N, act);\
     }
-DENSE_S8_ENTRIES(avx2, mn_gemm_s8_avx2, mn_quantize_s8_avx2)
-DENSE_S8_ENTRIES(vnni, mn_gemm_s8_vnni, mn_quantize_s8_avx512)
-DENSE_S8_ENTRIES(amx, mn_gemm_s8_amx, mn_quantize_s8_avx512)
+DENSE_S8_ENTRIES(avx2, mn_gemm_s8_avx2, mn_quantize_s8_avx2, 0)
+DENSE_S8_ENTRIES(vnni, mn_gemm_s8_vnni, mn_quantize_s8_avx512, 1)
+DENSE_S8_ENTRIES(amx, mn_gemm_s8_amx, mn_quantize_s8_avx512, 1)
 
 // ---- AVX2 ----
 

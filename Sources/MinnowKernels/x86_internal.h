@@ -124,7 +124,9 @@ void mn_x86_dense_s8(s8_gemm_fn gemm, const int8_t *x, const int8_t *w, const in
                      int32_t M, int32_t K, int32_t N);
 void mn_x86_dense_s8_f32(s8_gemm_fn gemm, const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                          const float *scale, float *y, int32_t M, int32_t K, int32_t N, mn_activation act);
-void mn_x86_dense_dyn(s8_gemm_fn gemm, void (*quantize)(const float *, int8_t *, int64_t, float, int32_t),
+/// The dynamic-mode epilogue: 16 lanes (AVX-512 tables) or 8 (AVX2); the same bits either way.
+s8_epilogue_fn mn_s8_dyn_epilogue(int avx512);
+void mn_x86_dense_dyn(s8_gemm_fn gemm, s8_epilogue_fn epilogue, void (*quantize)(const float *, int8_t *, int64_t, float, int32_t),
                       const float *x, const int8_t *w, const int32_t *wsum, const float *wscale, const float *bias,
                       float *y, int8_t *xq, int32_t M, int32_t K, int32_t N, mn_activation act);
 
