@@ -92,8 +92,10 @@ void mn_x86_dense_s8_f32(s8_gemm_fn gemm, const int8_t *x, const int8_t *w, cons
 }
 
 // Dynamic mode: rows are quantized a chunk at a time (each with its own scale and zero point) so
-// the GEMM sees whole row blocks and streams the weights once per block, not once per row.
-enum { DYN_CHUNK_ROWS = 24, DYN_CHUNK_BYTES = DYN_CHUNK_ROWS * 2048 };
+// the GEMM sees whole row blocks and streams the weights once per block, not once per row. Up to
+// 64 rows, in multiples of 32 where K allows (the AMX GEMM's 32-row block of two 16-row tiles;
+// VNNI's 8-row blocks divide it), in 64 KiB of stack.
+enum { DYN_CHUNK_ROWS = 64, DYN_CHUNK_BYTES = 64 * 1024 };
 
 typedef struct {
     const int32_t *wsum;
@@ -158,17 +160,27 @@ s8_epilogue_fn mn_s8_dyn_epilogue(int avx512) { return avx512 ? s8_dyn_epilogue_
 
 /// row_range eight lanes at a time: minps/maxps keep their second operand (the running value)
 /// when x is NaN, and lanes start at +0 as the scalar does, so lo and hi are the same two values.
+/// Four accumulators each, so the loop runs at load speed instead of min/max latency.
 AVX2 static float row_params_avx2(const float *x, int32_t K, int32_t *zp) {
-    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    __m256 lo[4], hi[4];
+    for (int a = 0; a < 4; a++) lo[a] = hi[a] = _mm256_setzero_ps();
     int32_t k = 0;
+    for (; k + 32 <= K; k += 32)
+        for (int a = 0; a < 4; a++) {
+            const __m256 v = _mm256_loadu_ps(x + k + 8 * a);
+            lo[a] = _mm256_min_ps(v, lo[a]);
+            hi[a] = _mm256_max_ps(v, hi[a]);
+        }
     for (; k + 8 <= K; k += 8) {
         const __m256 v = _mm256_loadu_ps(x + k);
-        lo = _mm256_min_ps(v, lo);
-        hi = _mm256_max_ps(v, hi);
+        lo[0] = _mm256_min_ps(v, lo[0]);
+        hi[0] = _mm256_max_ps(v, hi[0]);
     }
+    const __m256 vlo = _mm256_min_ps(_mm256_min_ps(lo[0], lo[1]), _mm256_min_ps(lo[2], lo[3]));
+    const __m256 vhi = _mm256_max_ps(_mm256_max_ps(hi[0], hi[1]), _mm256_max_ps(hi[2], hi[3]));
     float l[8], h[8], rlo, rhi;
-    _mm256_storeu_ps(l, lo);
-    _mm256_storeu_ps(h, hi);
+    _mm256_storeu_ps(l, vlo);
+    _mm256_storeu_ps(h, vhi);
     row_range(x + k, K - k, &rlo, &rhi);
     for (int j = 0; j < 8; j++) { rlo = l[j] < rlo ? l[j] : rlo; rhi = h[j] > rhi ? h[j] : rhi; }
     return row_params(rlo, rhi, zp);
@@ -181,6 +193,7 @@ void mn_x86_dense_dyn(s8_gemm_fn gemm, s8_epilogue_fn epilogue, void (*quantize)
     float s[DYN_CHUNK_ROWS];
     int32_t zp[DYN_CHUNK_ROWS];
     int32_t chunk = K <= DYN_CHUNK_BYTES / DYN_CHUNK_ROWS ? DYN_CHUNK_ROWS : DYN_CHUNK_BYTES / K;
+    if (chunk > 32) chunk &= ~31;
     int8_t *q = chunk_buf;
     if (chunk < 1) { chunk = 1; q = xq; }  // rows longer than the stack chunk: the caller's K bytes
     for (int32_t m0 = 0; m0 < M; m0 += chunk) {

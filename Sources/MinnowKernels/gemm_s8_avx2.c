@@ -113,11 +113,14 @@ AVX2 void mn_gemm_s8_avx2(const int8_t *x, const int8_t *packed, const int32_t *
 /// Eight at a time, the reference's IEEE steps: divide, round half to even, add zp, clamp (NaN
 /// lands on -128, as in the reference); the tail goes through the reference (bit-identical).
 AVX2 void mn_quantize_s8_avx2(const float *x, int8_t *q, int64_t n, float scale, int32_t zp) {
-    const __m256 vs = _mm256_set1_ps(scale), vz = _mm256_set1_ps((float)zp);
+    const __m256 vs = _mm256_set1_ps(scale), vz = _mm256_set1_ps((float)zp), vy = _mm256_set1_ps(1.f / scale);
     const __m256 lo = _mm256_set1_ps(-128.f), hi = _mm256_set1_ps(127.f);
+    const int exact = exact_quotient_ok(scale);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(x + i), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        // The reference's x / scale (exact_quotient8 gives the same bits), rounded half to even.
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        __m256 v = _mm256_round_ps(exact ? exact_quotient8(xv, vs, vy) : _mm256_div_ps(xv, vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         v = _mm256_add_ps(v, vz);
         v = _mm256_blendv_ps(lo, _mm256_min_ps(v, hi), _mm256_cmp_ps(v, lo, _CMP_GE_OQ));
         const __m256i w = _mm256_cvttps_epi32(v);

@@ -152,12 +152,16 @@ AVX512 void mn_gemm_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t
 }
 
 AVX512 void mn_quantize_s8_avx512(const float *x, int8_t *q, int64_t n, float scale, int32_t zp) {
-    const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps((float)zp);
+    const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps((float)zp), vy = _mm512_set1_ps(1.f / scale);
     const __m512 lo = _mm512_set1_ps(-128.f), hi = _mm512_set1_ps(127.f);
+    const int exact = exact_quotient_ok(scale);
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        // Same IEEE steps as the reference: divide, round half to even, add zp, clamp.
-        __m512 v = _mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(x + i), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        // Same IEEE steps as the reference: divide (exact_quotient16 gives the same bits), round
+        // half to even, add zp, clamp.
+        const __m512 xv = _mm512_loadu_ps(x + i);
+        __m512 v = _mm512_roundscale_ps(exact ? exact_quotient16(xv, vs, vy) : _mm512_div_ps(xv, vs),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         v = _mm512_add_ps(v, vz);
         // NaN compares false both ways and must land on -128, as in the reference.
         const __mmask16 ge_lo = _mm512_cmp_ps_mask(v, lo, _CMP_GE_OQ);

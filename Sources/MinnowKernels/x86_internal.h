@@ -10,6 +10,7 @@
 #ifndef MINNOW_X86_INTERNAL_H
 #define MINNOW_X86_INTERNAL_H
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 #include "minnow_kernels.h"
 
@@ -44,6 +45,35 @@ AVX2 static inline __m256i requant8(__m256i x, __m256i mult, __m256i shift) {
     const __m256i threshold = _mm256_add_epi32(_mm256_srai_epi32(mask, 1), neg);
     const __m256i up = _mm256_and_si256(_mm256_cmpgt_epi32(rem, threshold), one);
     return _mm256_add_epi32(_mm256_srav_epi32(high, e), up);
+}
+
+// ---- x / s without a divide, to the same bits ----
+//
+// Quantization divides every value by its scale (the reference's x / scale). vdivps retires about
+// 1.6 floats a cycle; three FMAs and a multiply retire ten. With y = RN(1/s), q0 = RN(x y) is
+// within two ulps of x/s; one correction q1 = RN(q0 + (x - q0 s) y) (the remainder is exact in
+// an FMA) brings it within one ulp, and a second gives RN(x/s) exactly (Markstein's theorem: q
+// within an ulp of a/b and y = RN(1/b) make RN(q + (a - qb) y) the correctly rounded quotient,
+// barring underflow and overflow). Callers take this path only when s and 1/s are normal
+// (exact_quotient_ok). Where |x y| >= 2^64 (or is inf or NaN) q0 is kept: such a quotient
+// saturates when quantized and its correction would overflow. Tiny quotients may lose the
+// theorem to underflow, but they round to 0 either way.
+
+static inline int exact_quotient_ok(float s) { return isnormal(s) && isnormal(1.f / s); }
+
+AVX2 static inline __m256 exact_quotient8(__m256 x, __m256 s, __m256 y) {
+    const __m256 q0 = _mm256_mul_ps(x, y);
+    const __m256 q1 = _mm256_fmadd_ps(_mm256_fnmadd_ps(q0, s, x), y, q0);
+    const __m256 q2 = _mm256_fmadd_ps(_mm256_fnmadd_ps(q1, s, x), y, q1);
+    const __m256 big = _mm256_set1_ps(0x1p64f), abs = _mm256_andnot_ps(_mm256_set1_ps(-0.f), q0);
+    return _mm256_blendv_ps(q0, q2, _mm256_cmp_ps(abs, big, _CMP_LT_OQ));
+}
+
+AVX512 static inline __m512 exact_quotient16(__m512 x, __m512 s, __m512 y) {
+    const __m512 q0 = _mm512_mul_ps(x, y);
+    const __m512 q1 = _mm512_fmadd_ps(_mm512_fnmadd_ps(q0, s, x), y, q0);
+    const __m512 q2 = _mm512_fmadd_ps(_mm512_fnmadd_ps(q1, s, x), y, q1);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(_mm512_abs_ps(q0), _mm512_set1_ps(0x1p64f), _CMP_LT_OQ), q0, q2);
 }
 
 // ---- The int8 GEMM contract ----

@@ -11,7 +11,7 @@ final class SIMDKernelTests: XCTestCase {
     let ns = [1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 65]
 
     var tables: [mn_kernel_table] {
-        [mn_avx2_kernels(), mn_avx512vnni_kernels()].compactMap { $0?.pointee }
+        [mn_avx2_kernels(), mn_avx512vnni_kernels(), mn_amx_kernels()].compactMap { $0?.pointee }
     }
 
     /// Weights in the layout `table` reads (packed once, as Model load does).
@@ -130,6 +130,35 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
+    /// The SIMD quantizers divide without vdivps (x86_internal.h, exact_quotient): the quotient
+    /// must be the reference's to the bit exactly where it decides the rounding, at the
+    /// half-integers. Values k + 1/2 scaled by random scales, and their float neighbours, for
+    /// scales from denormal to huge (which take the divide).
+    func testQuantizeAtRoundingBoundariesIsBitExact() {
+        var rng = SystemRandomNumberGenerator()
+        var scales: [Float] = [1e-39, Float.leastNormalMagnitude, 1e-30, 3e38, Float.greatestFiniteMagnitude, 0.1, 1.0 / 3]
+        scales += (0..<300).map { _ in Float(exp(Double.random(in: -25...10, using: &rng))) }
+        for table in tables {
+            var checked = 0
+            for scale in scales {
+                var x: [Float] = []
+                for _ in 0..<64 {
+                    let half = Float(Int.random(in: -200...200, using: &rng)) + 0.5
+                    let v = half * scale
+                    x += [v, v.nextUp, v.nextDown, v.nextUp.nextUp, v.nextDown.nextDown]
+                }
+                var a = [Int8](repeating: 0, count: x.count), b = a
+                for zp: Int32 in [0, -128, 37] {
+                    mn_quantize_s8(x, &a, Int64(x.count), scale, zp)
+                    table.quantize_s8(x, &b, Int64(x.count), scale, zp)
+                    XCTAssertEqual(a, b, "\(String(cString: table.name)) quantize at half-integers, scale \(scale) zp \(zp)")
+                    checked += x.count
+                }
+            }
+            XCTAssertGreaterThan(checked, 250_000)
+        }
+    }
+
     func testSoftmaxMatchesTheReference() {
         let ref = mn_reference_kernels()!.pointee
         var rng = SystemRandomNumberGenerator()
@@ -152,6 +181,45 @@ final class SIMDKernelTests: XCTestCase {
                     }
                 }
             }
+        }
+    }
+
+    /// Shapes where the AMX table's tiles run (M >= 16, K >= 64: 16-row A tiles, 64-byte k steps,
+    /// pairs of 16-column B tiles) with partial second tiles, K past one tile and odd column
+    /// counts; every table runs them, so a tile-path bug shows as a difference from the reference.
+    func testInt8DenseAtTileShapesIsBitExact() {
+        let ref = mn_reference_kernels()!.pointee
+        var rng = SystemRandomNumberGenerator()
+        for table in tables {
+            let name = String(cString: table.name)
+            for m in [16, 17, 31, 32, 33, 48, 70] { for k in [64, 65, 128, 200, 384] { for n in [16, 17, 32, 33, 48, 97] {
+                let x = (0..<(m * k)).map { _ in Int8.random(in: -128...127, using: &rng) }
+                let xf = (0..<(m * k)).map { _ in Float.random(in: -4...3, using: &rng) }
+                let w = (0..<(n * k)).map { _ in Int8.random(in: -127...127, using: &rng) }
+                let wt = layout(w, table, k: k, n: n)
+                let wsum = (0..<n).map { c in (0..<k).reduce(Int32(0)) { $0 + Int32(w[c * k + $1]) } }
+                let bias = (0..<n).map { _ in Int32.random(in: -20000...20000, using: &rng) }
+                var mult = [Int32](repeating: 0, count: n), shift = [Int32](repeating: 0, count: n)
+                for c in 0..<n { mn_quantize_multiplier(Double.random(in: 1e-4..<0.01, using: &rng), &mult[c], &shift[c]) }
+                var a = [Int8](repeating: 0, count: m * n), b = a
+                ref.dense_s8(x, w, bias, wsum, mult, shift, 3, -128, 127, &a, Int32(m), Int32(k), Int32(n))
+                table.dense_s8(x, wt, bias, wsum, mult, shift, 3, -128, 127, &b, Int32(m), Int32(k), Int32(n))
+                XCTAssertEqual(a, b, "\(name) dense_s8 M=\(m) K=\(k) N=\(n)")
+
+                let scale = (0..<n).map { _ in Float.random(in: 1e-4..<1e-2, using: &rng) }
+                var fa = [Float](repeating: 0, count: m * n), fb = fa
+                let act = mn_activation(kind: Int32(m % 2), lo: 0, hi: 0, alpha: 0)
+                ref.dense_s8_f32(x, w, bias, wsum, scale, &fa, Int32(m), Int32(k), Int32(n), act)
+                table.dense_s8_f32(x, wt, bias, wsum, scale, &fb, Int32(m), Int32(k), Int32(n), act)
+                XCTAssertEqual(fa, fb, "\(name) dense_s8_f32 M=\(m) K=\(k) N=\(n)")
+
+                let wscale = scale, fbias = bias.map { Float($0) * 1e-5 }
+                var da = [Float](repeating: 0, count: m * n), db = da
+                var qa = [Int8](repeating: 0, count: k), qb = qa
+                ref.dense_dyn(xf, w, wsum, wscale, fbias, &da, &qa, Int32(m), Int32(k), Int32(n), act)
+                table.dense_dyn(xf, wt, wsum, wscale, fbias, &db, &qb, Int32(m), Int32(k), Int32(n), act)
+                XCTAssertEqual(da, db, "\(name) dense_dyn M=\(m) K=\(k) N=\(n)")
+            } } }
         }
     }
 
