@@ -1,7 +1,7 @@
-// EXPERIMENTAL: the AMX (TMUL) int8 GEMM for large Dense layers. It has never run on hardware:
-// no host with amx_int8 was available when it was written, so it is opt-in (MINNOW_AMX=1 on a
-// CPU with AMX-INT8 whose kernel grants the tile data permission) until KernelConformanceTests
-// and the oracle suites have passed on such a host (`MINNOW_AMX=1 scripts/test.sh`).
+// The AMX (TMUL) int8 GEMM for large Dense layers: the default table on a CPU with AMX-INT8 whose
+// kernel grants the tile data permission (MINNOW_AMX=0 opts out). Checked on Intel Sapphire
+// Rapids: KernelConformanceTests, SIMDKernelTests (tile shapes included) and the oracle suites
+// give the reference's bits (docs/benchmarks.md, "AMX on Sapphire Rapids").
 //
 // Tiles: C0..C3 (tmm0-3) are 16x16 int32 accumulators of a 32-row x 32-column block; A0, A1
 // (tmm4, 5) hold 16 rows x 64 bytes of x; B0, B1 (tmm6, 7) 16 k-groups x 16 columns x 4 bytes,
@@ -24,15 +24,15 @@
 
 enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
 
-/// AMX-TILE and AMX-INT8 in CPUID leaf 7, MINNOW_AMX=1, and Linux's permission to use tile data
-/// (requested once for the whole process: every thread may then use the tiles).
+/// AMX-TILE and AMX-INT8 in CPUID leaf 7, no MINNOW_AMX=0, and Linux's permission to use tile
+/// data (requested once for the whole process: every thread may then use the tiles).
 int mn_amx_usable(void) {
     static int state = -1;  // -1 unknown; benign race: every thread computes the same answer
     int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
     if (s >= 0) return s;
     unsigned a, b, c, d;
-    const char *opt_in = getenv("MINNOW_AMX");
-    s = opt_in && opt_in[0] == '1' && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1) && (d >> 25 & 1) &&
+    const char *opt = getenv("MINNOW_AMX");
+    s = !(opt && opt[0] == '0') && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1) && (d >> 25 & 1) &&
         syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
     __atomic_store_n(&state, s, __ATOMIC_RELEASE);
     return s;

@@ -88,8 +88,8 @@ static const mn_kernel_table avx512vnni_table = {
     AVX512_COMMON_ENTRIES,
 };
 
-// ---- AMX (experimental, opt-in: MINNOW_AMX=1; never run on hardware yet): the VNNI table with an
-// AMX int8 GEMM under its Dense ops ----
+// ---- AMX (default where the CPU has AMX-INT8; MINNOW_AMX=0 opts out): the VNNI table with an AMX
+// int8 GEMM under its Dense ops ----
 
 static const mn_kernel_table amx_table = {
     .name = "amx",

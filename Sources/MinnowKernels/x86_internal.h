@@ -187,7 +187,7 @@ void mn_conv_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t *bias,
 size_t mn_conv_s8_packed_size_vnni(const int64_t params[14], int32_t N);
 void mn_conv_s8_pack_vnni(const int8_t *w, int8_t *packed, const int64_t params[14], int32_t N);
 
-// ---- AMX (gemm_s8_amx.c): experimental, opt-in with MINNOW_AMX=1 (never run on hardware yet) ----
+// ---- AMX (gemm_s8_amx.c): the default on CPUs with AMX-INT8 (MINNOW_AMX=0 opts out) ----
 int mn_amx_usable(void);
 size_t mn_packed_s8_size_amx(int32_t K, int32_t N);
 void mn_pack_s8_amx(const int8_t *w, int8_t *packed, int32_t K, int32_t N);

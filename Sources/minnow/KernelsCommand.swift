@@ -23,7 +23,7 @@ struct KernelsCommand: ParsableCommand {
                 print(String(decoding: data, as: UTF8.self))
             } else {
                 for t in tables {
-                    let why = t.name == "amx" ? " (not available here: experimental, needs AMX-INT8 and MINNOW_AMX=1)" : " (not available here: this CPU lacks it)"
+                    let why = t.name == "amx" ? " (not available here: needs AMX-INT8 and Linux's tile-data permission; MINNOW_AMX=0 turns it off)" : " (not available here: this CPU lacks it)"
                     print("\(t.name)\(t.supported ? "" : why)\(t.name == chosen ? " (default)" : "")")
                 }
             }

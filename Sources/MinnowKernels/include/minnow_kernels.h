@@ -97,8 +97,8 @@ const mn_kernel_table *mn_reference_kernels(void);
 /// x86-64 tables, or NULL when this CPU (or build) lacks the instructions.
 const mn_kernel_table *mn_avx2_kernels(void);
 const mn_kernel_table *mn_avx512vnni_kernels(void);
-/// EXPERIMENTAL, never run on hardware: the VNNI table with an AMX int8 GEMM, only where the CPU
-/// has AMX-INT8, Linux grants tile data, and MINNOW_AMX=1 opts in.
+/// The VNNI table with an AMX int8 GEMM under Dense ops, where the CPU has AMX-INT8 and Linux
+/// grants tile data, unless MINNOW_AMX=0 opts out.
 const mn_kernel_table *mn_amx_kernels(void);
 /// The best kernels for this CPU, detected once. MINNOW_KERNELS=reference|avx2|avx512vnni|amx
 /// forces a table (the default where the CPU lacks it: check Model.kernelName or `minnow kernels`).
