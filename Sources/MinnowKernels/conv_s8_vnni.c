@@ -129,6 +129,7 @@ AVX512 void mn_conv_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t
     const int64_t P = g.OH * g.OW, row_stride = g.PW * g.C, quads = run_quads(&g), bb = block_bytes(&g);
     const int32_t blocks = s8_blocks(N);
     s8_requant_ctx c = {bias, mult, shift, out_zp, qmin, qmax, N, y};
+    const s8_epilogue_fn epilogue = mn_s8_requant_epilogue_for(1);
     int32_t acc[2][S8_ROWS_MAX][S8_NR] __attribute__((aligned(64)));
     for (int64_t b = 0; b < batch; b++) {
         widen_sample(&g, x + b * g.H * g.W * g.C, img, pad_value);
@@ -144,8 +145,8 @@ AVX512 void mn_conv_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t
                     if (++ow == g.OW) { ow = 0; oh++; }
                 }
                 conv_vnni_micro[np - 1][rows](p, row_stride, g.KH, quads, packed + nb * bb, bb, acc);
-                mn_s8_requant_epilogue(&c, b * P + m, rows, n0, N - n0 < 16 ? N - n0 : 16, acc[0]);
-                if (np == 2) mn_s8_requant_epilogue(&c, b * P + m, rows, n0 + 16, N - n0 - 16 < 16 ? N - n0 - 16 : 16, acc[1]);
+                epilogue(&c, b * P + m, rows, n0, N - n0 < 16 ? N - n0 : 16, acc[0]);
+                if (np == 2) epilogue(&c, b * P + m, rows, n0 + 16, N - n0 - 16 < 16 ? N - n0 - 16 : 16, acc[1]);
             }
         }
     }

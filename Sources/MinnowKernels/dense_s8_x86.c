@@ -48,11 +48,30 @@ AVX2 void mn_s8_requant_epilogue(void *p, int64_t m, int rows, int32_t n0, int32
     }
 }
 
-void mn_x86_dense_s8(s8_gemm_fn gemm, const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
-                     const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
-                     int32_t M, int32_t K, int32_t N) {
+/// mn_s8_requant_epilogue at 16 lanes: a block's row in one masked vector, for multipliers below 1
+/// (the others take the AVX2 function's scalar path). The same steps per lane, so the same bits.
+AVX512 static void s8_requant_epilogue_avx512(void *p, int64_t m, int rows, int32_t n0, int32_t cols,
+                                             int32_t acc[S8_ROWS_MAX][S8_NR]) {
+    const s8_requant_ctx *c = (const s8_requant_ctx *)p;
+    const __mmask16 lanes = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+    const __m512i shift = _mm512_maskz_loadu_epi32(lanes, c->shift + n0);
+    if (_mm512_mask_cmpgt_epi32_mask(lanes, shift, _mm512_setzero_si512())) { mn_s8_requant_epilogue(p, m, rows, n0, cols, acc); return; }
+    const __m512i mult = _mm512_maskz_loadu_epi32(lanes, c->mult + n0), bias = _mm512_maskz_loadu_epi32(lanes, c->bias + n0);
+    const __m512i zp = _mm512_set1_epi32(c->out_zp), lo = _mm512_set1_epi32(c->qmin), hi = _mm512_set1_epi32(c->qmax);
+    for (int r = 0; r < rows; r++) {
+        const __m512i v = _mm512_add_epi32(_mm512_maskz_loadu_epi32(lanes, acc[r]), bias);
+        const __m512i out = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(requant16(v, mult, shift), zp), lo), hi);
+        _mm_mask_storeu_epi8(c->y + (m + r) * c->N + n0, lanes, _mm512_cvtsepi32_epi8(out));
+    }
+}
+
+s8_epilogue_fn mn_s8_requant_epilogue_for(int avx512) { return avx512 ? s8_requant_epilogue_avx512 : mn_s8_requant_epilogue; }
+
+void mn_x86_dense_s8(s8_gemm_fn gemm, s8_epilogue_fn epilogue, const int8_t *x, const int8_t *w, const int32_t *bias,
+                     const int32_t *wsum, const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin,
+                     int32_t qmax, int8_t *y, int32_t M, int32_t K, int32_t N) {
     s8_requant_ctx c = {bias, mult, shift, out_zp, qmin, qmax, N, y};
-    gemm(x, w, wsum, M, K, N, mn_s8_requant_epilogue, &c);
+    gemm(x, w, wsum, M, K, N, epilogue, &c);
 }
 
 typedef struct {

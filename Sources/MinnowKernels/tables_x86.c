@@ -29,7 +29,8 @@ static void dense_f32_avx2(const float *x, const float *w, const float *bias, fl
     static void dense_s8_##SUFFIX(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,           \
                                   const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax,\
                                   int8_t *y, int32_t M, int32_t K, int32_t N) {                                         \
-        mn_x86_dense_s8(GEMM, x, w, bias, wsum, mult, shift, out_zp, qmin, qmax, y, M, K, N);                           \
+        mn_x86_dense_s8(GEMM, mn_s8_requant_epilogue_for(AVX512_EPILOGUE), x, w, bias, wsum, mult, shift, out_zp, qmin, \
+                        qmax, y, M, K, N);                                                                              \
     }                                                                                                                   \
     static void dense_s8_f32_##SUFFIX(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,       \
                                       const float *scale, float *y, int32_t M, int32_t K, int32_t N, mn_activation act) {\

@@ -47,6 +47,22 @@ AVX2 static inline __m256i requant8(__m256i x, __m256i mult, __m256i shift) {
     return _mm256_add_epi32(_mm256_srav_epi32(high, e), up);
 }
 
+/// requant8 at sixteen lanes for the AVX-512 tables: the same steps on each lane, so the same
+/// bits (64-bit products of the even and odd lanes, floor((p + 2^30) / 2^31), then the rounding
+/// right shift with ties away from zero).
+AVX512 static inline __m512i requant16(__m512i x, __m512i mult, __m512i shift) {
+    const __m512i half = _mm512_set1_epi64(1LL << 30), one = _mm512_set1_epi32(1);
+    const __m512i pe = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, mult), half), 31);
+    const __m512i po = _mm512_slli_epi64(
+        _mm512_add_epi64(_mm512_mul_epi32(_mm512_shuffle_epi32(x, _MM_PERM_DDBB), _mm512_shuffle_epi32(mult, _MM_PERM_DDBB)), half), 1);
+    const __m512i high = _mm512_mask_blend_epi32((__mmask16)0xAAAA, pe, po);
+    const __m512i e = _mm512_sub_epi32(_mm512_setzero_si512(), shift);
+    const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, e), one);
+    const __m512i rem = _mm512_and_si512(high, mask);
+    const __m512i threshold = _mm512_add_epi32(_mm512_srai_epi32(mask, 1), _mm512_srli_epi32(high, 31));
+    return _mm512_mask_add_epi32(_mm512_srav_epi32(high, e), _mm512_cmpgt_epi32_mask(rem, threshold), _mm512_srav_epi32(high, e), one);
+}
+
 // ---- x / s without a divide, to the same bits ----
 //
 // Quantization divides every value by its scale (the reference's x / scale). vdivps retires about
@@ -149,9 +165,11 @@ static inline conv_geometry conv_geometry_of(const int64_t p[14]) {
 
 // ---- Shared ops (dense_s8_x86.c): the table entries call these with their own GEMM ----
 void mn_s8_requant_epilogue(void *ctx, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_ROWS_MAX][S8_NR]);
-void mn_x86_dense_s8(s8_gemm_fn gemm, const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
-                     const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
-                     int32_t M, int32_t K, int32_t N);
+/// The static requantization epilogue: 16 lanes (AVX-512 tables) or 8 (AVX2); the same bits.
+s8_epilogue_fn mn_s8_requant_epilogue_for(int avx512);
+void mn_x86_dense_s8(s8_gemm_fn gemm, s8_epilogue_fn epilogue, const int8_t *x, const int8_t *w, const int32_t *bias,
+                     const int32_t *wsum, const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t qmin,
+                     int32_t qmax, int8_t *y, int32_t M, int32_t K, int32_t N);
 void mn_x86_dense_s8_f32(s8_gemm_fn gemm, const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                          const float *scale, float *y, int32_t M, int32_t K, int32_t N, mn_activation act);
 /// The dynamic-mode epilogue: 16 lanes (AVX-512 tables) or 8 (AVX2); the same bits either way.
