@@ -116,6 +116,9 @@ AVX512 void mn_gemm_f32_avx512(const float *a, int64_t lda, const float *b, int6
 #define V_ZERO _mm512_setzero_ps
 #define V_LOADU _mm512_loadu_ps
 #define V_STOREU _mm512_storeu_ps
+// The first n < W lanes (masked lanes neither read nor written: no fault past the end).
+#define V_LOADN(p, n, fill) _mm512_mask_loadu_ps(_mm512_set1_ps(fill), (__mmask16)((1u << (n)) - 1), p)
+#define V_STOREN(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
 #define V_ADD _mm512_add_ps
 #define V_SUB _mm512_sub_ps
 #define V_MUL _mm512_mul_ps

@@ -121,6 +121,10 @@ AVX2 void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t 
 #define V_ZERO _mm256_setzero_ps
 #define V_LOADU _mm256_loadu_ps
 #define V_STOREU _mm256_storeu_ps
+// The first n < W lanes (vmaskmovps neither reads nor writes the others: no fault past the end).
+#define LANES_BELOW(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define V_LOADN(p, n, fill) _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, LANES_BELOW(n)), _mm256_castsi256_ps(LANES_BELOW(n)))
+#define V_STOREN(p, v, n) _mm256_maskstore_ps(p, LANES_BELOW(n), v)
 #define V_ADD _mm256_add_ps
 #define V_SUB _mm256_sub_ps
 #define V_MUL _mm256_mul_ps
