@@ -1,7 +1,7 @@
 // The AMX (TMUL) int8 GEMM for large Dense layers: the default table on a CPU with AMX-INT8 whose
 // kernel grants the tile data permission (MINNOW_AMX=0 opts out). Checked on Intel Sapphire
 // Rapids: KernelConformanceTests, SIMDKernelTests (tile shapes included) and the oracle suites
-// give the reference's bits (docs/benchmarks.md, "AMX on Sapphire Rapids").
+// give the reference's bits (docs/benchmarks.md, "Intel Sapphire Rapids with AMX").
 //
 // Tiles: C0..C3 (tmm0-3) are 16x16 int32 accumulators of a 32-row x 32-column block; A0, A1
 // (tmm4, 5) hold 16 rows x 64 bytes of x; B0, B1 (tmm6, 7) 16 k-groups x 16 columns x 4 bytes,
