@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Latency by sequence length: the user's BERT export (bert_user_seq128, dynamic batch and
-sequence axes) converted once with `--max-seq 128`, run at several lengths beside ONNX Runtime
+"""Latency by sequence length: a BERT export with dynamic batch and sequence axes (the user's
+bert_user_seq128, or `--fixture minilm`: all-MiniLM-L6-v2 from tools/reference/make_minilm.py)
+converted once with `--max-seq 128`, run at several lengths beside ONNX Runtime
 on the same ONNX at the same lengths (fp32 and int8 dynamic, which take any length), beside
 LiteRT (fp32, int8 static, int8 dynamic: its graphs are static-shape, so one file per length,
 converted from the PyTorch module at that length) and beside Minnow run the fixed-length way
 (every input padded to 128 with mask 0). Interleaved rounds, medians, Python calls (as in
 compare.py), one thread.
 
-    python3 tools/compare/seq_lengths.py [--lengths 8 16 32 64 128] [--batch 1] [--rounds 5] [--seconds 0.5]
+    python3 tools/compare/seq_lengths.py [--fixture bert_user_seq128|minilm] [--lengths 8 16 32 64 128]
+                                         [--batch 1] [--rounds 5] [--seconds 0.5]
 """
 import argparse
 import os
@@ -36,12 +38,13 @@ def litert_files(f, length, tmp):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fixture", default="bert_user_seq128", choices=["bert_user_seq128", "minilm"])
     ap.add_argument("--lengths", type=int, nargs="+", default=[8, 16, 32, 64, 128])
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=0.5)
     args = ap.parse_args()
-    f = Fixture("bert_user_seq128")
+    f = Fixture(args.fixture)
     src = os.path.join(f.dir, "model.onnx")
     ref = f.arrays("reference.npz")
     reason = litert_variants.available()
