@@ -60,7 +60,8 @@ AVX512 static inline __m512i requant16(__m512i x, __m512i mult, __m512i shift) {
     const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, e), one);
     const __m512i rem = _mm512_and_si512(high, mask);
     const __m512i threshold = _mm512_add_epi32(_mm512_srai_epi32(mask, 1), _mm512_srli_epi32(high, 31));
-    return _mm512_mask_add_epi32(_mm512_srav_epi32(high, e), _mm512_cmpgt_epi32_mask(rem, threshold), _mm512_srav_epi32(high, e), one);
+    const __m512i shifted = _mm512_srav_epi32(high, e);
+    return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(rem, threshold), shifted, one);
 }
 
 // ---- x / s without a divide, to the same bits ----

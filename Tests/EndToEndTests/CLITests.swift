@@ -215,6 +215,26 @@ final class BenchTests: XCTestCase {
         }
     }
 
+    /// `amx` is the default wherever this CPU runs it, and `MINNOW_AMX=0` turns it off: then it is
+    /// listed as unavailable with the way back, and the default is the table below it.
+    func testAMXIsTheDefaultWhereSupportedAndMINNOW_AMX0TurnsItOff() throws {
+        func tables(_ env: [String: String]) throws -> (String, [String: Bool]) {
+            let r = try minnow(["kernels", "--json"], environment: env)
+            XCTAssertEqual(r.code, 0, r.stderr)
+            let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+            let supported = Dictionary(uniqueKeysWithValues: (j["tables"] as! [[String: Any]]).map { ($0["name"] as! String, $0["supported"] as! Bool) })
+            return (j["default"] as! String, supported)
+        }
+        let (chosen, supported) = try tables([:])
+        if supported["amx"] == true { XCTAssertEqual(chosen, "amx") }
+        let (offDefault, offSupported) = try tables(["MINNOW_AMX": "0"])
+        XCTAssertEqual(offSupported["amx"], false)
+        XCTAssertNotEqual(offDefault, "amx")
+        if supported["avx512vnni"] == true { XCTAssertEqual(offDefault, "avx512vnni") }
+        let text = try minnow(["kernels"], environment: ["MINNOW_AMX": "0"]).stdout
+        XCTAssertTrue(text.contains("amx (not available here: needs AMX-INT8 and Linux's tile-data permission; MINNOW_AMX=0 turns it off)"), text)
+    }
+
     /// A model with embedding ids: real inputs from a reference file (the first --batch samples),
     /// and synthetic ones that stay inside every table.
     func testBenchTakesInputsAndValidIds() throws {

@@ -26,11 +26,12 @@ struct CLIResult {
     var stderr: String
 }
 
-/// Runs the CLI as a user would, capturing both streams.
-func minnow(_ args: [String]) throws -> CLIResult {
+/// Runs the CLI as a user would, capturing both streams; `environment` adds to this process's.
+func minnow(_ args: [String], environment: [String: String] = [:]) throws -> CLIResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: minnowBinary)
     p.arguments = args
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
