@@ -68,6 +68,7 @@ static const mn_kernel_table reference_table = {
     .dense_dyn = dense_dyn_ref,
     .quantize_s8 = mn_quantize_s8,
     .softmax_f32 = mn_softmax_f32,
+    .softmax_masked_f32 = mn_softmax_masked_f32,
     .unary_f32 = mn_unary_f32,
     .gemm_f32 = mn_gemm_f32_ref,
     .lstm_cell_f32 = mn_lstm_cell_f32,

@@ -87,6 +87,15 @@ void mn_softmax_f32(const float *x, float *y, int64_t rows, int64_t cols, int32_
     }
 }
 
+void mn_softmax_masked_f32(const float *x, const float *mask, float *y, int64_t cols, int32_t scale_op, float scale) {
+    switch (scale_op) {
+    case 2: for (int64_t c = 0; c < cols; c++) y[c] = x[c] * scale + mask[c]; break;
+    case 3: for (int64_t c = 0; c < cols; c++) y[c] = x[c] / scale + mask[c]; break;
+    default: for (int64_t c = 0; c < cols; c++) y[c] = x[c] + mask[c]; break;
+    }
+    mn_softmax_f32(y, y, 1, cols, 0);
+}
+
 void mn_quantize_s8(const float *x, int8_t *q, int64_t n, float scale, int32_t zp) {
     for (int64_t i = 0; i < n; i++) {
         // nearbyintf rounds half to even, as ONNX QuantizeLinear and SIMD cvtps do.

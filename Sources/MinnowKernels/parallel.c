@@ -414,6 +414,52 @@ void mn_par_softmax_f32(mn_pool *pool, const mn_kernel_table *k, const float *x,
     mn_pool_run(pool, softmax_task, &j, j.parts);
 }
 
+// Scaled, masked softmax of rows [r0, r1), a row at a time through the table's fused row kernel
+// (log-softmax: the reference row, then the table's log-softmax in place), then NaN -> 0 as
+// softmax_rows does.
+static void softmax_masked_rows(const mn_kernel_table *k, const mn_softmax_masked_args *a, int64_t r0, int64_t r1) {
+    const int64_t cols = a->cols, d1 = a->dims[1], d2 = a->dims[2];
+    // The row's (i0, i1, i2), counted up rather than divided out per row.
+    int64_t i2 = r0 % d2, i1 = (r0 / d2) % d1, i0 = r0 / (d2 * d1);
+    for (int64_t row = r0; row < r1; row++) {
+        const float *x = a->x + row * cols;
+        const float *m = a->mask + i0 * a->mask_strides[0] + i1 * a->mask_strides[1] + i2 * a->mask_strides[2];
+        float *y = a->y + row * cols;
+        if (++i2 == d2) {
+            i2 = 0;
+            if (++i1 == d1) { i1 = 0; i0++; }
+        }
+        if (a->flags & 1) {
+            for (int64_t c = 0; c < cols; c++) y[c] = (a->scale_op == 2 ? x[c] * a->scale : (a->scale_op == 3 ? x[c] / a->scale : x[c])) + m[c];
+            k->softmax_f32(y, y, 1, cols, 1);
+        } else {
+            k->softmax_masked_f32(x, m, y, cols, a->scale_op, a->scale);
+        }
+        if (a->flags & 2) {
+            for (int64_t c = 0; c < cols; c++) y[c] = y[c] != y[c] ? 0.f : y[c];
+        }
+    }
+}
+
+typedef struct {
+    const mn_kernel_table *k;
+    const mn_softmax_masked_args *a;
+    int64_t rows;
+    int32_t parts;
+} softmax_masked_job;
+
+static void softmax_masked_task(void *ctx, int32_t t) {
+    const softmax_masked_job *j = (const softmax_masked_job *)ctx;
+    softmax_masked_rows(j->k, j->a, j->rows * t / j->parts, j->rows * (t + 1) / j->parts);
+}
+
+void mn_par_softmax_masked_f32(mn_pool *pool, const mn_kernel_table *k, const mn_softmax_masked_args *args) {
+    softmax_masked_job j = {.k = k, .a = args, .rows = args->dims[0] * args->dims[1] * args->dims[2]};
+    j.parts = parts_for_elements(pool, j.rows, args->cols);
+    if (j.parts == 1) { softmax_masked_rows(k, args, 0, j.rows); return; }
+    mn_pool_run(pool, softmax_masked_task, &j, j.parts);
+}
+
 // im2col and pooling by samples: a sample's output reads only that sample, and each part's
 // channels-last block moves stay inside its own rows (the kernel checks against its own ends).
 typedef struct {
@@ -594,6 +640,8 @@ void mn_par_quantize_s8(mn_pool *pool, const mn_kernel_table *k, const float *x,
 }
 
 // ---- the default thread count ----
+
+uint64_t mn_monotonic_ns(void) { return now_ns(); }
 
 int32_t mn_physical_cores(void) {
     int32_t logical = 1;

@@ -53,6 +53,14 @@ enum ExecOp {
     case recurrent(args: Int)
     /// `args` indexes the session's convolution table.
     case convS8(args: Int)
+    /// `args` indexes the session's masked-softmax table.
+    case softmaxMasked(args: Int)
+}
+
+/// The kernel's arguments with the run's batch left to fill in (dims[batchAxis]).
+struct SoftmaxMaskedArgs {
+    var c: mn_softmax_masked_args
+    var batchAxis: Int
 }
 
 struct ConvArgs {

@@ -45,7 +45,10 @@ enum PreparedOp: @unchecked Sendable {
     /// An int8 channels-last im2col whose patches feed only the int8 Dense after it, run as one
     /// implicit GEMM (the table's conv_s8; ConvFusion.swift).
     case convS8(Conv)
-    /// This operator's work is done by the one before it (the Dense of a `convS8`).
+    /// Attention's [scale,] mask and softmax run as one operator (SoftmaxFusion.swift).
+    case softmaxMasked(SoftmaxMasked)
+    /// This operator's work is done by one before it (the Dense of a `convS8`, the Add and Softmax
+    /// of a `softmaxMasked`).
     case fusedIntoPrevious
     /// LSTM (gates 4) or GRU (gates 3); `bias` is LSTM's Wb + Rb summed, or GRU's [D, 6H] as stored.
     /// `yc`: LSTM's final cell state output (its second output), nil when absent.
@@ -61,6 +64,17 @@ enum PreparedOp: @unchecked Sendable {
         var packed: AlignedBytes
         var bias: PinnedBuffer<Int32>, mult: PinnedBuffer<Int32>, shift: PinnedBuffer<Int32>
         var outZP: Int32, qmin: Int32, qmax: Int32
+    }
+
+    struct SoftmaxMasked {
+        var x: Int, mask: Int, y: Int
+        /// The rows' 3-D index space (the Add's first three broadcast dims; the batch axis's extent
+        /// is set per run) and the mask's strides in it; a row is `cols` contiguous elements.
+        var rowDims: [Int64], batchAxis: Int, maskStrides: [Int64]
+        var cols: Int
+        /// mn_binary_f32's 2 (multiply) or 3 (divide) by `scale`, or -1 (no scale op).
+        var scaleOp: Int32, scale: Float
+        var log: Bool, nanToZero: Bool
     }
 
     struct Dense {

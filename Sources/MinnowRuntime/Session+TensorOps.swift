@@ -15,6 +15,7 @@ struct ArgTables {
     var windowParams: [Int64] = []
     var recurrent: [RecurrentArgs] = []
     var convs: [ConvArgs] = []
+    var softmaxMasked: [SoftmaxMaskedArgs] = []
 }
 
 extension BinaryShape {
@@ -93,6 +94,13 @@ extension Session {
                                          params: tables.windowParams.count - 14, n: Int32(c.n), outZP: c.outZP, qmin: c.qmin,
                                          qmax: c.qmax, padValue: c.padValue))
             return .convS8(args: tables.convs.count - 1)
+        case let .softmaxMasked(m):
+            let c = mn_softmax_masked_args(x: UnsafePointer(f(m.x)), mask: UnsafePointer(f(m.mask)), y: f(m.y),
+                                           dims: (m.rowDims[0], m.rowDims[1], m.rowDims[2]),
+                                           mask_strides: (m.maskStrides[0], m.maskStrides[1], m.maskStrides[2]), cols: Int64(m.cols),
+                                           scale_op: m.scaleOp, flags: (m.log ? 1 : 0) | (m.nanToZero ? 2 : 0), scale: m.scale)
+            tables.softmaxMasked.append(SoftmaxMaskedArgs(c: c, batchAxis: m.batchAxis))
+            return .softmaxMasked(args: tables.softmaxMasked.count - 1)
         default:
             preconditionFailure("resolveTensorOp called with a core op")
         }
@@ -176,6 +184,14 @@ extension Session {
                 mn_par_conv_s8(pool, table, c.x, c.w, c.bias, c.mult, c.shift, c.outZP, c.qmin, c.qmax, c.y, p.baseAddress! + c.params,
                                c.n, Int64(batch), c.padValue, convScratch.pointer)
             }
+        case let .softmaxMasked(index):
+            var m = tables.softmaxMasked[index].c
+            switch tables.softmaxMasked[index].batchAxis {
+            case 0: m.dims.0 = Int64(batch)
+            case 1: m.dims.1 = Int64(batch)
+            default: m.dims.2 = Int64(batch)
+            }
+            mn_par_softmax_masked_f32(pool, table, &m)
         case let .recurrent(index):
             let a = tables.recurrent[index]
             let s = recurrentScratch.pointer.assumingMemoryBound(to: Float.self)

@@ -16,15 +16,17 @@ public final class Session {
     /// Per thread, one sample's padded and widened input for the implicit-GEMM convolutions.
     let convScratch: AlignedBytes
     /// The operators of the graph at the current sequence length.
-    private var plan: [ExecOp]
+    private(set) var plan: [ExecOp]
     /// Resolved operators of every graph of the model (one per sequence length it accepts).
     private let plans: [[ExecOp]]
+    /// For each entry of each plan, the index of the model operator it runs (for profiles).
+    let planOperators: [[Int]]
     /// Each graph's sequence length, inputs and outputs, in the order of `plans` (plain arrays:
     /// `setSequenceLength` searches them without a closure, which allocates in debug builds).
     private let lengths: [Int]
     private let graphInputs: [[TensorSpec]]
     private let graphOutputs: [[TensorSpec]]
-    private var graphIndex: Int
+    private(set) var graphIndex: Int
     /// Inputs and outputs at the current sequence length (the model's own when fixed).
     public private(set) var inputs: [TensorSpec]
     public private(set) var outputs: [TensorSpec]
@@ -98,21 +100,26 @@ public final class Session {
         let arenaBase = arena.pointer
         var tables = ArgTables()
         var plans: [[ExecOp]] = []
+        var planOperators: [[Int]] = []
         for g in model.graphs {
             let addresses: [UnsafeMutableRawPointer] = g.description.tensors.enumerated().map { i, t in
                 if let c = g.constants[i] { return c.pointer }
                 return arenaBase + Int(t.arenaOffsetPerSample) * batch
             }
             var plan: [ExecOp] = []
+            var operators: [Int] = []
             for (i, op) in g.prepared.enumerated() {
                 if case .fusedIntoPrevious = op { continue }
                 // A 1.7 view: the copy's output is its input's bytes, so there is nothing to run.
                 if case let .copy(x, y, _) = op, addresses[x] == addresses[y] { continue }
                 plan.append(Session.resolve(op, index: i, addresses, &tables))
+                operators.append(i)
             }
             plans.append(plan)
+            planOperators.append(operators)
         }
         self.plans = plans
+        self.planOperators = planOperators
         lengths = model.graphs.map(\.length)
         graphInputs = model.graphs.map(\.inputs)
         graphOutputs = model.graphs.map(\.outputs)
@@ -174,67 +181,74 @@ public final class Session {
     /// over resolved operators, each a kernel call on pre-computed pointers.
     public func run(batch: Int) throws(RunError) {
         guard batch >= 1, batch <= maxBatch else { throw .batchOutOfRange(batch: batch, max: maxBatch) }
-        let b32 = Int32(batch)
         var failure: RunError?
         // An index loop over the buffer: no iterator or witness-table lookups, even in debug builds.
         plan.withUnsafeBufferPointer { ops in
             for i in 0..<ops.count {
-                switch ops[i] {
-                // Dense ops go through the row-parallel wrappers: with no pool (or little work)
-                // they call the kernel directly on this thread.
-                case let .denseF32(d, bias):
-                    mn_par_dense_f32(pool, table, d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Float.self),
-                                     bias, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
-                case let .denseS8(d, bias, wsum, mult, shift, zp, lo, hi):
-                    mn_par_dense_s8(pool, table, d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self),
-                                    bias, wsum, mult, shift, zp, lo, hi, d.y.assumingMemoryBound(to: Int8.self),
-                                    b32 * d.rowsPerSample, d.k, d.n)
-                case let .denseS8F32(d, bias, wsum, scale):
-                    mn_par_dense_s8_f32(pool, table, d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self),
-                                        bias, wsum, scale, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k,
-                                        d.n, d.act)
-                case let .denseDynamic(d, bias, wsum, wscale):
-                    mn_par_dense_dyn(pool, table, d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Int8.self),
-                                     wsum, wscale, bias, d.y.assumingMemoryBound(to: Float.self),
-                                     scratch.pointer.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
-                case let .binary(code, a, b, y, shapeIndex):
-                    var s = tables.binaryShapes[shapeIndex].withBatch(batch)
-                    withUnsafePointer(to: &s.dims) { dims in
-                        withUnsafePointer(to: &s.aStrides) { aS in
-                            withUnsafePointer(to: &s.bStrides) { bS in
-                                mn_par_binary_f32(pool, code, a, UnsafeRawPointer(aS).assumingMemoryBound(to: Int64.self), b,
-                                              UnsafeRawPointer(bS).assumingMemoryBound(to: Int64.self), y,
-                                              UnsafeRawPointer(dims).assumingMemoryBound(to: Int64.self))
-                            }
-                        }
-                    }
-                case let .unary(code, x, y, n, p0, p1):
-                    mn_par_unary_f32(pool, table, code, x, y, Int64(n * batch), p0, p1)
-                case let .softmax(x, y, cols, rows, log, nanToZero):
-                    mn_par_softmax_f32(pool, table, x, y, Int64(rows * batch), Int64(cols), (log ? 1 : 0) | (nanToZero ? 2 : 0))
-                case let .copy(x, y, bytes):
-                    if x != UnsafeRawPointer(y) { y.copyMemory(from: x, byteCount: bytes * batch) }
-                case let .concat(first, count, y, outer):
-                    var dst = y
-                    for o in 0..<(outer * batch) {
-                        for p in first..<(first + count) {
-                            let part = tables.concatParts[p]
-                            dst.copyMemory(from: part.src + o * part.chunkBytes, byteCount: part.chunkBytes)
-                            dst += part.chunkBytes
-                        }
-                    }
-                case let .quantize(x, y, n, s, zp):
-                    mn_par_quantize_s8(pool, table, x, y, Int64(n * batch), s, zp)
-                case let .dequantize(x, y, n, s, zp):
-                    mn_dequantize_s8(x, y, Int64(n * batch), s, zp)
-                case .gather(let g):
-                    if let bad = runGather(g, batch: batch) { failure = bad; return }
-                default:
-                    runTensorOp(ops[i], batch: batch)
-                }
+                if let bad = execute(ops[i], batch: batch) { failure = bad; return }
             }
         }
         if let failure { throw failure }
+    }
+
+    /// Runs one resolved operator on `batch` samples; nil, or the error that stops the run.
+    @inline(__always)
+    func execute(_ op: ExecOp, batch: Int) -> RunError? {
+        let b32 = Int32(batch)
+        switch op {
+        // Dense ops go through the row-parallel wrappers: with no pool (or little work)
+        // they call the kernel directly on this thread.
+        case let .denseF32(d, bias):
+            mn_par_dense_f32(pool, table, d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Float.self),
+                             bias, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
+        case let .denseS8(d, bias, wsum, mult, shift, zp, lo, hi):
+            mn_par_dense_s8(pool, table, d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self),
+                            bias, wsum, mult, shift, zp, lo, hi, d.y.assumingMemoryBound(to: Int8.self),
+                            b32 * d.rowsPerSample, d.k, d.n)
+        case let .denseS8F32(d, bias, wsum, scale):
+            mn_par_dense_s8_f32(pool, table, d.x.assumingMemoryBound(to: Int8.self), d.w.assumingMemoryBound(to: Int8.self),
+                                bias, wsum, scale, d.y.assumingMemoryBound(to: Float.self), b32 * d.rowsPerSample, d.k,
+                                d.n, d.act)
+        case let .denseDynamic(d, bias, wsum, wscale):
+            mn_par_dense_dyn(pool, table, d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Int8.self),
+                             wsum, wscale, bias, d.y.assumingMemoryBound(to: Float.self),
+                             scratch.pointer.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
+        case let .binary(code, a, b, y, shapeIndex):
+            var s = tables.binaryShapes[shapeIndex].withBatch(batch)
+            withUnsafePointer(to: &s.dims) { dims in
+                withUnsafePointer(to: &s.aStrides) { aS in
+                    withUnsafePointer(to: &s.bStrides) { bS in
+                        mn_par_binary_f32(pool, code, a, UnsafeRawPointer(aS).assumingMemoryBound(to: Int64.self), b,
+                                          UnsafeRawPointer(bS).assumingMemoryBound(to: Int64.self), y,
+                                          UnsafeRawPointer(dims).assumingMemoryBound(to: Int64.self))
+                    }
+                }
+            }
+        case let .unary(code, x, y, n, p0, p1):
+            mn_par_unary_f32(pool, table, code, x, y, Int64(n * batch), p0, p1)
+        case let .softmax(x, y, cols, rows, log, nanToZero):
+            mn_par_softmax_f32(pool, table, x, y, Int64(rows * batch), Int64(cols), (log ? 1 : 0) | (nanToZero ? 2 : 0))
+        case let .copy(x, y, bytes):
+            if x != UnsafeRawPointer(y) { y.copyMemory(from: x, byteCount: bytes * batch) }
+        case let .concat(first, count, y, outer):
+            var dst = y
+            for o in 0..<(outer * batch) {
+                for p in first..<(first + count) {
+                    let part = tables.concatParts[p]
+                    dst.copyMemory(from: part.src + o * part.chunkBytes, byteCount: part.chunkBytes)
+                    dst += part.chunkBytes
+                }
+            }
+        case let .quantize(x, y, n, s, zp):
+            mn_par_quantize_s8(pool, table, x, y, Int64(n * batch), s, zp)
+        case let .dequantize(x, y, n, s, zp):
+            mn_dequantize_s8(x, y, Int64(n * batch), s, zp)
+        case .gather(let g):
+            if let bad = runGather(g, batch: batch) { return bad }
+        default:
+            runTensorOp(op, batch: batch)
+        }
+        return nil
     }
 }
 

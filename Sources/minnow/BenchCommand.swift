@@ -19,14 +19,18 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Inputs (.npz, as for `minnow run`): the first --batch samples are used, repeated if fewer. Default: synthetic floats in [-1, 1), ids 0 and 1 for integer inputs.")
     var input: String?
     @Option(help: "Sequence length of the synthetic inputs, for a model converted with --max-seq (default: the longest).") var seqLen: Int?
-    @Flag(help: "Print JSON (keys: load_ms, first_run_ms, latency_ms{p50,p90,p99}, throughput_per_s, allocations_per_run, peak_rss_bytes, batch, threads, kernels).")
+    @Flag(help: "Print JSON (keys: load_ms, first_run_ms, latency_ms{p50,p90,p99}, throughput_per_s, allocations_per_run, peak_rss_bytes, batch, threads, kernels; with --profile, profile).")
     var json = false
+    @Flag(help: "After the timed runs, time every operator (medians over as many runs again) and print the time by operator kind and the slowest operators.")
+    var profile = false
+    @Option(help: "Slowest operators listed by --profile.") var top: Int = 15
 
     func run() {
         reportingErrors {
             guard batch >= 1 else { throw CLIFailure("--batch must be at least 1") }
             if let threads { guard threads >= 1, threads <= 256 else { throw CLIFailure("--threads must be in 1...256") } }
             guard seconds > 0, seconds <= 3600 else { throw CLIFailure("--seconds must be in (0, 3600]") }
+            guard top >= 0 else { throw CLIFailure("--top must be at least 0") }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let model: Model
             model = try loadModel(file, requireSignature: requireSignature, kernels: kernels)
@@ -87,13 +91,16 @@ struct BenchCommand: ParsableCommand {
             getrusage(RUSAGE_SELF.rawValue, &usage)
             let rss = Int(usage.ru_maxrss) * 1024
             let throughput = Double(latencies.count * batch) / elapsed
+            // Profiled runs come after the timed ones, so the latency figures have no clock reads in them.
+            let report = try profile ? OperatorReport(session.profile(batch: batch, runs: max(latencies.count, 5))) : nil
             if json {
-                let object: [String: Any] = [
+                var object: [String: Any] = [
                     "load_ms": loadMs, "first_run_ms": firstMs,
                     "latency_ms": ["p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99)],
                     "throughput_per_s": throughput, "allocations_per_run": allocs, "peak_rss_bytes": rss,
                     "batch": batch, "threads": session.threads, "kernels": model.kernelName, "runs": latencies.count,
                 ]
+                if let report { object["profile"] = report.json }
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {
@@ -103,6 +110,7 @@ struct BenchCommand: ParsableCommand {
                 print(String(format: "  throughput %.0f samples/s", throughput))
                 print("  allocations per run: \(allocs)")
                 print("  peak RSS: \(rss / 1024) KiB")
+                if let report { print(report.text(top: top), terminator: "") }
             }
         }
     }

@@ -185,6 +185,34 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(try minnow(["bench", out, "--batch", "65", "--seconds", "0.1"]).code, 1)
     }
 
+    /// `minnow bench --profile`: every operator that runs, once, in order, with its kind; shares
+    /// add up; a convolution shows as one int8 operator (not as the Im2Col and Dense the file has).
+    func testBenchProfileListsEveryOperatorByKind() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("m.minnow").path
+        XCTAssertEqual(try minnow(["convert", fixture("cnn_digits", "model.onnx"), "-o", out, "--calibration", fixture("cnn_digits", "calibration.npz")]).code, 0)
+        let r = try minnow(["bench", out, "--batch", "4", "--threads", "1", "--seconds", "0.1", "--json", "--profile"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(j["allocations_per_run"] as? Double, 0)
+        let profile = try XCTUnwrap(j["profile"] as? [String: Any])
+        XCTAssertGreaterThanOrEqual(profile["runs"] as! Int, 5)
+        let ops = profile["operators"] as! [[String: Any]]
+        let indices = ops.map { $0["index"] as! Int }
+        XCTAssertEqual(indices, indices.sorted())
+        XCTAssertEqual(Set(indices).count, indices.count)
+        XCTAssertTrue(ops.contains { $0["opcode"] as? String == "Conv" && $0["kernel"] as? String == "int8 implicit GEMM" }, "\(ops)")
+        XCTAssertFalse(ops.contains { $0["opcode"] as? String == "Im2Col" }, "a fused im2col was listed")
+        let kinds = profile["by_kind"] as! [[String: Any]]
+        XCTAssertEqual(kinds.reduce(0) { $0 + ($1["count"] as! Int) }, ops.count)
+        XCTAssertEqual(kinds.reduce(0.0) { $0 + ($1["share"] as! Double) }, 100, accuracy: 0.01)
+        let text = try minnow(["bench", out, "--seconds", "0.05", "--profile", "--top", "3"])
+        XCTAssertEqual(text.code, 0, text.stderr)
+        XCTAssertTrue(text.stdout.contains("by kind:") && text.stdout.contains("slowest:"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("Conv (int8 implicit GEMM)"), text.stdout)
+        XCTAssertEqual(try minnow(["bench", out, "--seconds", "0.05", "--profile", "--top=-1"]).code, 1)
+    }
+
     /// `minnow bench --kernels NAME` runs on that table, zero allocations on each; `minnow kernels`
     /// lists what this CPU runs; an unknown or unavailable table is one error line naming it.
     func testBenchRunsOnEachKernelTableThisCPUSupports() throws {

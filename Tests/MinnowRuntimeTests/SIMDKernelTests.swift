@@ -392,4 +392,42 @@ final class SIMDKernelTests: XCTestCase {
             }
         }
     }
+
+    /// Attention's fused row, softmax((x OP s) + mask), is the three ops run apart to the bit on
+    /// every table (the reference included): rows around the 8- and 16-lane widths, each scale op,
+    /// masks with -1e9 and -inf, and rows masked out entirely (NaN, as the separate ops give).
+    func testMaskedSoftmaxRowIsTheThreeOpsToTheBit() {
+        let all = [mn_reference_kernels().pointee] + tables
+        for cols in [1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 51, 64, 100, 128, 200] {
+            let x = (0..<cols).map { _ in Float.random(in: -30...30) }
+            var masks: [[Float]] = [(0..<cols).map { _ in Float.random(in: -2...2) }]
+            masks.append((0..<cols).map { $0 % 3 == 1 ? -1e9 : 0 })
+            masks.append((0..<cols).map { $0 % 4 == 2 ? -.infinity : 0 })
+            masks.append([Float](repeating: -.infinity, count: cols))
+            for mask in masks {
+                for (op, scale): (Int32, Float) in [(-1, 1), (2, 0.17677669), (2, 0.25), (3, 4), (3, 5.656854)] {
+                    let dims: [Int64] = [1, 1, 1, Int64(cols)], unit: [Int64] = [0, 0, Int64(cols), 1], none: [Int64] = [0, 0, 0, 0]
+                    var t = x
+                    if op >= 0 { mn_binary_f32(op, x, unit, [scale], none, &t, dims) }
+                    var masked = t
+                    mn_binary_f32(0, t, unit, mask, unit, &masked, dims)
+                    for table in all {
+                        let name = String(cString: table.name)
+                        var want = [Float](repeating: 0, count: cols), got = want
+                        table.softmax_f32(masked, &want, 1, Int64(cols), 0)
+                        table.softmax_masked_f32(x, mask, &got, Int64(cols), op, scale)
+                        for c in 0..<cols where !(want[c].isNaN && got[c].isNaN) {
+                            XCTAssertEqual(got[c].bitPattern, want[c].bitPattern, "\(name) cols \(cols) op \(op) s \(scale) col \(c): \(got[c]) vs \(want[c])")
+                        }
+                        // In place (y = x), as the reference contract allows.
+                        var inPlace = x
+                        inPlace.withUnsafeMutableBufferPointer { p in
+                            table.softmax_masked_f32(p.baseAddress, mask, p.baseAddress, Int64(cols), op, scale)
+                        }
+                        XCTAssertEqual(inPlace.map { $0.isNaN ? 0 : $0.bitPattern }, want.map { $0.isNaN ? 0 : $0.bitPattern }, "\(name) in place")
+                    }
+                }
+            }
+        }
+    }
 }

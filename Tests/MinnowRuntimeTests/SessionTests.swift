@@ -70,6 +70,27 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(minnow_alloc_count(), 0)
     }
 
+    /// `profile` runs the plan as `run` does (same outputs) and names each operator it timed; the
+    /// Add of a constant row and the Softmax after it run as one (SoftmaxFusion).
+    func testProfileTimesEveryOperatorAndLeavesOutputsAsRun() throws {
+        let model = try Model(bytes: AlignedBytes(handModel()))
+        let session = try Session(model: model, maxBatch: 4, threads: 1)
+        let x: [Float] = [1, 2, 3, -1, 0.5, 4, 2, 2, 2]
+        try session.setInput(0, floats: x)
+        let p = try session.profile(batch: 3, runs: 7)
+        XCTAssertEqual(p.runs, 7)
+        XCTAssertEqual(p.batch, 3)
+        XCTAssertEqual(p.operators.map(\.name), ["fc", "add+sm"])
+        XCTAssertEqual(p.operators.map(\.index), [0, 1])
+        XCTAssertEqual(p.operators.map(\.opcode), ["Dense", "Softmax"])
+        XCTAssertEqual(p.operators.map(\.kernel), ["f32", "f32, scale and mask fused"])
+        XCTAssertGreaterThanOrEqual(p.runMedianNanoseconds, p.operators.map(\.medianNanoseconds).max()!)
+        for (a, b) in zip(session.outputFloats(0, batch: 3), expected(x)) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        do throws(RunError) { _ = try session.profile(batch: 5, runs: 1); XCTFail("batch 5 > max 4 accepted") } catch {
+            XCTAssertEqual(error, .batchOutOfRange(batch: 5, max: 4))
+        }
+    }
+
     func testInputsAndOutputsByName() throws {
         let session = try Session(model: try Model(bytes: AlignedBytes(handModel())), maxBatch: 2)
         try session.setInput("x", floats: [1, 2, 3])

@@ -21,6 +21,8 @@ int32_t mn_pool_threads(const mn_pool *pool);
 /// Physical cores this process may run on (SMT siblings once; the CPUs its affinity allows), or
 /// the logical CPU count where the topology cannot be read: the default thread count of a session.
 int32_t mn_physical_cores(void);
+/// CLOCK_MONOTONIC in nanoseconds (per-operator profiling: no allocation, a vDSO call).
+uint64_t mn_monotonic_ns(void);
 
 /// Runs fn(ctx, t) for t in 0..<tasks on the pool and the caller; returns when all are done.
 void mn_pool_run(mn_pool *pool, void (*fn)(void *ctx, int32_t task), void *ctx, int32_t tasks);
@@ -66,6 +68,21 @@ void mn_par_unary_f32(mn_pool *pool, const mn_kernel_table *k, int32_t op, const
 /// flags: 1 log-softmax, 2 NaN results become 0 (the schema's nan_to_zero).
 void mn_par_softmax_f32(mn_pool *pool, const mn_kernel_table *k, const float *x, float *y, int64_t rows, int64_t cols,
                         int32_t flags);
+/// Attention scores to probabilities in one pass over each block of rows (the scaled, masked
+/// scores never leave cache): row r of y = softmax((x[r] OP scale) + mask[off(r)]), where rows
+/// are indexed (i0, i1, i2) over dims and off = i0 ms[0] + i1 ms[1] + i2 ms[2]. OP is
+/// mn_binary_f32's multiply (2) or divide (3), or none (-1). Each element is rounded as the three
+/// separate ops round it (x OP scale, then + mask, then the table's softmax): the same bits.
+/// x and y are the same buffer or disjoint; mask is disjoint from y.
+typedef struct {
+    const float *x, *mask;
+    float *y;
+    int64_t dims[3], mask_strides[3];
+    int64_t cols;
+    int32_t scale_op, flags;  // flags as mn_par_softmax_f32's
+    float scale;
+} mn_softmax_masked_args;
+void mn_par_softmax_masked_f32(mn_pool *pool, const mn_kernel_table *k, const mn_softmax_masked_args *args);
 void mn_par_layer_norm_f32(mn_pool *pool, const float *x, const float *gamma, const float *beta, float *y, int64_t rows,
                            int64_t dim, float eps);
 /// mn_binary_f32 split along its outermost axis longer than 1, mn_strided_copy by samples, and
