@@ -87,13 +87,18 @@ void mn_softmax_f32(const float *x, float *y, int64_t rows, int64_t cols, int32_
     }
 }
 
-void mn_softmax_masked_f32(const float *x, const float *mask, float *y, int64_t cols, int32_t scale_op, float scale) {
-    switch (scale_op) {
-    case 2: for (int64_t c = 0; c < cols; c++) y[c] = x[c] * scale + mask[c]; break;
-    case 3: for (int64_t c = 0; c < cols; c++) y[c] = x[c] / scale + mask[c]; break;
-    default: for (int64_t c = 0; c < cols; c++) y[c] = x[c] + mask[c]; break;
+void mn_softmax_masked_f32(const float *x, const float *mask, int64_t mask_row_stride, float *y, int64_t rows, int64_t cols,
+                           int32_t scale_op, float scale) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols, *m = mask + r * mask_row_stride;
+        float *yr = y + r * cols;
+        switch (scale_op) {
+        case 2: for (int64_t c = 0; c < cols; c++) yr[c] = xr[c] * scale + m[c]; break;
+        case 3: for (int64_t c = 0; c < cols; c++) yr[c] = xr[c] / scale + m[c]; break;
+        default: for (int64_t c = 0; c < cols; c++) yr[c] = xr[c] + m[c]; break;
+        }
+        mn_softmax_f32(yr, yr, 1, cols, 0);
     }
-    mn_softmax_f32(y, y, 1, cols, 0);
 }
 
 void mn_quantize_s8(const float *x, int8_t *q, int64_t n, float scale, int32_t zp) {

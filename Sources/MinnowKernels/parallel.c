@@ -414,29 +414,37 @@ void mn_par_softmax_f32(mn_pool *pool, const mn_kernel_table *k, const float *x,
     mn_pool_run(pool, softmax_task, &j, j.parts);
 }
 
-// Scaled, masked softmax of rows [r0, r1), a row at a time through the table's fused row kernel
-// (log-softmax: the reference row, then the table's log-softmax in place), then NaN -> 0 as
-// softmax_rows does.
+// Scaled, masked softmax of rows [r0, r1), in runs of rows that share (i0, i1): within a run the
+// mask moves by its third stride, so the table's kernel takes the run whole (log-softmax: the
+// reference row, then the table's log-softmax in place). Then NaN -> 0 as softmax_rows does.
 static void softmax_masked_rows(const mn_kernel_table *k, const mn_softmax_masked_args *a, int64_t r0, int64_t r1) {
     const int64_t cols = a->cols, d1 = a->dims[1], d2 = a->dims[2];
-    // The row's (i0, i1, i2), counted up rather than divided out per row.
+    const int64_t *ms = a->mask_strides;
     int64_t i2 = r0 % d2, i1 = (r0 / d2) % d1, i0 = r0 / (d2 * d1);
-    for (int64_t row = r0; row < r1; row++) {
+    for (int64_t row = r0; row < r1;) {
+        const int64_t run = d2 - i2 < r1 - row ? d2 - i2 : r1 - row;
         const float *x = a->x + row * cols;
-        const float *m = a->mask + i0 * a->mask_strides[0] + i1 * a->mask_strides[1] + i2 * a->mask_strides[2];
+        const float *m = a->mask + i0 * ms[0] + i1 * ms[1] + i2 * ms[2];
         float *y = a->y + row * cols;
-        if (++i2 == d2) {
-            i2 = 0;
-            if (++i1 == d1) { i1 = 0; i0++; }
-        }
         if (a->flags & 1) {
-            for (int64_t c = 0; c < cols; c++) y[c] = (a->scale_op == 2 ? x[c] * a->scale : (a->scale_op == 3 ? x[c] / a->scale : x[c])) + m[c];
-            k->softmax_f32(y, y, 1, cols, 1);
+            for (int64_t r = 0; r < run; r++) {
+                const float *xr = x + r * cols, *mr = m + r * ms[2];
+                float *yr = y + r * cols;
+                for (int64_t c = 0; c < cols; c++)
+                    yr[c] = (a->scale_op == 2 ? xr[c] * a->scale : (a->scale_op == 3 ? xr[c] / a->scale : xr[c])) + mr[c];
+                k->softmax_f32(yr, yr, 1, cols, 1);
+            }
         } else {
-            k->softmax_masked_f32(x, m, y, cols, a->scale_op, a->scale);
+            k->softmax_masked_f32(x, m, ms[2], y, run, cols, a->scale_op, a->scale);
         }
         if (a->flags & 2) {
-            for (int64_t c = 0; c < cols; c++) y[c] = y[c] != y[c] ? 0.f : y[c];
+            for (int64_t i = 0; i < run * cols; i++) y[i] = y[i] != y[i] ? 0.f : y[i];
+        }
+        row += run;
+        i2 += run;
+        if (i2 == d2) {
+            i2 = 0;
+            if (++i1 == d1) { i1 = 0; i0++; }
         }
     }
 }

@@ -249,11 +249,13 @@ void mn_gemm_f32_avx2(const float *a, int64_t lda, const float *b, int64_t ldb, 
                       float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
 void mn_unary_f32_avx2(int32_t op, const float *x, float *y, int64_t n, float p0, float p1);
 void mn_softmax_f32_avx2(const float *x, float *y, int64_t rows, int64_t cols, int32_t log);
-void mn_softmax_masked_f32_avx2(const float *x, const float *mask, float *y, int64_t cols, int32_t scale_op, float scale);
+void mn_softmax_masked_f32_avx2(const float *x, const float *mask, int64_t mask_row_stride, float *y, int64_t rows,
+                                 int64_t cols, int32_t scale_op, float scale);
 void mn_lstm_cell_f32_avx2(float *g, const float *c_prev, float *h, int64_t H);
 void mn_unary_f32_avx512(int32_t op, const float *x, float *y, int64_t n, float p0, float p1);
 void mn_softmax_f32_avx512(const float *x, float *y, int64_t rows, int64_t cols, int32_t log);
-void mn_softmax_masked_f32_avx512(const float *x, const float *mask, float *y, int64_t cols, int32_t scale_op, float scale);
+void mn_softmax_masked_f32_avx512(const float *x, const float *mask, int64_t mask_row_stride, float *y, int64_t rows,
+                                 int64_t cols, int32_t scale_op, float scale);
 void mn_lstm_cell_f32_avx512(float *g, const float *c_prev, float *h, int64_t H);
 void mn_gemm_f32_avx512(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
                         float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);

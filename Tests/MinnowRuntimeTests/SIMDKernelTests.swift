@@ -415,16 +415,45 @@ final class SIMDKernelTests: XCTestCase {
                         let name = String(cString: table.name)
                         var want = [Float](repeating: 0, count: cols), got = want
                         table.softmax_f32(masked, &want, 1, Int64(cols), 0)
-                        table.softmax_masked_f32(x, mask, &got, Int64(cols), op, scale)
+                        table.softmax_masked_f32(x, mask, 0, &got, 1, Int64(cols), op, scale)
                         for c in 0..<cols where !(want[c].isNaN && got[c].isNaN) {
                             XCTAssertEqual(got[c].bitPattern, want[c].bitPattern, "\(name) cols \(cols) op \(op) s \(scale) col \(c): \(got[c]) vs \(want[c])")
                         }
                         // In place (y = x), as the reference contract allows.
                         var inPlace = x
                         inPlace.withUnsafeMutableBufferPointer { p in
-                            table.softmax_masked_f32(p.baseAddress, mask, p.baseAddress, Int64(cols), op, scale)
+                            table.softmax_masked_f32(p.baseAddress, mask, 0, p.baseAddress, 1, Int64(cols), op, scale)
                         }
                         XCTAssertEqual(inPlace.map { $0.isNaN ? 0 : $0.bitPattern }, want.map { $0.isNaN ? 0 : $0.bitPattern }, "\(name) in place")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Several rows per call (the kernel overlaps blocks of four): each row comes out as it does
+    /// alone, with a mask per row (stride cols), one mask for all rows (stride 0), and a fully
+    /// masked row inside a block.
+    func testMaskedSoftmaxRowsInBlocksAreEachRowAlone() {
+        let all = [mn_reference_kernels().pointee] + tables
+        for cols in [5, 16, 51, 128] {
+            for rows in [1, 3, 4, 7, 9] {
+                let x = (0..<(rows * cols)).map { _ in Float.random(in: -30...30) }
+                var mask = (0..<(rows * cols)).map { $0 % 7 == 3 ? -Float.infinity : Float.random(in: -1...0) }
+                if rows > 2 { for c in 0..<cols { mask[2 * cols + c] = -.infinity } }
+                for table in all {
+                    let name = String(cString: table.name)
+                    for stride in [0, cols] {
+                        var want = [Float](repeating: 0, count: rows * cols), got = want
+                        for r in 0..<rows {
+                            var row = [Float](repeating: 0, count: cols)
+                            table.softmax_masked_f32(Array(x[(r * cols)..<((r + 1) * cols)]), Array(mask[(r * stride)..<(r * stride + cols)]),
+                                                     0, &row, 1, Int64(cols), 2, 0.125)
+                            want.replaceSubrange((r * cols)..<((r + 1) * cols), with: row)
+                        }
+                        table.softmax_masked_f32(x, mask, Int64(stride), &got, Int64(rows), Int64(cols), 2, 0.125)
+                        XCTAssertEqual(got.map { $0.isNaN ? 1 : $0.bitPattern }, want.map { $0.isNaN ? 1 : $0.bitPattern },
+                                       "\(name) rows \(rows) cols \(cols) mask stride \(stride)")
                     }
                 }
             }

@@ -76,7 +76,8 @@ typedef struct {
     void (*softmax_f32)(const float *x, float *y, int64_t rows, int64_t cols, int32_t log);
     /// Same contract as mn_softmax_masked_f32, and the same bits as this table's softmax_f32 on
     /// the scaled, masked row; every table sets it.
-    void (*softmax_masked_f32)(const float *x, const float *mask, float *y, int64_t cols, int32_t scale_op, float scale);
+    void (*softmax_masked_f32)(const float *x, const float *mask, int64_t mask_row_stride, float *y, int64_t rows, int64_t cols,
+                               int32_t scale_op, float scale);
     /// Same contract as mn_unary_f32; SIMD versions use polynomial exp/tanh/sigmoid/erf: within
     /// 3e-7 absolute (sigmoid, tanh, erf), 3e-7 relative (exp), 3e-7 * max(1, |x|) (GELU), with
     /// NaN, infinities and signed zeros as libm, and an element's result independent of n.
@@ -125,10 +126,11 @@ void mn_unary_f32(int32_t op, const float *x, float *y, int64_t n, float p0, flo
 
 /// Softmax (or log-softmax when `log` != 0) over contiguous rows of length `cols`.
 void mn_softmax_f32(const float *x, float *y, int64_t rows, int64_t cols, int32_t log);
-/// One attention row: y = softmax(t), t[c] = (x[c] OP scale) + mask[c], OP mn_binary_f32's
-/// multiply (2) or divide (3), or none (any other value), each step rounded as mn_binary_f32
-/// rounds it. y may be x; it must not overlap mask.
-void mn_softmax_masked_f32(const float *x, const float *mask, float *y, int64_t cols, int32_t scale_op, float scale);
+/// Attention rows: y[r] = softmax(t), t[c] = (x[r][c] OP scale) + mask[r * mask_row_stride + c],
+/// OP mn_binary_f32's multiply (2) or divide (3), or none (any other value), each step rounded as
+/// mn_binary_f32 rounds it. Rows of x and y are `cols` apart; y may be x; y must not overlap mask.
+void mn_softmax_masked_f32(const float *x, const float *mask, int64_t mask_row_stride, float *y, int64_t rows, int64_t cols,
+                           int32_t scale_op, float scale);
 
 /// q = clamp(round_half_even(x / scale) + zp, -128, 127).
 void mn_quantize_s8(const float *x, int8_t *q, int64_t n, float scale, int32_t zp);
