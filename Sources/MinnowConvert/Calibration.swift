@@ -53,7 +53,8 @@ enum Calibrator {
         let plan = MemoryPlanner.plan(g, reuse: false)
         let bytes = Emitter.bytes(g, plan: plan, maxBatch: batch, codec: .none)
         let session: Session
-        do { session = try Session(model: try Model(bytes: AlignedBytes(bytes)), maxBatch: batch) } catch {
+        // Calibration reads every tensor from the session's arena: no sample-split runs.
+        do { session = try Session(model: try Model(bytes: AlignedBytes(bytes)), maxBatch: batch, sampleSplit: false) } catch {
             throw .model("float graph does not load: \(error)")
         }
         let total = min(arrays[0].shape[0], maxSamples)

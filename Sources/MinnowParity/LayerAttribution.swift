@@ -40,7 +40,9 @@ public enum LayerAttribution {
         let samples = min(reference.samples, maxSamples)
         let inputs = zip(reference.inputs, qModel.inputs).map { Array($0.0.prefix(samples * $0.1.elementsPerSample)) }
         do {
-            let qs = try Session(model: qModel, maxBatch: 64), fs = try Session(model: fModel, maxBatch: 64)
+            // Intermediate tensors are read from the arenas: no sample-split runs.
+            let qs = try Session(model: qModel, maxBatch: 64, sampleSplit: false)
+            let fs = try Session(model: fModel, maxBatch: 64, sampleSplit: false)
             var start = 0
             try qs.runBatches(inputs: inputs, samples: samples) { b in
                 for (i, spec) in fModel.inputs.enumerated() {

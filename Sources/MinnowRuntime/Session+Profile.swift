@@ -52,7 +52,7 @@ extension Session {
                     let start = mn_monotonic_ns()
                     var last = start
                     for i in 0..<ops {
-                        if let bad = execute(plan[i], batch: batch) { failure = bad; return }
+                        if let bad = execute(plan[i], batch: batch, mainContext) { failure = bad; return }
                         let now = mn_monotonic_ns()
                         row[i] = now - last
                         last = now

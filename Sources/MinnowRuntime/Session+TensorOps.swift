@@ -122,7 +122,8 @@ extension Session {
         return .idOutOfRange(operatorIndex: g.operatorIndex, position: Int(bad), id: id, rows: g.rows)
     }
 
-    func runTensorOp(_ op: ExecOp, batch: Int) {
+    func runTensorOp(_ op: ExecOp, batch: Int, _ ctx: ExecContext) {
+        let pool = ctx.pool
         switch op {
         case let .stridedCopy(x, y, index):
             var s = tables.stridedCopies[index]
@@ -182,7 +183,7 @@ extension Session {
             let c = tables.convs[index]
             tables.windowParams.withUnsafeBufferPointer { p in
                 mn_par_conv_s8(pool, table, c.x, c.w, c.bias, c.mult, c.shift, c.outZP, c.qmin, c.qmax, c.y, p.baseAddress! + c.params,
-                               c.n, Int64(batch), c.padValue, convScratch.pointer)
+                               c.n, Int64(batch), c.padValue, ctx.convScratch)
             }
         case let .softmaxMasked(index):
             var m = tables.softmaxMasked[index].c

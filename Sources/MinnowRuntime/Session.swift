@@ -41,6 +41,21 @@ public final class Session {
     let pool: OpaquePointer?
     /// Threads a run uses (the caller plus the pool's workers).
     public let threads: Int
+    /// Pool and scratch of operator-split runs (the whole session's).
+    let mainContext: ExecContext
+    /// Sample-split runs (Session+Shards.swift): per graph, per shard, the plan resolved at the
+    /// shard's first sample; nil where the model cannot be split by samples.
+    let shardPlans: [[[ExecOp]]]?
+    /// Samples per shard at the session's max batch (shard t starts at sample t * shardChunk).
+    let shardChunk: Int
+    /// The shards' own arenas, shardChunk samples each (nil: no shards).
+    let shardArena: AlignedBytes?
+    /// Per graph, the outputs a sample-split run copies back into the session's arena.
+    let shardOutputs: [[ShardOutput]]
+    /// Scratch bytes per thread: dynamic quantization, convolution.
+    let dynScratchBytes: Int, convScratchBytes: Int
+    /// One slot per shard: whether its part of the last sample-split run failed.
+    let shardFailed: UnsafeMutablePointer<Bool>
 
     /// Default cap on one session's arena (activations for its max batch).
     public static let defaultArenaLimit = 4 << 30
@@ -52,10 +67,13 @@ public final class Session {
 
     /// Makes a session for batches up to `maxBatch` (default: the model's planned maximum).
     /// The arena must fit in `arenaLimit` bytes. `threads` (default `Session.defaultThreads`) > 1
-    /// starts a persistent pool that splits large operators (results are identical for any thread
-    /// count); 1 means no pool at all.
+    /// starts a persistent pool: a run whose batch divides evenly gives each thread its share of
+    /// the samples to run through the whole plan (Session+Shards.swift), any other run splits large
+    /// operators (results are identical for any thread count); 1 means no pool at all.
+    /// `sampleSplit: false` keeps to operator splits, so every activation of a run stays in the
+    /// session's arena: for tools that read intermediate tensors (`tensorBuffer`).
     public init(model: Model, maxBatch: Int? = nil, threads requested: Int? = nil,
-                arenaLimit: Int = Session.defaultArenaLimit) throws(ModelError) {
+                arenaLimit: Int = Session.defaultArenaLimit, sampleSplit: Bool = true) throws(ModelError) {
         let threads = requested ?? Session.defaultThreads
         guard threads >= 1, threads <= 256 else { throw .invalid("threads must be in 1...256, got \(threads)") }
         let batch = maxBatch ?? model.maxBatch
@@ -92,6 +110,10 @@ public final class Session {
             if case let .convS8(c) = op { convBytes = max(convBytes, c.params.withUnsafeBufferPointer { mn_conv_s8_scratch($0.baseAddress!) }) }
         }
         convScratch = AlignedBytes(count: convBytes * self.threads)
+        dynScratchBytes = scratchBytes
+        convScratchBytes = convBytes
+        mainContext = ExecContext(pool: pool, dynScratch: scratch.pointer.assumingMemoryBound(to: Int8.self),
+                                  convScratch: convScratch.pointer)
 
         // Resolve every tensor to its address: constants in the model, activations in the arena
         // at offset-per-sample × max batch (so the first `batch` rows of each are contiguous).
@@ -120,6 +142,10 @@ public final class Session {
         }
         self.plans = plans
         self.planOperators = planOperators
+        let shards = sampleSplit ? Session.resolveShards(model, arenaBase: arenaBase, batch: batch, threads: self.threads, &tables) : nil
+        (shardPlans, shardOutputs, shardChunk, shardArena) = (shards?.plans, shards?.outputs ?? [], shards?.chunk ?? batch, shards?.arena)
+        shardFailed = .allocate(capacity: self.threads)
+        shardFailed.initialize(repeating: false, count: self.threads)
         lengths = model.graphs.map(\.length)
         graphInputs = model.graphs.map(\.inputs)
         graphOutputs = model.graphs.map(\.outputs)
@@ -132,7 +158,7 @@ public final class Session {
         table = model.kernels
     }
 
-    private static func resolve(_ op: PreparedOp, index: Int, _ a: [UnsafeMutableRawPointer], _ tables: inout ArgTables) -> ExecOp {
+    static func resolve(_ op: PreparedOp, index: Int, _ a: [UnsafeMutableRawPointer], _ tables: inout ArgTables) -> ExecOp {
         func f(_ i: Int) -> UnsafeMutablePointer<Float> { a[i].assumingMemoryBound(to: Float.self) }
         func args(_ d: PreparedOp.Dense) -> DenseArgs {
             DenseArgs(x: UnsafeRawPointer(a[d.x]), w: UnsafeRawPointer(d.packed?.pointer ?? a[d.w]), y: a[d.y], k: Int32(d.k), n: Int32(d.n),
@@ -173,7 +199,10 @@ public final class Session {
         }
     }
 
-    deinit { mn_pool_destroy(pool) }
+    deinit {
+        mn_pool_destroy(pool)
+        shardFailed.deallocate()
+    }
 
     // MARK: The hot path
 
@@ -181,11 +210,17 @@ public final class Session {
     /// over resolved operators, each a kernel call on pre-computed pointers.
     public func run(batch: Int) throws(RunError) {
         guard batch >= 1, batch <= maxBatch else { throw .batchOutOfRange(batch: batch, max: maxBatch) }
+        if sampleShards(batch: batch) > 1, runSplittingSamples(batch: batch) { return }
+        try runOperators(batch: batch)
+    }
+
+    /// The plan on this thread, each operator split across the pool when it is large enough.
+    func runOperators(batch: Int) throws(RunError) {
         var failure: RunError?
         // An index loop over the buffer: no iterator or witness-table lookups, even in debug builds.
         plan.withUnsafeBufferPointer { ops in
             for i in 0..<ops.count {
-                if let bad = execute(ops[i], batch: batch) { failure = bad; return }
+                if let bad = execute(ops[i], batch: batch, mainContext) { failure = bad; return }
             }
         }
         if let failure { throw failure }
@@ -193,8 +228,8 @@ public final class Session {
 
     /// Runs one resolved operator on `batch` samples; nil, or the error that stops the run.
     @inline(__always)
-    func execute(_ op: ExecOp, batch: Int) -> RunError? {
-        let b32 = Int32(batch)
+    func execute(_ op: ExecOp, batch: Int, _ ctx: ExecContext) -> RunError? {
+        let b32 = Int32(batch), pool = ctx.pool
         switch op {
         // Dense ops go through the row-parallel wrappers: with no pool (or little work)
         // they call the kernel directly on this thread.
@@ -212,7 +247,7 @@ public final class Session {
         case let .denseDynamic(d, bias, wsum, wscale):
             mn_par_dense_dyn(pool, table, d.x.assumingMemoryBound(to: Float.self), d.w.assumingMemoryBound(to: Int8.self),
                              wsum, wscale, bias, d.y.assumingMemoryBound(to: Float.self),
-                             scratch.pointer.assumingMemoryBound(to: Int8.self), b32 * d.rowsPerSample, d.k, d.n, d.act)
+                             ctx.dynScratch, b32 * d.rowsPerSample, d.k, d.n, d.act)
         case let .binary(code, a, b, y, shapeIndex):
             var s = tables.binaryShapes[shapeIndex].withBatch(batch)
             withUnsafePointer(to: &s.dims) { dims in
@@ -246,7 +281,7 @@ public final class Session {
         case .gather(let g):
             if let bad = runGather(g, batch: batch) { return bad }
         default:
-            runTensorOp(op, batch: batch)
+            runTensorOp(op, batch: batch, ctx)
         }
         return nil
     }
@@ -354,7 +389,8 @@ extension Session {
 
     /// Any tensor's current bytes for `batch` samples: constants whole, activations from the arena.
     /// For tools (calibration, debugging); an activation's bytes are only meaningful while the
-    /// memory plan has not reused its slot.
+    /// memory plan has not reused its slot, and only inputs and outputs are in the session's arena
+    /// after a run split by samples (make the session with `sampleSplit: false` to read others).
     public func tensorBuffer(_ tensorIndex: Int, batch: Int) -> UnsafeMutableRawBufferPointer {
         let g = model.graphs[graphIndex]
         let t = g.description.tensors[tensorIndex]

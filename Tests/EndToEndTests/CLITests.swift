@@ -172,7 +172,8 @@ final class BenchTests: XCTestCase {
             let r = try minnow(["bench", out, "--batch", batch, "--seconds", "0.2", "--json"])
             XCTAssertEqual(r.code, 0, r.stderr)
             let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
-            for key in ["load_ms", "first_run_ms", "latency_ms", "throughput_per_s", "allocations_per_run", "peak_rss_bytes", "batch", "threads"] {
+            for key in ["load_ms", "first_run_ms", "latency_ms", "throughput_per_s", "allocations_per_run", "peak_rss_bytes", "batch", "threads",
+                        "parallelism"] {
                 XCTAssertNotNil(j[key], "missing \(key)")
             }
             let latency = j["latency_ms"] as! [String: Double]
@@ -181,6 +182,9 @@ final class BenchTests: XCTestCase {
             XCTAssertEqual(j["allocations_per_run"] as? Double, 0)
             XCTAssertEqual(j["batch"] as? Int, Int(batch))
             XCTAssertGreaterThan(j["peak_rss_bytes"] as! Int, 0)
+            // The session is made for the benchmark's batch, so it divides across the threads.
+            let threads = j["threads"] as! Int
+            XCTAssertEqual(j["parallelism"] as? String, threads == 1 ? "none" : (batch == "1" ? "operators" : "samples"))
         }
         XCTAssertEqual(try minnow(["bench", out, "--batch", "65", "--seconds", "0.1"]).code, 1)
     }

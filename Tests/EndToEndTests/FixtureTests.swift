@@ -130,6 +130,11 @@ final class ThreadedSessionTests: XCTestCase {
                 let one = try Session(model: model, maxBatch: 64, threads: 1)
                 let two = try Session(model: model, maxBatch: 64, threads: 2)
                 XCTAssertEqual(two.threads, 2)
+                // Whole batches split by samples (each thread runs the plan on 32), except models
+                // with recurrent ops; a short last chunk (200 = 3 x 64 + 8) splits by operators.
+                let recurrent = model.description.operators.contains { $0.opcode == .lstm || $0.opcode == .gru }
+                XCTAssertEqual(two.parallelism(batch: 64), recurrent ? "operators" : "samples", name)
+                XCTAssertEqual(two.parallelism(batch: 8), "operators", name)
                 XCTAssertEqual(try one.predict(inputs: reference.inputs, samples: reference.samples),
                                try two.predict(inputs: reference.inputs, samples: reference.samples), "\(name) \(mode)")
                 // Zero allocations on the calling thread with the pool in use.

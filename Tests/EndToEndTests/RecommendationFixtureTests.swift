@@ -90,23 +90,28 @@ final class RecommendationFixtureTests: XCTestCase {
         }
     }
 
+    /// Also when the bad id is in the second thread's samples of a sample-split run: the error
+    /// names the position in the whole batch.
     func testAnIdOutsideItsTableIsATypedRunError() throws {
         let model = try convert("dlrm_ctr", .static).model
-        let session = try Session(model: model, maxBatch: 2)
-        let sparse = model.inputs.firstIndex { $0.name == "sparse" }!
-        var ids = [Float](repeating: 1, count: 2 * 26)
-        ids[26 + 3] = 6000  // table 3 has 5,000 rows
-        try session.setInput(sparse, floats: ids)
-        XCTAssertThrowsError(try session.run(batch: 2)) { e in
-            guard case let .idOutOfRange(_, position, id, rows)? = e as? RunError else { return XCTFail("\(e)") }
-            XCTAssertEqual(id, 6000)
-            XCTAssertEqual(position, 1)  // the second sample of table 3's column
-            XCTAssertEqual(rows, 5000)
+        for threads in [1, 2] {
+            let session = try Session(model: model, maxBatch: 2, threads: threads)
+            XCTAssertEqual(session.parallelism(batch: 2), threads == 1 ? "none" : "samples")
+            let sparse = model.inputs.firstIndex { $0.name == "sparse" }!
+            var ids = [Float](repeating: 1, count: 2 * 26)
+            ids[26 + 3] = 6000  // table 3 has 5,000 rows
+            try session.setInput(sparse, floats: ids)
+            XCTAssertThrowsError(try session.run(batch: 2)) { e in
+                guard case let .idOutOfRange(_, position, id, rows)? = e as? RunError else { return XCTFail("\(e)") }
+                XCTAssertEqual(id, 6000)
+                XCTAssertEqual(position, 1)  // the second sample of table 3's column
+                XCTAssertEqual(rows, 5000)
+            }
+            // The session stays usable: fix the id and run again.
+            ids[26 + 3] = 3
+            try session.setInput(sparse, floats: ids)
+            XCTAssertNoThrow(try session.run(batch: 2))
         }
-        // The session stays usable: fix the id and run again.
-        ids[26 + 3] = 3
-        try session.setInput(sparse, floats: ids)
-        XCTAssertNoThrow(try session.run(batch: 2))
     }
 
     func testThreadsGiveIdenticalResults() throws {
@@ -115,8 +120,11 @@ final class RecommendationFixtureTests: XCTestCase {
             let reference = try ReferenceSet.load(path: fixture(name, "reference.npz"), model: model)
             let inputs = reference.inputs.enumerated().map { i, v in Array(v.prefix(200 * model.inputs[i].elementsPerSample)) }
             let one = try Session(model: model, maxBatch: 64, threads: 1)
-            let two = try Session(model: model, maxBatch: 64, threads: 2)
-            XCTAssertEqual(try one.predict(inputs: inputs, samples: 200), try two.predict(inputs: inputs, samples: 200), name)
+            let expected = try one.predict(inputs: inputs, samples: 200)
+            for threads in [2, 3] {
+                let many = try Session(model: model, maxBatch: 64, threads: threads)
+                XCTAssertEqual(expected, try many.predict(inputs: inputs, samples: 200), "\(name) threads \(threads)")
+            }
         }
     }
 }
