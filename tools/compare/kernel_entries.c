@@ -81,6 +81,15 @@ static void run(const mn_kernel_table *t, const bench_case *c, bufs *b) {
     case 6: t->gemm_f32(b->xf, c->K, b->wf, c->p[0] ? c->K : c->N, (int32_t)c->p[0], NULL, b->yf, c->N, c->M, c->N, c->K, 0); break;
     case 7: memcpy(b->yf, b->xf, 4 * 4 * (size_t)c->K); t->lstm_cell_f32(b->yf, b->xf + 4 * c->K, b->yf + 4 * c->K, c->K); break;
     case 8: t->conv_s8(b->x8, b->w8, b->bias, b->mult, b->shift, 0, -128, 127, b->y8, c->p, c->N, c->M, -3, b->scratch); break;
+    case 9: t->softmax_masked_f32(b->xf, b->wf, 0, b->yf, c->M, c->K, 2, 0.125f); break;  // one mask row for all rows
+    case 10: {  // the same as three ops, as a graph runs them unfused: Mul, Add (portable), the table's softmax
+        const int64_t d[4] = {1, 1, c->M, c->K}, xs[4] = {0, 0, c->K, 1}, ss[4] = {0, 0, 0, 0}, ms[4] = {0, 0, 0, 1};
+        const float s = 0.125f;
+        mn_binary_f32(2, b->xf, xs, &s, ss, b->yf, d);
+        mn_binary_f32(0, b->yf, xs, b->wf, ms, b->yf, d);
+        t->softmax_f32(b->yf, (float *)b->y8, c->M, c->K, 0);
+        break;
+    }
     }
 }
 
@@ -98,6 +107,10 @@ int main(void) {
         {"quantize_s8", "n=49152", 3, 128, 384, 1, {0}},
         {"softmax_f32", "rows=1536 cols=128 (MiniLM scores)", 4, 1536, 128, 1, {0}},
         {"softmax_f32", "rows=204 cols=51 (bst scores)", 4, 204, 51, 1, {0}},
+        {"softmax_masked_f32", "rows=1536 cols=128 (MiniLM: scale, mask, softmax fused)", 9, 1536, 128, 1, {0}},
+        {"mul + add + softmax_f32", "rows=1536 cols=128 (the same as three ops)", 10, 1536, 128, 1, {0}},
+        {"softmax_masked_f32", "rows=204 cols=51 (bst: scale, mask, softmax fused)", 9, 204, 51, 1, {0}},
+        {"mul + add + softmax_f32", "rows=204 cols=51 (the same as three ops)", 10, 204, 51, 1, {0}},
         {"unary_f32", "GELU n=196608 (MiniLM FFN)", 5, 128, 1536, 10, {0}},
         {"unary_f32", "sigmoid n=4096", 5, 1, 4096, 2, {0}},
         {"gemm_f32", "M=128 N=128 K=32 (scores, B [K, N])", 6, 128, 32, 128, {0}},
