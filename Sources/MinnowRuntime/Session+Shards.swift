@@ -70,7 +70,8 @@ extension Session {
         for g in model.graphs {
             func bytesPerSample(_ t: TensorInfo) -> Int { (Model.elementCount(t.shape, batch: 1) ?? 0) * t.dtype.byteSize }
             let inputs = Set(g.description.inputs.map(Int.init))
-            outputs.append(g.description.outputs.map(Int.init).filter { !inputs.contains($0) }.map { i in
+            // Outputs the shards compute (a graph input or a constant given as an output is read in place).
+            outputs.append(g.description.outputs.map(Int.init).filter { !inputs.contains($0) && g.constants[$0] == nil }.map { i in
                 let t = g.description.tensors[i]
                 return ShardOutput(session: arenaBase + Int(t.arenaOffsetPerSample) * batch, shardOffset: Int(t.arenaOffsetPerSample) * chunk,
                                    bytesPerSample: bytesPerSample(t))
