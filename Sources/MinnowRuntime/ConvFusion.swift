@@ -13,16 +13,10 @@ enum ConvFusion {
     static func apply(_ ops: inout [PreparedOp], _ d: ModelDescription, constants: [AlignedBytes?], kernels: mn_kernel_table,
                       packCache: OpPreparer.PackCache) {
         guard kernels.conv_s8 != nil, let packedSize = kernels.conv_s8_packed_size, let pack = kernels.conv_s8_pack else { return }
-        var readers = [Int](repeating: 0, count: d.tensors.count)
-        for op in d.operators { for i in op.inputs where i >= 0 { readers[Int(i)] += 1 } }
-        for i in d.outputs { readers[Int(i)] += 1 }
+        let readers = d.readerCounts
         // The fused op reads the image while it writes the Dense's output, so their arena slots
         // must not overlap (the converter keeps the image alive through the Dense; older files may not).
-        func slot(_ t: Int) -> Range<UInt64> {
-            let info = d.tensors[t]
-            let bytes = UInt64(info.shape.dropFirst().reduce(1, *)) * UInt64(info.dtype.byteSize)
-            return info.arenaOffsetPerSample..<(info.arenaOffsetPerSample + bytes)
-        }
+        let slot = d.arenaSlot
         for i in ops.indices.dropLast() {
             // Channels-last int8 patches, no dilation, read only by the int8 Dense right after.
             guard case let .im2col(x, patches, 1, params, pad) = ops[i], params[13] == 1, params[11] == 1, params[12] == 1,

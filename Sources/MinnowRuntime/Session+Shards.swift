@@ -85,13 +85,7 @@ extension Session {
                     if inputs.contains(i) { return arenaBase + Int(t.arenaOffsetPerSample) * batch + first * bytesPerSample(t) }
                     return own + Int(t.arenaOffsetPerSample) * chunk
                 }
-                var plan: [ExecOp] = []
-                for (i, op) in g.prepared.enumerated() {
-                    if case .fusedIntoPrevious = op { continue }
-                    if case let .copy(x, y, _) = op, addresses[x] == addresses[y] { continue }
-                    plan.append(resolve(op, index: i, addresses, &tables))
-                }
-                perShard.append(plan)
+                perShard.append(resolvePlan(g, addresses, &tables).plan)
             }
             all.append(perShard)
         }
@@ -116,8 +110,7 @@ extension Session {
 
     /// Runs each shard's plan on its samples across the pool. False when a shard failed (an id
     /// out of range): the caller reruns operator by operator, which reports the exact position.
-    func runSplittingSamples(batch: Int) -> Bool {
-        let shards = sampleShards(batch: batch)
+    func runSplittingSamples(batch: Int, shards: Int) -> Bool {
         for t in 0..<shards { shardFailed[t] = false }
         var job = ShardJob(session: Unmanaged.passUnretained(self), batch: batch)
         withUnsafeMutablePointer(to: &job) { mn_pool_run(pool, shardTask, $0, Int32(shards)) }

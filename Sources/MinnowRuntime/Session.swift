@@ -128,15 +128,7 @@ public final class Session {
                 if let c = g.constants[i] { return c.pointer }
                 return arenaBase + Int(t.arenaOffsetPerSample) * batch
             }
-            var plan: [ExecOp] = []
-            var operators: [Int] = []
-            for (i, op) in g.prepared.enumerated() {
-                if case .fusedIntoPrevious = op { continue }
-                // A 1.7 view: the copy's output is its input's bytes, so there is nothing to run.
-                if case let .copy(x, y, _) = op, addresses[x] == addresses[y] { continue }
-                plan.append(Session.resolve(op, index: i, addresses, &tables))
-                operators.append(i)
-            }
+            let (plan, operators) = Session.resolvePlan(g, addresses, &tables)
             plans.append(plan)
             planOperators.append(operators)
         }
@@ -156,6 +148,22 @@ public final class Session {
         self.tables = tables
         kernels = model.kernels.pointee
         table = model.kernels
+    }
+
+    /// A graph's operators resolved at `addresses`, and the index of the model operator each runs.
+    /// Operators fused into the one before them at load, and views, have nothing to run.
+    static func resolvePlan(_ g: Model.Graph, _ addresses: [UnsafeMutableRawPointer], _ tables: inout ArgTables)
+        -> (plan: [ExecOp], operators: [Int]) {
+        var plan: [ExecOp] = []
+        var operators: [Int] = []
+        for (i, op) in g.prepared.enumerated() {
+            if case .fusedIntoPrevious = op { continue }
+            // A 1.7 view: the copy's output is its input's bytes, so there is nothing to run.
+            if case let .copy(x, y, _) = op, addresses[x] == addresses[y] { continue }
+            plan.append(resolve(op, index: i, addresses, &tables))
+            operators.append(i)
+        }
+        return (plan, operators)
     }
 
     static func resolve(_ op: PreparedOp, index: Int, _ a: [UnsafeMutableRawPointer], _ tables: inout ArgTables) -> ExecOp {
@@ -210,7 +218,8 @@ public final class Session {
     /// over resolved operators, each a kernel call on pre-computed pointers.
     public func run(batch: Int) throws(RunError) {
         guard batch >= 1, batch <= maxBatch else { throw .batchOutOfRange(batch: batch, max: maxBatch) }
-        if sampleShards(batch: batch) > 1, runSplittingSamples(batch: batch) { return }
+        let shards = sampleShards(batch: batch)
+        if shards > 1, runSplittingSamples(batch: batch, shards: shards) { return }
         try runOperators(batch: batch)
     }
 

@@ -11,14 +11,8 @@ enum SoftmaxFusion {
     /// Replaces each fusable ([Div|Mul by a scalar constant,] Add, Softmax) run of consecutive ops
     /// in `ops` (prepared from `d`, index for index) with (softmaxMasked, fusedIntoPrevious...).
     static func apply(_ ops: inout [PreparedOp], _ d: ModelDescription, constants: [AlignedBytes?]) {
-        var readers = [Int](repeating: 0, count: d.tensors.count)
-        for op in d.operators { for i in op.inputs where i >= 0 { readers[Int(i)] += 1 } }
-        for i in d.outputs { readers[Int(i)] += 1 }
-        func slot(_ t: Int) -> Range<UInt64> {
-            let info = d.tensors[t]
-            let bytes = UInt64(info.shape.dropFirst().reduce(1, *)) * UInt64(info.dtype.byteSize)
-            return info.arenaOffsetPerSample..<(info.arenaOffsetPerSample + bytes)
-        }
+        let readers = d.readerCounts
+        let slot = d.arenaSlot
         /// Whether `strides` are row-major over `dims` (any stride where an extent is 1).
         func contiguous(_ dims: [Int64], _ strides: [Int64]) -> Bool {
             var step: Int64 = 1
