@@ -39,6 +39,9 @@ public struct ConvertOptions: Sendable {
     /// Let activations share arena memory (false keeps every intermediate readable after a run,
     /// for per-layer attribution and debugging).
     public var reuseMemory = true
+    /// Fold layout copies around batched products into the products' strides (format 1.8;
+    /// false keeps them as copies: the same outputs, to compare against).
+    public var foldLayouts = true
     /// Called during long steps (calibration) with a stage name and the fraction done.
     public var progress: (@Sendable (_ stage: String, _ fraction: Double) -> Void)?
 

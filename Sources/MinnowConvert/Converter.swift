@@ -101,6 +101,7 @@ public enum Converter {
         var g = try Lowering.lower(onnx, maxSeq: options.maxSeq)
         PatternFusion.run(&g)
         Fusion.run(&g)
+        if options.foldLayouts { MatMulLayoutFolding.run(&g) }
         ChannelsLast.run(&g)
         let fusedNames = g.tensors.map(\.name)
         let weightBytesFP32 = g.tensors.filter(\.isConstant).reduce(0) { $0 + Int($1.shape.reduce(1, *)) * $1.dtype.byteSize }
@@ -212,6 +213,7 @@ public enum Converter {
                     var v = try Lowering.lower(onnx, maxSeq: length)
                     PatternFusion.run(&v)
                     Fusion.run(&v)
+                    if options.foldLayouts { MatMulLayoutFolding.run(&v) }
                     ChannelsLast.run(&v)
                     guard v.tensors.map(\.name) == fusedNames else {
                         refused.append((length, "the lowered graph has other tensors than at length \(maxSeq)"))

@@ -209,7 +209,7 @@ public struct MemoryPlanInfo: Equatable, Sendable {
 
 public struct ModelDescription: Equatable, Sendable {
     public static let formatMajor: UInt16 = 1
-    public static let formatMinor: UInt16 = 7
+    public static let formatMinor: UInt16 = 8
 
     public var formatMajor: UInt16 = ModelDescription.formatMajor
     public var formatMinor: UInt16 = ModelDescription.formatMinor

@@ -285,31 +285,32 @@ typedef struct {
     const mn_kernel_table *k;
     const float *a, *b;
     float *y;
-    int64_t count, units, M, K, N, a_stride, b_stride, a_batch_stride, b_batch_stride, ldb;
-    int32_t b_trans, parts;
+    const mn_matmul_layout *l;
+    int64_t units;
+    int32_t parts;
 } matmul_job;
 
 static void matmul_task(void *ctx, int32_t t) {
     const matmul_job *j = (const matmul_job *)ctx;
+    const mn_matmul_layout *l = j->l;
     const int64_t u0 = j->units * t / j->parts, u1 = j->units * (t + 1) / j->parts;
     for (int64_t u = u0; u < u1; u++) {
-        const int64_t b = u / j->count, c = u % j->count;
-        mn_matmul_f32(j->k, j->a + b * j->a_batch_stride + c * j->a_stride, j->b + b * j->b_batch_stride + c * j->b_stride,
-                      j->y + u * j->M * j->N, 1, j->M, j->K, j->N, j->a_stride, j->b_stride, j->ldb, j->b_trans);
+        const int64_t b = u / l->count, c = u % l->count;
+        j->k->gemm_f32(j->a + b * l->a_batch_stride + c * l->a_stride, l->lda, j->b + b * l->b_batch_stride + c * l->b_stride,
+                       l->ldb, l->b_trans, NULL, j->y + b * l->y_batch_stride + c * l->y_stride, l->ldc, l->M, l->N, l->K, 0);
     }
 }
 
-void mn_par_matmul_f32(mn_pool *pool, const mn_kernel_table *k, const float *a, const float *b, float *y, int64_t batch, int64_t count, int64_t M,
-                       int64_t K, int64_t N, int64_t a_stride, int64_t b_stride, int64_t a_batch_stride,
-                       int64_t b_batch_stride, int64_t ldb, int32_t b_trans) {
+void mn_par_matmul_f32(mn_pool *pool, const mn_kernel_table *k, const float *a, const float *b, float *y, int64_t batch,
+                       const mn_matmul_layout *l) {
     // Split by whole products (sample x head): each is computed by the same code as unsplit.
-    const int64_t units = batch * count;
+    const int64_t units = batch * l->count;
     int32_t parts = 1;
-    if (pool && units >= 2 && units * M * K * N >= MN_PARALLEL_MIN_MACS / 4) {
+    if (pool && units >= 2 && units * l->M * l->K * l->N >= MN_PARALLEL_MIN_MACS / 4) {
         const int32_t threads = mn_pool_threads(pool);
         parts = units < threads ? (int32_t)units : threads;
     }
-    matmul_job j = {k, a, b, y, count, units, M, K, N, a_stride, b_stride, a_batch_stride, b_batch_stride, ldb, b_trans, parts};
+    matmul_job j = {k, a, b, y, l, units, parts};
     if (parts == 1) { matmul_task(&j, 0); return; }
     mn_pool_run(pool, matmul_task, &j, parts);
 }

@@ -147,12 +147,6 @@ void mn_gemm_f32_ref(const float *a, int64_t lda, const float *b, int64_t ldb, i
     }
 }
 
-void mn_matmul_f32(const mn_kernel_table *kt, const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K, int64_t N,
-                   int64_t a_stride, int64_t b_stride, int64_t ldb, int32_t b_trans) {
-    const mn_gemm_f32_fn gemm = kt->gemm_f32;
-    for (int64_t c = 0; c < count; c++) gemm(a + c * a_stride, K, b + c * b_stride, ldb, b_trans, NULL, y + c * M * N, N, M, N, K, 0);
-}
-
 void mn_layer_norm_f32(const float *x, const float *gamma, const float *beta, float *y, int64_t rows, int64_t dim,
                        float eps) {
     for (int64_t r = 0; r < rows; r++) {

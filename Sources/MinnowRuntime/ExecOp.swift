@@ -100,9 +100,7 @@ struct GatherArgs {
 
 struct MatmulArgs {
     var a: UnsafePointer<Float>, b: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
-    var count: Int, m: Int, k: Int, n: Int, aStride: Int, bStride: Int, aBatchStride: Int, bBatchStride: Int
-    /// B's row stride, and whether B is stored transposed (N rows of K).
-    var ldb: Int, bTransposed: Bool
+    var layout: mn_matmul_layout
 }
 
 struct BroadcastArgs {

@@ -280,33 +280,68 @@ extension OpPreparer {
                                _ what: String) throws(ModelError) -> PreparedOp {
         try requireFloat(what, a, b, y)
         // 1.6 adds [b_trans, ldb]: B read in place at row stride ldb, as K rows of N or (b_trans) N rows of K.
-        guard p.count == 6 || (p.count == 8 && d.formatMinor >= 6), p.allSatisfy({ $0 >= 0 && $0 <= Int64(Int32.max) }),
-              p[0...3].allSatisfy({ $0 >= 1 }) else {
-            throw .invalid("\(what): matmul parameters \(p), expected [count, M, K, N, a_stride, b_stride] (and [b_trans, ldb] from format 1.6)")
+        // 1.8 adds [lda, a_offset, b_offset, y_stride, ldc, y_offset]: A read and Y written in place
+        // in other tensors' layouts (attention's head split and merge).
+        let expected = "expected [count, M, K, N, a_stride, b_stride] (+ [b_trans, ldb] from format 1.6, "
+            + "+ [lda, a_offset, b_offset, y_stride, ldc, y_offset] from 1.8)"
+        guard p.count == 6 || (p.count == 8 && d.formatMinor >= 6) || (p.count == 14 && d.formatMinor >= 8),
+              p.allSatisfy({ $0 >= 0 && $0 <= Int64(Int32.max) }), p[0...3].allSatisfy({ $0 >= 1 }) else {
+            throw .invalid("\(what): matmul parameters \(p), \(expected)")
         }
         let (count, m, k, n, sa, sb) = (Int(p[0]), Int(p[1]), Int(p[2]), Int(p[3]), Int(p[4]), Int(p[5]))
-        let bTrans = p.count == 8 && p[6] != 0, ldb = p.count == 8 ? Int(p[7]) : n
+        let bTrans = p.count >= 8 && p[6] != 0, ldb = p.count >= 8 ? Int(p[7]) : n
         guard p.count == 6 || (p[6] == 0 && ldb >= n) || (p[6] == 1 && ldb >= k) else {
             throw .invalid("\(what): matmul b_trans \(p[6]) with ldb \(ldb): expected b_trans 0 with ldb >= \(n), or 1 with ldb >= \(k)")
         }
+        let wide = p.count == 14
+        let lda = wide ? Int(p[8]) : k
+        let (aOffset, bOffset) = wide ? (Int(p[9]), Int(p[10])) : (0, 0)
+        let (sy, ldc, yOffset) = wide ? (Int(p[11]), Int(p[12]), Int(p[13])) : (m * n, n, 0)
         guard a.isBatched || b.isBatched, !(a.isConstant && b.isConstant) else { throw .invalid("\(what): one operand must be batched") }
-        // The last matrix each operand reads must end inside it (per sample for batched ones).
-        func fits(_ t: TensorInfo, _ stride: Int, _ size: Int) -> Bool {
-            let (last, o1) = (count - 1).multipliedReportingOverflow(by: stride)
-            let (end, o2) = last.addingReportingOverflow(size)
+        // Each operand's last element (per sample for batched ones) must lie inside it: offset
+        // plus (extent - 1) * stride over its axes.
+        func fits(_ t: TensorInfo, _ offset: Int, _ axes: [(extent: Int, stride: Int)]) -> Bool {
+            var last = offset
+            for (e, s) in axes {
+                let (span, o1) = (e - 1).multipliedReportingOverflow(by: s)
+                let (sum, o2) = last.addingReportingOverflow(span)
+                guard !o1, !o2 else { return false }
+                last = sum
+            }
             let have = t.isBatched ? perSample(t) : (Model.elementCount(t.shape) ?? 0)
-            return !o1 && !o2 && end <= have
+            return last < have
         }
-        // B spans its rows but the last at stride ldb, then one row (N rows of K if transposed).
-        let (bSpan, o) = ((bTrans ? n : k) - 1).multipliedReportingOverflow(by: ldb)
-        guard !o, fits(a, sa, m * k), fits(b, sb, bSpan + (bTrans ? k : n)) else {
+        let bAxes = bTrans ? [(count, sb), (n, ldb), (k, 1)] : [(count, sb), (k, ldb), (n, 1)]
+        guard fits(a, aOffset, [(count, sa), (m, lda), (k, 1)]), fits(b, bOffset, bAxes) else {
             throw .invalid("\(what): \(count) products of [\(m), \(k)] x [\(k), \(n)] read past \(a.shape) or \(b.shape)")
         }
-        guard y.isBatched, perSample(y) == count * m * n else {
-            throw .invalid("\(what): output \(y.shape) does not hold \(count) x [\(m), \(n)]")
+        // Y: every element of its sample written exactly once. With as many elements as the
+        // products make, in bounds and no two landing on one element, that is all of them; the
+        // pool's parts (whole products) then never write the same element.
+        let yAxes = [(count, sy), (m, ldc), (n, 1)]
+        guard y.isBatched, perSample(y) == count * m * n, fits(y, yOffset, yAxes), Self.isInjective(yAxes) else {
+            throw .invalid("\(what): output \(y.shape) is not \(count) x [\(m), \(n)] at y_stride \(sy), ldc \(ldc), offset \(yOffset)")
         }
-        return .matmul(a: Int(op.inputs[0]), b: Int(op.inputs[1]), y: Int(op.outputs[0]), count: count, m: m, k: k, n: n,
-                       aStride: sa, bStride: sb, aBatchStride: a.isBatched ? perSample(a) : 0,
-                       bBatchStride: b.isBatched ? perSample(b) : 0, ldb: ldb, bTransposed: bTrans)
+        let layout = mn_matmul_layout(count: Int64(count), M: Int64(m), K: Int64(k), N: Int64(n), a_stride: Int64(sa), b_stride: Int64(sb),
+                                      y_stride: Int64(sy), a_batch_stride: a.isBatched ? Int64(perSample(a)) : 0,
+                                      b_batch_stride: b.isBatched ? Int64(perSample(b)) : 0, y_batch_stride: Int64(perSample(y)),
+                                      lda: Int64(lda), ldb: Int64(ldb), ldc: Int64(ldc), b_trans: bTrans ? 1 : 0)
+        return .matmul(a: Int(op.inputs[0]), b: Int(op.inputs[1]), y: Int(op.outputs[0]), layout: layout,
+                       offsets: (aOffset, bOffset, yOffset))
+    }
+
+    /// Whether offsets sum(i_j * stride_j), 0 <= i_j < extent_j, are all distinct: sufficient
+    /// (the usual test) when, by increasing stride, each axis steps past everything the smaller
+    /// ones reach. Axes of extent 1 take no part.
+    static func isInjective(_ axes: [(extent: Int, stride: Int)]) -> Bool {
+        var reach = 0  // the largest offset the axes so far reach
+        for (e, s) in axes.filter({ $0.extent > 1 }).sorted(by: { $0.stride < $1.stride }) {
+            guard s > reach else { return false }
+            let (span, o1) = (e - 1).multipliedReportingOverflow(by: s)
+            let (sum, o2) = reach.addingReportingOverflow(span)
+            guard !o1, !o2 else { return false }
+            reach = sum
+        }
+        return true
     }
 }

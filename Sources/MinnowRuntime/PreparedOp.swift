@@ -29,11 +29,11 @@ enum PreparedOp: @unchecked Sendable {
     /// `inner` floats, and `picks` (a constant, checked at load) lists the rows to copy.
     case take(x: Int, picks: Int, y: Int, rowsPerSample: Int, inner: Int, count: Int)
     case reduce(kind: Int32, x: Int, y: Int, outer: Int, extent: Int, inner: Int)
-    /// Per sample: `count` products of A [M, K] and B [K, N]; a batch stride of 0 means a constant operand.
-    /// B is K rows of N at row stride `ldb`, or (`bTransposed`) N rows of K: a layout of another
-    /// tensor read in place (1.6; before, always K rows of N, ldb = N).
-    case matmul(a: Int, b: Int, y: Int, count: Int, m: Int, k: Int, n: Int, aStride: Int, bStride: Int,
-                aBatchStride: Int, bBatchStride: Int, ldb: Int, bTransposed: Bool)
+    /// Per sample: `count` products of A [M, K] and B [K, N], laid out by `layout` (batch strides
+    /// included; 0 for a constant operand), each operand starting `offsets` (a, b, y) elements
+    /// into its tensor's sample. B read in place as another tensor's layout is 1.6; A and Y at
+    /// other strides than dense (attention's head split and merge) are 1.8.
+    case matmul(a: Int, b: Int, y: Int, layout: mn_matmul_layout, offsets: (a: Int, b: Int, y: Int))
     case layerNorm(x: Int, gamma: Int, beta: Int?, y: Int, rowsPerSample: Int, dim: Int, eps: Float)
     /// Comparisons, logic and where over a broadcast space (see BroadcastKind).
     case broadcast(kind: BroadcastKind, operands: [Int], y: Int, dims: [Int64], strides: [[Int64]], batchAxis: Int)

@@ -57,9 +57,9 @@ extension Session {
                          rowsPerSample: rows, inner: inner, count: count)
         case let .reduce(kind, x, y, outer, extent, inner):
             return .reduce(kind: kind, x: UnsafePointer(f(x)), y: f(y), outer: outer, extent: extent, inner: inner)
-        case let .matmul(x, w, y, count, m, k, n, sa, sb, ba, bb, ldb, bt):
-            tables.matmuls.append(MatmulArgs(a: UnsafePointer(f(x)), b: UnsafePointer(f(w)), y: f(y), count: count, m: m, k: k, n: n,
-                                             aStride: sa, bStride: sb, aBatchStride: ba, bBatchStride: bb, ldb: ldb, bTransposed: bt))
+        case let .matmul(x, w, y, layout, offsets):
+            tables.matmuls.append(MatmulArgs(a: UnsafePointer(f(x) + offsets.a), b: UnsafePointer(f(w) + offsets.b), y: f(y) + offsets.y,
+                                             layout: layout))
             return .matmul(args: tables.matmuls.count - 1)
         case let .layerNorm(x, gamma, beta, y, rows, dim, eps):
             return .layerNorm(x: UnsafePointer(f(x)), gamma: UnsafePointer(f(gamma)), beta: beta.map { UnsafePointer(f($0)) }, y: f(y),
@@ -140,11 +140,10 @@ extension Session {
         case let .reduce(kind, x, y, outer, extent, inner):
             mn_reduce_f32(kind, x, y, Int64(outer * batch), Int64(extent), Int64(inner))
         case let .matmul(index):
-            let m = tables.matmuls[index]
             // batch x count products, split across the pool by whole products.
-            mn_par_matmul_f32(pool, table, m.a, m.b, m.y, Int64(batch), Int64(m.count), Int64(m.m), Int64(m.k), Int64(m.n),
-                              Int64(m.aStride), Int64(m.bStride), Int64(m.aBatchStride), Int64(m.bBatchStride),
-                              Int64(m.ldb), m.bTransposed ? 1 : 0)
+            let m = tables.matmuls[index]
+            var layout = m.layout
+            mn_par_matmul_f32(pool, table, m.a, m.b, m.y, Int64(batch), &layout)
         case let .layerNorm(x, gamma, beta, y, rows, dim, eps):
             mn_par_layer_norm_f32(pool, x, gamma, beta, y, Int64(rows * batch), Int64(dim), eps)
         case let .broadcast(index):

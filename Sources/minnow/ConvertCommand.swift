@@ -29,6 +29,8 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Bundle golden samples from this reference set (.npz) for `minnow verify --self-test`.")
     var bundleReference: String?
     @Option(help: "How many golden samples to bundle.") var bundleCount: Int = 16
+    @Flag(help: "Keep attention's head split and merge as copies instead of strides of the products (the same outputs; for comparison).")
+    var keepLayoutCopies = false
 
     func run() {
         reportingErrors {
@@ -56,6 +58,7 @@ struct ConvertCommand: ParsableCommand {
                 throw CLIFailure("--seq-lengths needs --max-seq")
             }
             options.zstdLevel = Int32(clamping: zstdLevel)
+            options.foldLayouts = !keepLayoutCopies
             options.keepFloat = keepFloat.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             if calibrationMethod == "minmax" {
                 options.calibration = .minMax

@@ -53,7 +53,7 @@ final class GoldenSampleTests: XCTestCase {
         XCTAssertEqual(try minnow(["convert", fixture("digits_mlp", "model.onnx"), "-o", out, "--mode", "float"]).code, 0)
         let v = try minnow(["verify", out])
         XCTAssertEqual(v.code, 0)
-        XCTAssertTrue(v.stdout.contains("verified (format 1.7"), v.stdout)
+        XCTAssertTrue(v.stdout.contains("verified (format 1.8"), v.stdout)
         let s = try minnow(["verify", out, "--self-test"])
         XCTAssertEqual(s.code, 1)
         XCTAssertTrue(s.stderr.contains("no golden samples bundled"), s.stderr)

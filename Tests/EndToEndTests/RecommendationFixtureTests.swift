@@ -127,4 +127,23 @@ final class RecommendationFixtureTests: XCTestCase {
             }
         }
     }
+
+    /// BST's head split and merge (13 copies as lowered) become strides of its four products:
+    /// one layout copy is left (the last position's pick), and the outputs are the same bits as
+    /// a conversion that keeps the copies.
+    func testAttentionLayoutCopiesFoldIntoTheProducts() throws {
+        let folded = try convert("bst_seqrec", .auto).model
+        var options = ConvertOptions()
+        options.calibrationPath = fixture("bst_seqrec", "calibration.npz")
+        options.foldLayouts = false
+        let kept = try Model(bytes: AlignedBytes(try Converter.convert(onnxPath: fixture("bst_seqrec", "model.onnx"), options: options).bytes))
+        func copies(_ m: Model) -> Int { m.description.operators.filter { $0.opcode == .stridedCopy }.count }
+        XCTAssertEqual(copies(kept), 13)
+        XCTAssertEqual(copies(folded), 1)
+        let reference = try ReferenceSet.load(path: fixture("bst_seqrec", "reference.npz"), model: folded)
+        let inputs = reference.inputs.enumerated().map { i, v in Array(v.prefix(300 * folded.inputs[i].elementsPerSample)) }
+        let a = try Session(model: folded, maxBatch: 64, threads: 1).predict(inputs: inputs, samples: 300)
+        let b = try Session(model: kept, maxBatch: 64, threads: 1).predict(inputs: inputs, samples: 300)
+        XCTAssertEqual(a, b)
+    }
 }

@@ -21,6 +21,24 @@ private func transposeModel(params: [Int64] = [2, 3, 2, 1, 3, 0], minor: UInt16 
     return ModelFileWriter.write(d, segments: [])
 }
 
+/// Attention's scores with the heads read and written in place (1.8): x[-1, 3, 2, 2] holds 3
+/// positions of 2 heads of 2 values; per head h, y = Q_h K_h^T with Q = K = x (A rows 4 apart at
+/// head stride 2, B read transposed the same way), written as [-1, 3, 2, 3]: position, head, key
+/// (y_stride 3, ldc 6): the merge layout.
+private func headsModel(params: [Int64] = [2, 3, 2, 3, 2, 2, 1, 4, 4, 0, 0, 3, 6, 0], minor: UInt16 = 8) -> [UInt8] {
+    var d = ModelDescription()
+    d.formatMinor = minor
+    d.tensors = [
+        TensorInfo(name: "x", dtype: .float32, shape: [-1, 3, 2, 2], arenaOffsetPerSample: 0),
+        TensorInfo(name: "y", dtype: .float32, shape: [-1, 3, 2, 3], arenaOffsetPerSample: 64),
+    ]
+    d.operators = [OperatorInfo(opcode: .matmul, inputs: [0, 0], outputs: [1], options: .params(ints: params, floats: []), name: "qk")]
+    d.inputs = [0]
+    d.outputs = [1]
+    d.memoryPlan = MemoryPlanInfo(arenaBytesPerSample: 192, maxBatch: 4)
+    return ModelFileWriter.write(d, segments: [])
+}
+
 /// ids[-1, 3] int64 -> Gather(table [4, 2] int8, per-row params in buffer 2) -> y[-1, 3, 2].
 /// A 4-row int8 table looked up by 3 ids a sample. Its row parameters sit in segment 2: by
 /// default 1.2's float32 scales and int8 zero points; with a log `encoding` (1.5) the codes for
@@ -81,6 +99,39 @@ final class TensorOpTests: XCTestCase {
     func testNewOpcodesNeedFormat12() {
         XCTAssertEqual(loadError(transposeModel(minor: 1)),
                        "invalid model: operator 0 (StridedCopy 't'): opcode needs format 1.2, the file declares 1.1")
+    }
+
+    func testProductsReadAndWriteHeadsInPlace() throws {
+        let batch = 2
+        let x = (0..<(batch * 12)).map { _ in Float.random(in: -2...2) }
+        // y[b, i, h, j] = sum_e x[b, i, h, e] * x[b, j, h, e]
+        var want = [Float](repeating: 0, count: batch * 18)
+        for b in 0..<batch { for i in 0..<3 { for h in 0..<2 { for j in 0..<3 {
+            want[b * 18 + i * 6 + h * 3 + j] = (0..<2).reduce(Float(0)) { $0 + x[b * 12 + i * 4 + h * 2 + $1] * x[b * 12 + j * 4 + h * 2 + $1] }
+        } } } }
+        for threads in [1, 2] {
+            let session = try Session(model: try Model(bytes: AlignedBytes(headsModel())), threads: threads)
+            try session.setInput(0, floats: x)
+            try session.run(batch: batch)
+            let got = session.outputFloats(0, batch: batch)
+            XCTAssertEqual(got.count, want.count)
+            for (g, w) in zip(got, want) { XCTAssertEqual(g, w, accuracy: 1e-5) }
+        }
+    }
+
+    func testProductLayoutsThatReadPastOrWriteTwiceAreRefused() {
+        let what = "invalid model: operator 0 (MatMul 'qk'): "
+        // y_stride 1: head 1's rows land on head 0's.
+        XCTAssertEqual(loadError(headsModel(params: [2, 3, 2, 3, 2, 2, 1, 4, 4, 0, 0, 1, 6, 0])),
+                       what + "output [-1, 3, 2, 3] is not 2 x [3, 3] at y_stride 1, ldc 6, offset 0")
+        // A from offset 1: the last head's last row ends one past the sample.
+        XCTAssertEqual(loadError(headsModel(params: [2, 3, 2, 3, 2, 2, 1, 4, 4, 1, 0, 3, 6, 0])),
+                       what + "2 products of [3, 2] x [2, 3] read past [-1, 3, 2, 2] or [-1, 3, 2, 2]")
+        // Written from offset 1: past the end of y.
+        XCTAssertEqual(loadError(headsModel(params: [2, 3, 2, 3, 2, 2, 1, 4, 4, 0, 0, 3, 6, 1])),
+                       what + "output [-1, 3, 2, 3] is not 2 x [3, 3] at y_stride 3, ldc 6, offset 1")
+        // The 1.8 form in a file that declares 1.7.
+        XCTAssertTrue(loadError(headsModel(minor: 7)).hasPrefix(what + "matmul parameters [2, 3, 2, 3, 2, 2, 1, 4, 4, 0, 0, 3, 6, 0], expected"))
     }
 
     func testInt8EmbeddingRowsAreDequantizedPerRow() throws {

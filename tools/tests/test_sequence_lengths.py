@@ -94,7 +94,7 @@ def test_a_chosen_set_of_lengths(minnow, reference, oracle, tmp_path):
     assert "sequence lengths: 16, 32, 128" in p.stdout, p.stdout
     import json
     info = json.loads(minnow("inspect", path, "--json").stdout)
-    assert info["sequence_lengths"] == [16, 32, 128] and info["format_version"] == "1.7"
+    assert info["sequence_lengths"] == [16, 32, 128] and info["format_version"] == "1.8"
     assert "sequence lengths: 16, 32, 128" in minnow("inspect", path).stdout
     feeds = inputs_at(reference, 32)
     hidden, _ = run_minnow(minnow, path, feeds, tmp_path)

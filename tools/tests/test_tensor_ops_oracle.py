@@ -101,6 +101,24 @@ CASES = {
                                            helper.make_node("MatMul", ["p", "vh"], ["y"])],
                                           [("p", F, [2, 5, 6]), ("v", F, [6, 2, 3])], [("y", F)], {},
                                           {"p": x(3, 2, 5, 6), "v": x(3, 6, 2, 3)}, 17),
+    # Attention as BST exports it (format 1.8): one projection sliced into Q, K and V, each split
+    # by head; after the products the heads merge back. Every copy becomes a stride of a product.
+    "attention_heads_split_and_merge": ([helper.make_node("Reshape", ["x", "s5"], ["v5"]),
+                                         *[helper.make_node("Slice", ["v5", f"b{i}", f"e{i}", "ax2"], [f"p{i}"]) for i in range(3)],
+                                         *[helper.make_node("Squeeze", [f"p{i}", "ax2"], [f"h{i}"]) for i in range(3)],
+                                         helper.make_node("Transpose", ["h0"], ["q"], perm=[0, 2, 1, 3]),
+                                         helper.make_node("Transpose", ["h1"], ["kt"], perm=[0, 2, 3, 1]),
+                                         helper.make_node("Transpose", ["h2"], ["v"], perm=[0, 2, 1, 3]),
+                                         helper.make_node("MatMul", ["q", "kt"], ["sc"]),
+                                         helper.make_node("Div", ["sc", "d"], ["sd"]),
+                                         helper.make_node("Softmax", ["sd"], ["pr"], axis=-1),
+                                         helper.make_node("MatMul", ["pr", "v"], ["o"]),
+                                         helper.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+                                         helper.make_node("Reshape", ["ot", "s3"], ["y"])],
+                                        [("x", F, [7, 24])], [("y", F)],
+                                        {"s5": c([-1, 7, 3, 2, 4]), "s3": c([-1, 7, 8]), "ax2": c([2]), "d": np.array(2, np.float32),
+                                         **{f"b{i}": c([i]) for i in range(3)}, **{f"e{i}": c([i + 1]) for i in range(3)}},
+                                        {"x": x(5, 7, 24)}, 17),
     "layer_norm_op": ([helper.make_node("LayerNormalization", ["x", "g", "b"], ["y"], axis=-1, epsilon=1e-12)],
                       [("x", F, [5, 16])], [("y", F)], {"g": x(16), "b": x(16)}, {"x": x(4, 5, 16) * 3 + 1}, 17),
     "gelu_op_both_forms": ([helper.make_node("Gelu", ["x"], ["a"]), helper.make_node("Gelu", ["x"], ["b"], approximate="tanh")],
@@ -355,6 +373,22 @@ def test_a_transposed_right_operand_is_read_in_place(minnow, tmp_path, name):
     out = run_both(minnow, tmp_path, graph(nodes, inputs, outputs, inits, opset), feeds, atol=2e-5, rtol=2e-5)
     ops = [o["op"] for o in json.loads(minnow("inspect", out, "--json").stdout)["operators"]]
     assert "StridedCopy" not in ops and "MatMul" in ops, ops
+
+
+def test_attention_head_split_and_merge_are_strides_of_the_products(minnow, tmp_path):
+    """The slices and transposes around attention's products fold into the products' reads and
+    write (no copy left), and give the same bits as with the copies kept."""
+    import json
+    nodes, inputs, outputs, inits, feeds, opset = CASES["attention_heads_split_and_merge"]
+    out = run_both(minnow, tmp_path, graph(nodes, inputs, outputs, inits, opset), feeds, atol=2e-5, rtol=2e-5)
+    ops = [o["op"] for o in json.loads(minnow("inspect", out, "--json").stdout)["operators"]]
+    assert "StridedCopy" not in ops and ops.count("MatMul") == 2, ops
+    kept = tmp_path / "kept.minnow"
+    minnow("convert", tmp_path / "m.onnx", "-o", kept, "--mode", "float", "--keep-layout-copies")
+    assert [o["op"] for o in json.loads(minnow("inspect", kept, "--json").stdout)["operators"]].count("StridedCopy") >= 3
+    minnow("run", kept, "--input", tmp_path / "in.npz", "-o", tmp_path / "kept.npz")
+    with np.load(tmp_path / "out.npz") as a, np.load(tmp_path / "kept.npz") as b:
+        assert a["outputs/y"].tobytes() == b["outputs/y"].tobytes()
 
 
 def test_a_scale_after_layout_copies_folds_into_the_linear_layer(minnow, tmp_path):

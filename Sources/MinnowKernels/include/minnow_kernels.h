@@ -168,12 +168,6 @@ void mn_reduce_f32(int32_t kind, const float *x, float *y, int64_t outer, int64_
 void mn_gemm_f32_ref(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
                      float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
 
-/// `count` products (on table kt's GEMM) y[c] = a[c] . b[c], A [M, K] at a + c * a_stride, B [K, N] at b + c * b_stride:
-/// K rows of N at row stride ldb, or with b_trans N rows of K at row stride ldb (a layout of another
-/// tensor, read in place).
-void mn_matmul_f32(const mn_kernel_table *kt, const float *a, const float *b, float *y, int64_t count, int64_t M, int64_t K, int64_t N,
-                   int64_t a_stride, int64_t b_stride, int64_t ldb, int32_t b_trans);
-
 /// Normalizes each row of `dim` values: (x - mean) / sqrt(var + eps) * gamma + beta (beta may be NULL).
 void mn_layer_norm_f32(const float *x, const float *gamma, const float *beta, float *y, int64_t rows, int64_t dim,
                        float eps);

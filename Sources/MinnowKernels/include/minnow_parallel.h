@@ -41,12 +41,23 @@ void mn_par_dense_dyn(mn_pool *pool, const mn_kernel_table *k, const float *x, c
                       const float *wscale, const float *bias, float *y, int8_t *xq, int32_t M, int32_t K, int32_t N,
                       mn_activation act);
 
-/// `batch` x `count` products: A of product (b, c) at a + b * a_batch_stride + c * a_stride (B
-/// likewise; ldb and b_trans as in mn_matmul_f32), written densely to y in (b, c) order; split
-/// across the pool by whole products.
-void mn_par_matmul_f32(mn_pool *pool, const mn_kernel_table *k, const float *a, const float *b, float *y, int64_t batch, int64_t count, int64_t M,
-                       int64_t K, int64_t N, int64_t a_stride, int64_t b_stride, int64_t a_batch_stride,
-                       int64_t b_batch_stride, int64_t ldb, int32_t b_trans);
+/// Where the products of a batched matmul read and write, in elements. Product c of sample b:
+/// A [M, K] at a + b * a_batch_stride + c * a_stride, rows `lda` apart; B at b + b * b_batch_stride
+/// + c * b_stride, K rows of N (or, b_trans, N rows of K) `ldb` apart; Y [M, N] at y + b *
+/// y_batch_stride + c * y_stride, rows `ldc` apart. Dense operands have lda = K, ldc = N and
+/// y_stride = M * N; attention's head split and merge are other strides of the same tensors (1.8).
+typedef struct {
+    int64_t count, M, K, N;
+    int64_t a_stride, b_stride, y_stride;
+    int64_t a_batch_stride, b_batch_stride, y_batch_stride;
+    int64_t lda, ldb, ldc;
+    int32_t b_trans;
+} mn_matmul_layout;
+
+/// `batch` x `count` products laid out by `l`, on table k's GEMM; split across the pool by whole
+/// products (a valid layout writes each output element once, so the parts never share one).
+void mn_par_matmul_f32(mn_pool *pool, const mn_kernel_table *k, const float *a, const float *b, float *y, int64_t batch,
+                       const mn_matmul_layout *l);
 /// mn_lstm_f32 (gates 4) or mn_gru_f32 (gates 3) split by samples: each part runs the whole
 /// recurrence for its samples (sequences are independent; a sample's result is the same bits in
 /// any split). scratch: (batch * S + threads * (2 + H)) * gates * H floats.
