@@ -72,6 +72,7 @@ static const mn_kernel_table reference_table = {
     .unary_f32 = mn_unary_f32,
     .gemm_f32 = mn_gemm_f32_ref,
     .lstm_cell_f32 = mn_lstm_cell_f32,
+    .layer_norm_f32 = mn_layer_norm_f32,
 };
 
 const mn_kernel_table *mn_reference_kernels(void) { return &reference_table; }

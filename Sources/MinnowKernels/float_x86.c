@@ -167,4 +167,57 @@ INLINE_AVX2 float hsum8(__m256 v) {
 
 #include "vector_math_x86.inc"
 
+
+// ---------------------------------------------------------------- layer norm ---------------------
+
+/// The lanes below n (n < 8) of 8 floats at p, the rest 0 (vmaskmovps reads no others).
+#define LN_LOADN(p, n) _mm256_maskload_ps(p, LANES_BELOW(n))
+
+/// mn_layer_norm_f32 (every x86 table's entry): the same eight interleaved partial sums in the
+/// same order, eight lanes a step, so the bits are the reference's. A tail of dim % 8 adds zeros
+/// to the lanes past it, which leaves those sums as they are (a sum that starts at +0 is never
+/// -0), and its centred squares are zeroed there. No FMA: (v - mean) * inv * gamma + beta rounds
+/// each step as the C does.
+__attribute__((target("avx2,fma"))) void mn_layer_norm_f32_avx2(const float *x, const float *x2, const float *gamma,
+                                                               const float *beta, float *y, int64_t rows, int64_t dim, float eps) {
+    const int64_t full = dim - dim % 8, tail = dim - full;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * dim, *x2r = x2 ? x2 + r * dim : NULL;
+        float *yr = y + r * dim;
+#define LN_V(i) (x2r ? _mm256_add_ps(_mm256_loadu_ps(xr + (i)), _mm256_loadu_ps(x2r + (i))) : _mm256_loadu_ps(xr + (i)))
+#define LN_VT() (x2r ? _mm256_add_ps(LN_LOADN(xr + full, tail), LN_LOADN(x2r + full, tail)) : LN_LOADN(xr + full, tail))
+        __m256 s = _mm256_setzero_ps();
+        for (int64_t i = 0; i < full; i += 8) s = _mm256_add_ps(s, LN_V(i));
+        if (tail) s = _mm256_add_ps(s, LN_VT());
+        float l[8];
+        _mm256_storeu_ps(l, s);
+        const float mean = (((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))) / (float)dim;
+        const __m256 vm = _mm256_set1_ps(mean);
+        __m256 q = _mm256_setzero_ps();
+        for (int64_t i = 0; i < full; i += 8) {
+            const __m256 c = _mm256_sub_ps(LN_V(i), vm);
+            q = _mm256_add_ps(q, _mm256_mul_ps(c, c));
+        }
+        if (tail) {
+            const __m256 c = _mm256_and_ps(_mm256_sub_ps(LN_VT(), vm), _mm256_castsi256_ps(LANES_BELOW(tail)));
+            q = _mm256_add_ps(q, _mm256_mul_ps(c, c));
+        }
+        _mm256_storeu_ps(l, q);
+        const float var = (((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))) / (float)dim;
+        const __m256 inv = _mm256_set1_ps(1.f / sqrtf(var + eps));
+        for (int64_t i = 0; i < full; i += 8) {
+            __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(LN_V(i), vm), inv), _mm256_loadu_ps(gamma + i));
+            if (beta) v = _mm256_add_ps(v, _mm256_loadu_ps(beta + i));
+            _mm256_storeu_ps(yr + i, v);
+        }
+        if (tail) {
+            __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(LN_VT(), vm), inv), LN_LOADN(gamma + full, tail));
+            if (beta) v = _mm256_add_ps(v, LN_LOADN(beta + full, tail));
+            _mm256_maskstore_ps(yr + full, LANES_BELOW(tail), v);
+        }
+#undef LN_V
+#undef LN_VT
+    }
+}
+
 #endif

@@ -360,7 +360,7 @@ void mn_par_recurrent_f32(mn_pool *pool, const mn_kernel_table *k, int32_t gates
 typedef struct {
     const mn_kernel_table *k;
     int32_t op, flags;  // flags: softmax (1 log, 2 NaN to zero)
-    const float *x, *gamma, *beta;
+    const float *x, *x2, *gamma, *beta;
     float *y;
     float p0, p1, eps;
     int64_t rows, cols;
@@ -550,14 +550,15 @@ void mn_par_conv_s8(mn_pool *pool, const mn_kernel_table *k, const int8_t *x, co
 static void layer_norm_task(void *ctx, int32_t t) {
     const rows_job *j = (const rows_job *)ctx;
     const int64_t r0 = j->rows * t / j->parts, r1 = j->rows * (t + 1) / j->parts;
-    mn_layer_norm_f32(j->x + r0 * j->cols, j->gamma, j->beta, j->y + r0 * j->cols, r1 - r0, j->cols, j->eps);
+    j->k->layer_norm_f32(j->x + r0 * j->cols, j->x2 ? j->x2 + r0 * j->cols : NULL, j->gamma, j->beta, j->y + r0 * j->cols,
+                         r1 - r0, j->cols, j->eps);
 }
 
-void mn_par_layer_norm_f32(mn_pool *pool, const float *x, const float *gamma, const float *beta, float *y, int64_t rows,
-                           int64_t dim, float eps) {
-    rows_job j = {.x = x, .gamma = gamma, .beta = beta, .y = y, .eps = eps, .rows = rows, .cols = dim};
+void mn_par_layer_norm_f32(mn_pool *pool, const mn_kernel_table *k, const float *x, const float *x2, const float *gamma,
+                           const float *beta, float *y, int64_t rows, int64_t dim, float eps) {
+    rows_job j = {.k = k, .x = x, .x2 = x2, .gamma = gamma, .beta = beta, .y = y, .eps = eps, .rows = rows, .cols = dim};
     j.parts = parts_for_elements(pool, rows, dim);
-    if (j.parts == 1) { mn_layer_norm_f32(x, gamma, beta, y, rows, dim, eps); return; }
+    if (j.parts == 1) { k->layer_norm_f32(x, x2, gamma, beta, y, rows, dim, eps); return; }
     mn_pool_run(pool, layer_norm_task, &j, j.parts);
 }
 

@@ -147,29 +147,39 @@ void mn_gemm_f32_ref(const float *a, int64_t lda, const float *b, int64_t ldb, i
     }
 }
 
-void mn_layer_norm_f32(const float *x, const float *gamma, const float *beta, float *y, int64_t rows, int64_t dim,
-                       float eps) {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * dim;
-        float *yr = y + r * dim;
-        // Two passes (mean, then centred variance): stable where E[x^2] - E[x]^2 is not. Each
-        // sums in eight interleaved lanes (vectorized, and the same order on every CPU).
-        float s[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}, q[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-        int64_t i = 0;
-        for (; i + 8 <= dim; i += 8)
-            for (int j = 0; j < 8; j++) s[j] += xr[i + j];
-        for (; i < dim; i++) s[i & 7] += xr[i];
-        const float mean = (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) / (float)dim;
-        for (i = 0; i + 8 <= dim; i += 8)
-            for (int j = 0; j < 8; j++) { const float c = xr[i + j] - mean; q[j] += c * c; }
-        for (; i < dim; i++) { const float c = xr[i] - mean; q[i & 7] += c * c; }
-        const float var = (((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) / (float)dim;
-        const float inv = 1.f / sqrtf(var + eps);
-        if (beta) {
-            for (i = 0; i < dim; i++) yr[i] = (xr[i] - mean) * inv * gamma[i] + beta[i];
-        } else {
-            for (i = 0; i < dim; i++) yr[i] = (xr[i] - mean) * inv * gamma[i];
-        }
+// One row of mn_layer_norm_f32 over v(i) = x[i] (+ x2[i]: the residual Add's sum, rounded as
+// mn_binary_f32 rounds it and recomputed in each pass rather than stored).
+static inline __attribute__((always_inline)) void layer_norm_row(const float *xr, const float *x2r, const float *gamma,
+                                                                 const float *beta, float *yr, int64_t dim, float eps) {
+#define LN_V(i) (x2r ? xr[i] + x2r[i] : xr[i])
+    // Two passes (mean, then centred variance): stable where E[x^2] - E[x]^2 is not. Each
+    // sums in eight interleaved lanes (vectorized, and the same order on every CPU).
+    float s[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}, q[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    int64_t i = 0;
+    for (; i + 8 <= dim; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += LN_V(i + j);
+    for (; i < dim; i++) s[i & 7] += LN_V(i);
+    const float mean = (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) / (float)dim;
+    for (i = 0; i + 8 <= dim; i += 8)
+        for (int j = 0; j < 8; j++) { const float c = LN_V(i + j) - mean; q[j] += c * c; }
+    for (; i < dim; i++) { const float c = LN_V(i) - mean; q[i & 7] += c * c; }
+    const float var = (((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) / (float)dim;
+    const float inv = 1.f / sqrtf(var + eps);
+    if (beta) {
+        for (i = 0; i < dim; i++) yr[i] = (LN_V(i) - mean) * inv * gamma[i] + beta[i];
+    } else {
+        for (i = 0; i < dim; i++) yr[i] = (LN_V(i) - mean) * inv * gamma[i];
+    }
+#undef LN_V
+}
+
+void mn_layer_norm_f32(const float *x, const float *x2, const float *gamma, const float *beta, float *y, int64_t rows,
+                       int64_t dim, float eps) {
+    // Specialized with and without the residual, so neither loop tests x2 per element.
+    if (x2) {
+        for (int64_t r = 0; r < rows; r++) layer_norm_row(x + r * dim, x2 + r * dim, gamma, beta, y + r * dim, dim, eps);
+    } else {
+        for (int64_t r = 0; r < rows; r++) layer_norm_row(x + r * dim, NULL, gamma, beta, y + r * dim, dim, eps);
     }
 }
 

@@ -252,6 +252,8 @@ void mn_softmax_f32_avx2(const float *x, float *y, int64_t rows, int64_t cols, i
 void mn_softmax_masked_f32_avx2(const float *x, const float *mask, int64_t mask_row_stride, float *y, int64_t rows,
                                  int64_t cols, int32_t scale_op, float scale);
 void mn_lstm_cell_f32_avx2(float *g, const float *c_prev, float *h, int64_t H);
+void mn_layer_norm_f32_avx2(const float *x, const float *x2, const float *gamma, const float *beta, float *y, int64_t rows,
+                            int64_t dim, float eps);
 void mn_unary_f32_avx512(int32_t op, const float *x, float *y, int64_t n, float p0, float p1);
 void mn_softmax_f32_avx512(const float *x, float *y, int64_t rows, int64_t cols, int32_t log);
 void mn_softmax_masked_f32_avx512(const float *x, const float *mask, int64_t mask_row_stride, float *y, int64_t rows,

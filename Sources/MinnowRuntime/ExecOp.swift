@@ -40,7 +40,7 @@ enum ExecOp {
     case reduce(kind: Int32, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, outer: Int, extent: Int, inner: Int)
     /// `args` indexes the session's matmul table.
     case matmul(args: Int)
-    case layerNorm(x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>?,
+    case layerNorm(x: UnsafePointer<Float>, residual: UnsafePointer<Float>?, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>?,
                    y: UnsafeMutablePointer<Float>, rowsPerSample: Int, dim: Int, eps: Float)
     /// `args` indexes the session's broadcast table.
     case broadcast(args: Int)

@@ -146,6 +146,7 @@ public final class Model: @unchecked Sendable {
         for (i, op) in d.operators.enumerated() { prepared.append(try preparer.prepare(op, index: i)) }
         ConvFusion.apply(&prepared, d, constants: constants, kernels: kernels, packCache: packCache)
         SoftmaxFusion.apply(&prepared, d, constants: constants)
+        LayerNormFusion.apply(&prepared, d)
         func spec(_ i: Int32) -> TensorSpec {
             let t = d.tensors[Int(i)]
             return TensorSpec(name: t.name, dtype: t.dtype, shape: t.shape.map { Int($0) }, tensorIndex: Int(i))

@@ -56,7 +56,7 @@ extension OpPreparer {
             }
             if let beta { guard beta.isConstant, beta.shape == [d], beta.dtype == .float32 else { throw .invalid("\(what): beta must be a float32 constant [\(d)]") } }
             guard floats.count == 1, floats[0] >= 0, floats[0].isFinite else { throw .invalid("\(what): expects params floats [epsilon >= 0]") }
-            return .layerNorm(x: Int(op.inputs[0]), gamma: Int(op.inputs[1]), beta: beta.map { _ in Int(op.inputs[2]) }, y: Int(op.outputs[0]),
+            return .layerNorm(x: Int(op.inputs[0]), residual: nil, gamma: Int(op.inputs[1]), beta: beta.map { _ in Int(op.inputs[2]) }, y: Int(op.outputs[0]),
                               rowsPerSample: perSample(x) / Int(d), dim: Int(d), eps: floats[0])
         case .equal, .less, .greater:
             try arity(2)

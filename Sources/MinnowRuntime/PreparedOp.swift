@@ -34,7 +34,9 @@ enum PreparedOp: @unchecked Sendable {
     /// into its tensor's sample. B read in place as another tensor's layout is 1.6; A and Y at
     /// other strides than dense (attention's head split and merge) are 1.8.
     case matmul(a: Int, b: Int, y: Int, layout: mn_matmul_layout, offsets: (a: Int, b: Int, y: Int))
-    case layerNorm(x: Int, gamma: Int, beta: Int?, y: Int, rowsPerSample: Int, dim: Int, eps: Float)
+    /// LayerNorm over the last axis; `residual`: normalizes x + residual (an Add fused in at load,
+    /// LayerNormFusion.swift).
+    case layerNorm(x: Int, residual: Int?, gamma: Int, beta: Int?, y: Int, rowsPerSample: Int, dim: Int, eps: Float)
     /// Comparisons, logic and where over a broadcast space (see BroadcastKind).
     case broadcast(kind: BroadcastKind, operands: [Int], y: Int, dims: [Int64], strides: [[Int64]], batchAxis: Int)
     case not(x: Int, y: Int, elementsPerSample: Int)

@@ -79,10 +79,12 @@ extension Session {
                 next += 1
             }
             // Fused at load: a convolution runs as one operator where the file has two (Im2Col,
-            // then Dense); attention's [Div,] Add and Softmax as one Softmax.
+            // then Dense); attention's [Div,] Add and Softmax as one Softmax; a residual Add and
+            // the LayerNorm after it as one LayerNorm.
             var opcode = info.opcode.description
             if case .convS8 = plan[i] { opcode = "Conv" }
             if case .softmaxMasked = plan[i] { opcode = "Softmax" }
+            if case .layerNorm(_, .some, _, _, _, _, _, _) = plan[i] { opcode = "LayerNorm" }
             timings.append(OperatorTiming(index: first, name: name, opcode: opcode,
                                           kernel: Session.kernelName(plan[i]), medianNanoseconds: column[runs / 2],
                                           meanNanoseconds: Double(column.reduce(0, +)) / Double(runs)))
@@ -110,7 +112,7 @@ extension Session {
         case .take: return "rows"
         case .reduce: return "f32"
         case .matmul: return "f32"
-        case .layerNorm: return "f32"
+        case let .layerNorm(_, residual, _, _, _, _, _, _): return residual == nil ? "f32" : "f32, residual add fused"
         case .broadcast: return "broadcast"
         case .not: return "bool"
         case .cast: return "convert"

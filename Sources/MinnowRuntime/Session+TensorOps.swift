@@ -61,8 +61,8 @@ extension Session {
             tables.matmuls.append(MatmulArgs(a: UnsafePointer(f(x) + offsets.a), b: UnsafePointer(f(w) + offsets.b), y: f(y) + offsets.y,
                                              layout: layout))
             return .matmul(args: tables.matmuls.count - 1)
-        case let .layerNorm(x, gamma, beta, y, rows, dim, eps):
-            return .layerNorm(x: UnsafePointer(f(x)), gamma: UnsafePointer(f(gamma)), beta: beta.map { UnsafePointer(f($0)) }, y: f(y),
+        case let .layerNorm(x, residual, gamma, beta, y, rows, dim, eps):
+            return .layerNorm(x: UnsafePointer(f(x)), residual: residual.map { UnsafePointer(f($0)) }, gamma: UnsafePointer(f(gamma)), beta: beta.map { UnsafePointer(f($0)) }, y: f(y),
                               rowsPerSample: rows, dim: dim, eps: eps)
         case let .broadcast(kind, operands, y, dims, strides, axis):
             let shape = BinaryShape(dims: tuple4(dims), aStrides: tuple4(strides[0]), bStrides: tuple4(strides[1]), batchAxis: axis)
@@ -144,8 +144,8 @@ extension Session {
             let m = tables.matmuls[index]
             var layout = m.layout
             mn_par_matmul_f32(pool, table, m.a, m.b, m.y, Int64(batch), &layout)
-        case let .layerNorm(x, gamma, beta, y, rows, dim, eps):
-            mn_par_layer_norm_f32(pool, x, gamma, beta, y, Int64(rows * batch), Int64(dim), eps)
+        case let .layerNorm(x, residual, gamma, beta, y, rows, dim, eps):
+            mn_par_layer_norm_f32(pool, table, x, residual, gamma, beta, y, Int64(rows * batch), Int64(dim), eps)
         case let .broadcast(index):
             var b = tables.broadcasts[index]
             var s = b.shape.withBatch(batch)

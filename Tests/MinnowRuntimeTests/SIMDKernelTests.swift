@@ -393,6 +393,44 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
+    /// Every table's LayerNorm is the reference's to the bit: widths around the 8-lane step (tails
+    /// of 1 to 7), with and without beta, with a residual added in (the same bits as the Add's
+    /// output normalized), several rows per call, and in place over x or over the residual.
+    func testLayerNormIsTheReferenceToTheBit() {
+        let all = [mn_reference_kernels().pointee] + tables
+        for dim in [1, 3, 7, 8, 9, 15, 16, 17, 32, 33, 100, 384] {
+            let rows = 3, n = rows * dim
+            let x = (0..<n).map { _ in Float.random(in: -4...4) + 2 }, r = (0..<n).map { _ in Float.random(in: -3...3) }
+            let gamma = (0..<dim).map { _ in Float.random(in: 0.5...1.5) }, beta = (0..<dim).map { _ in Float.random(in: -1...1) }
+            var sum = [Float](repeating: 0, count: n)
+            let dims: [Int64] = [1, 1, 1, Int64(n)], unit: [Int64] = [0, 0, Int64(n), 1]
+            mn_binary_f32(0, x, unit, r, unit, &sum, dims)
+            for withBeta in [false, true] {
+                let b: [Float]? = withBeta ? beta : nil
+                var want = [Float](repeating: 0, count: n), wantSum = want
+                mn_layer_norm_f32(x, nil, gamma, b, &want, Int64(rows), Int64(dim), 1e-5)
+                mn_layer_norm_f32(sum, nil, gamma, b, &wantSum, Int64(rows), Int64(dim), 1e-5)
+                for table in all {
+                    let name = String(cString: table.name)
+                    var got = [Float](repeating: 0, count: n), gotSum = got
+                    table.layer_norm_f32(x, nil, gamma, b, &got, Int64(rows), Int64(dim), 1e-5)
+                    table.layer_norm_f32(x, r, gamma, b, &gotSum, Int64(rows), Int64(dim), 1e-5)
+                    XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "\(name) dim \(dim) beta \(withBeta)")
+                    XCTAssertEqual(gotSum.map(\.bitPattern), wantSum.map(\.bitPattern), "\(name) dim \(dim) beta \(withBeta) residual")
+                    var overX = x, overR = r
+                    overX.withUnsafeMutableBufferPointer { p in
+                        table.layer_norm_f32(p.baseAddress, r, gamma, b, p.baseAddress, Int64(rows), Int64(dim), 1e-5)
+                    }
+                    overR.withUnsafeMutableBufferPointer { p in
+                        table.layer_norm_f32(x, p.baseAddress, gamma, b, p.baseAddress, Int64(rows), Int64(dim), 1e-5)
+                    }
+                    XCTAssertEqual(overX.map(\.bitPattern), wantSum.map(\.bitPattern), "\(name) dim \(dim) in place over x")
+                    XCTAssertEqual(overR.map(\.bitPattern), wantSum.map(\.bitPattern), "\(name) dim \(dim) in place over the residual")
+                }
+            }
+        }
+    }
+
     /// Attention's fused row, softmax((x OP s) + mask), is the three ops run apart to the bit on
     /// every table (the reference included): rows around the 8- and 16-lane widths, each scale op,
     /// masks with -1e9 and -inf, and rows masked out entirely (NaN, as the separate ops give).

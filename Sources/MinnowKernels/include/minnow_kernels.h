@@ -86,6 +86,9 @@ typedef struct {
     mn_gemm_f32_fn gemm_f32;
     /// Same contract as mn_lstm_cell_f32; SIMD versions within 3e-7 absolute per gate function.
     void (*lstm_cell_f32)(float *g, const float *c_prev, float *h, int64_t H);
+    /// Same contract as mn_layer_norm_f32, and the same bits (every table sets it).
+    void (*layer_norm_f32)(const float *x, const float *x2, const float *gamma, const float *beta, float *y, int64_t rows,
+                           int64_t dim, float eps);
     /// Optional (NULL in the reference): a channels-last int8 convolution as one implicit GEMM,
     /// the same bytes as mn_im2col (layout 1, dilations 1) followed by dense_s8 on its patches.
     /// x [batch, H, W, C], y [batch, OH * OW, N], params as mn_im2col's; `scratch` holds
@@ -168,9 +171,11 @@ void mn_reduce_f32(int32_t kind, const float *x, float *y, int64_t outer, int64_
 void mn_gemm_f32_ref(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
                      float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
 
-/// Normalizes each row of `dim` values: (x - mean) / sqrt(var + eps) * gamma + beta (beta may be NULL).
-void mn_layer_norm_f32(const float *x, const float *gamma, const float *beta, float *y, int64_t rows, int64_t dim,
-                       float eps);
+/// Normalizes each row of `dim` values: (v - mean) / sqrt(var + eps) * gamma + beta (beta may be
+/// NULL), v = x, or x + x2 when x2 is given (a residual Add fused in: the same bits as the Add's
+/// output normalized). y may be x or x2 (row by row in place), or apart from both.
+void mn_layer_norm_f32(const float *x, const float *x2, const float *gamma, const float *beta, float *y, int64_t rows,
+                       int64_t dim, float eps);
 
 /// Broadcast comparisons (op 0 equal, 1 less, 2 greater) of float32 or int64 operands into bools.
 void mn_compare(int32_t op, int32_t is_int64, const void *a, const int64_t a_strides[4], const void *b,

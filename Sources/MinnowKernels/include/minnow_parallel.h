@@ -73,7 +73,7 @@ void mn_par_conv_s8(mn_pool *pool, const mn_kernel_table *k, const int8_t *x, co
 void mn_par_im2col(mn_pool *pool, const void *x, void *y, int32_t elem, const int64_t params[14], int64_t batch,
                    int8_t pad_value);
 void mn_par_pool(mn_pool *pool, const void *x, void *y, int32_t int8, const int64_t params[14], int64_t batch);
-/// The table's unary and softmax, and mn_layer_norm_f32, split by rows above ~32K elements.
+/// The table's unary, softmax and layer norm, split by rows above ~32K elements.
 void mn_par_unary_f32(mn_pool *pool, const mn_kernel_table *k, int32_t op, const float *x, float *y, int64_t n, float p0,
                       float p1);
 /// flags: 1 log-softmax, 2 NaN results become 0 (the schema's nan_to_zero).
@@ -94,8 +94,8 @@ typedef struct {
     float scale;
 } mn_softmax_masked_args;
 void mn_par_softmax_masked_f32(mn_pool *pool, const mn_kernel_table *k, const mn_softmax_masked_args *args);
-void mn_par_layer_norm_f32(mn_pool *pool, const float *x, const float *gamma, const float *beta, float *y, int64_t rows,
-                           int64_t dim, float eps);
+void mn_par_layer_norm_f32(mn_pool *pool, const mn_kernel_table *k, const float *x, const float *x2, const float *gamma,
+                           const float *beta, float *y, int64_t rows, int64_t dim, float eps);
 /// mn_binary_f32 split along its outermost axis longer than 1, mn_strided_copy by samples, and
 /// the table's quantize_s8 by 64-value chunks, each above ~32K elements (same bytes as unsplit).
 void mn_par_binary_f32(mn_pool *pool, int32_t op, const float *a, const int64_t a_strides[4], const float *b,
