@@ -167,7 +167,6 @@ INLINE_AVX2 float hsum8(__m256 v) {
 
 #include "vector_math_x86.inc"
 
-
 // ---------------------------------------------------------------- layer norm ---------------------
 
 /// The lanes below n (n < 8) of 8 floats at p, the rest 0 (vmaskmovps reads no others).

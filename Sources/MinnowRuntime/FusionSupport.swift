@@ -1,6 +1,6 @@
 import MinnowFormat
 
-// What the load-time fusions (ConvFusion, SoftmaxFusion) ask of a graph before they merge
+// What the load-time fusions (ConvFusion, SoftmaxFusion, LayerNormFusion) ask of a graph before they merge
 // operators: who reads a tensor, and which bytes of a sample its arena slot covers.
 
 extension ModelDescription {
