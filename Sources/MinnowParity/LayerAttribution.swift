@@ -19,8 +19,9 @@ public enum LayerAttribution {
             options.mode = .float
             options.reuseMemory = false
             options.maxBatch = 64
-            fModel = try Model(bytes: AlignedBytes(try Converter.convert(onnxPath: sourceONNX, options: options).bytes))
-            qModel = try Model(bytes: AlignedBytes(try Converter.withoutMemoryReuse(quantized)))
+            // Every intermediate is read after the runs: no load-time fusion may skip writing one.
+            fModel = try Model(bytes: AlignedBytes(try Converter.convert(onnxPath: sourceONNX, options: options).bytes), fuseAtLoad: false)
+            qModel = try Model(bytes: AlignedBytes(try Converter.withoutMemoryReuse(quantized)), fuseAtLoad: false)
         } catch {
             throw .run("per-layer attribution: \(error)")
         }

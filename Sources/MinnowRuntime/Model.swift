@@ -59,19 +59,22 @@ public final class Model: @unchecked Sendable {
 
     /// `kernels`: a table name from `Model.kernelTables` to run on instead of the default (to
     /// compare tables side by side in one process); one this host lacks is an error.
-    public convenience init(path: String, kernels: String? = nil) throws(ModelError) {
+    /// `fuseAtLoad: false` runs every operator of the file as written: a tool that reads
+    /// intermediate tensors after a run (per-layer attribution) needs each one written, and the
+    /// load-time fusions (convolution, attention softmax, residual LayerNorm) skip writing some.
+    public convenience init(path: String, kernels: String? = nil, fuseAtLoad: Bool = true) throws(ModelError) {
         let file: ModelFile
         do { file = try ModelFile(path: path) } catch { throw .format(error) }
-        try self.init(file: file, kernels: kernels)
+        try self.init(file: file, kernels: kernels, fuseAtLoad: fuseAtLoad)
     }
 
-    public convenience init(bytes: AlignedBytes, kernels: String? = nil) throws(ModelError) {
+    public convenience init(bytes: AlignedBytes, kernels: String? = nil, fuseAtLoad: Bool = true) throws(ModelError) {
         let file: ModelFile
         do { file = try ModelFile(bytes: bytes) } catch { throw .format(error) }
-        try self.init(file: file, kernels: kernels)
+        try self.init(file: file, kernels: kernels, fuseAtLoad: fuseAtLoad)
     }
 
-    public init(file: ModelFile, kernels name: String? = nil) throws(ModelError) {
+    public init(file: ModelFile, kernels name: String? = nil, fuseAtLoad: Bool = true) throws(ModelError) {
         kernels = try Model.kernelTable(named: name)
         let d = try Model.loadQuantBuffers(file)
         // Each buffer is decompressed once and each weight packed once, even when several
@@ -79,7 +82,7 @@ public final class Model: @unchecked Sendable {
         var segments = [Int: AlignedBytes]()
         let packCache = OpPreparer.PackCache()
         let main = try Model.prepareGraph(d, length: Int(d.sequenceLength), prefixConstants: [], file: file, segments: &segments,
-                                          packCache: packCache, kernels: kernels.pointee)
+                                          packCache: packCache, kernels: kernels.pointee, fuse: fuseAtLoad)
         var graphs = [main]
         var variants: [SequenceVariant] = []
         if d.sequenceVariants != 0 {
@@ -97,7 +100,7 @@ public final class Model: @unchecked Sendable {
             do { (dv, prefixes) = try d.applying(v) } catch { throw .format(error) }
             do {
                 graphs.append(try Model.prepareGraph(dv, length: Int(v.length), prefixConstants: prefixes, file: file, segments: &segments,
-                                                     packCache: packCache, kernels: kernels.pointee))
+                                                     packCache: packCache, kernels: kernels.pointee, fuse: fuseAtLoad))
             } catch {
                 throw .invalid("sequence length \(v.length): \(error)")
             }
@@ -129,7 +132,7 @@ public final class Model: @unchecked Sendable {
     /// its operators.
     private static func prepareGraph(_ d: ModelDescription, length: Int, prefixConstants: Set<Int>, file: ModelFile,
                                      segments: inout [Int: AlignedBytes], packCache: OpPreparer.PackCache,
-                                     kernels: mn_kernel_table) throws(ModelError) -> Graph {
+                                     kernels: mn_kernel_table, fuse: Bool) throws(ModelError) -> Graph {
         try Model.validateTensors(d, prefixConstants: prefixConstants)
         try Model.validateGraph(d)
         try Model.validateMemoryPlan(d)
@@ -144,9 +147,11 @@ public final class Model: @unchecked Sendable {
         let preparer = OpPreparer(d: d, constants: constants, kernels: kernels, packCache: packCache)
         var prepared: [PreparedOp] = []
         for (i, op) in d.operators.enumerated() { prepared.append(try preparer.prepare(op, index: i)) }
-        ConvFusion.apply(&prepared, d, constants: constants, kernels: kernels, packCache: packCache)
-        SoftmaxFusion.apply(&prepared, d, constants: constants)
-        LayerNormFusion.apply(&prepared, d)
+        if fuse {
+            ConvFusion.apply(&prepared, d, constants: constants, kernels: kernels, packCache: packCache)
+            SoftmaxFusion.apply(&prepared, d, constants: constants)
+            LayerNormFusion.apply(&prepared, d)
+        }
         func spec(_ i: Int32) -> TensorSpec {
             let t = d.tensors[Int(i)]
             return TensorSpec(name: t.name, dtype: t.dtype, shape: t.shape.map { Int($0) }, tensorIndex: Int(i))

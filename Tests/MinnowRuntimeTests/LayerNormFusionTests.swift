@@ -72,4 +72,26 @@ final class LayerNormFusionTests: XCTestCase {
         }
         XCTAssertEqual(outputs[0], outputs[1])
     }
+
+    /// Loaded with `fuseAtLoad: false` (as per-layer attribution loads), the sum is written and
+    /// readable after a run: the Add's own output, and the same LayerNorm bytes.
+    func testWithoutLoadTimeFusionTheSumIsWritten() throws {
+        let batch = 2
+        let a = (0..<(batch * 36)).map { _ in Float.random(in: -3...3) }, b = (0..<(batch * 36)).map { _ in Float.random(in: -3...3) }
+        var outputs: [[UInt32]] = []
+        for fuse in [true, false] {
+            let model = try Model(bytes: AlignedBytes(residualModel()), fuseAtLoad: fuse)
+            let session = try Session(model: model, threads: 1)
+            try session.setInput("a", floats: a)
+            try session.setInput("b", floats: b)
+            try session.run(batch: batch)
+            outputs.append(try session.outputFloats("y", batch: batch).map(\.bitPattern))
+            XCTAssertEqual(try session.profile(batch: batch, runs: 1).operators.count, fuse ? 1 : 2)
+            if !fuse {
+                let sum = Array(session.tensorBuffer(4, batch: batch).bindMemory(to: Float.self))
+                XCTAssertEqual(sum, zip(a, b).map { $0 + $1 })
+            }
+        }
+        XCTAssertEqual(outputs[0], outputs[1])
+    }
 }
