@@ -315,6 +315,42 @@ void mn_par_matmul_f32(mn_pool *pool, const mn_kernel_table *k, const float *a, 
     mn_pool_run(pool, matmul_task, &j, parts);
 }
 
+// ---- fused attention, split by products like the matmuls ----
+
+typedef struct {
+    const mn_kernel_table *k;
+    const mn_attention_args *a;
+    int64_t units;
+    int32_t parts;
+} attention_job;
+
+static void attention_task(void *ctx, int32_t t) {
+    const attention_job *j = (const attention_job *)ctx;
+    const mn_attention_args *a = j->a;
+    const mn_matmul_layout *qk = &a->qk, *pv = &a->pv;
+    const int64_t u0 = j->units * t / j->parts, u1 = j->units * (t + 1) / j->parts;
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t b = u / qk->count, c = u % qk->count;
+        j->k->attention_f32(a->q + b * qk->a_batch_stride + c * qk->a_stride, qk->lda,
+                            a->k + b * qk->b_batch_stride + c * qk->b_stride, qk->ldb, qk->b_trans,
+                            a->v + b * pv->b_batch_stride + c * pv->b_stride, pv->ldb,
+                            a->mask + b * a->mask_strides[0] + c * a->mask_strides[1], a->mask_strides[2],
+                            a->o + b * pv->y_batch_stride + c * pv->y_stride, pv->ldc, qk->M, qk->N, qk->K, pv->N,
+                            a->scale_op, a->scale, a->nan_to_zero);
+    }
+}
+
+void mn_par_attention_f32(mn_pool *pool, const mn_kernel_table *k, const mn_attention_args *args, int64_t batch) {
+    const mn_matmul_layout *qk = &args->qk;
+    attention_job j = {k, args, batch * qk->count, 1};
+    if (pool && j.units >= 2 && j.units * qk->M * qk->N * (qk->K + args->pv.N) >= MN_PARALLEL_MIN_MACS / 4) {
+        const int32_t threads = mn_pool_threads(pool);
+        j.parts = j.units < threads ? (int32_t)j.units : threads;
+    }
+    if (j.parts == 1) { attention_task(&j, 0); return; }
+    mn_pool_run(pool, attention_task, &j, j.parts);
+}
+
 // ---- recurrent ops, split by samples ----
 
 typedef struct {

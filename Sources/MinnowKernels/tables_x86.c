@@ -81,7 +81,8 @@ static void dense_f32_avx512(const float *x, const float *w, const float *bias, 
     .softmax_masked_f32 = mn_softmax_masked_f32_avx512,                                                                \
     .unary_f32 = mn_unary_f32_avx512, .gemm_f32 = mn_gemm_f32_avx512, .lstm_cell_f32 = mn_lstm_cell_f32_avx512,         \
     .layer_norm_f32 = mn_layer_norm_f32_avx2,                                                                          \
-    .conv_s8 = mn_conv_s8_vnni, .conv_s8_packed_size = mn_conv_s8_packed_size_vnni, .conv_s8_pack = mn_conv_s8_pack_vnni
+    .conv_s8 = mn_conv_s8_vnni, .conv_s8_packed_size = mn_conv_s8_packed_size_vnni, .conv_s8_pack = mn_conv_s8_pack_vnni, \
+    .attention_f32 = mn_attention_f32_avx512
 
 static const mn_kernel_table avx512vnni_table = {
     .name = "avx512vnni",

@@ -55,6 +55,8 @@ enum ExecOp {
     case convS8(args: Int)
     /// `args` indexes the session's masked-softmax table.
     case softmaxMasked(args: Int)
+    /// `args` indexes the session's attention table.
+    case attention(args: Int)
 }
 
 /// The kernel's arguments with the run's batch left to fill in (dims[batchAxis]).

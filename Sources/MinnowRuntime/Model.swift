@@ -150,6 +150,7 @@ public final class Model: @unchecked Sendable {
         if fuse {
             ConvFusion.apply(&prepared, d, constants: constants, kernels: kernels, packCache: packCache)
             SoftmaxFusion.apply(&prepared, d, constants: constants)
+            AttentionFusion.apply(&prepared, d, kernels: kernels)
             LayerNormFusion.apply(&prepared, d)
         }
         func spec(_ i: Int32) -> TensorSpec {

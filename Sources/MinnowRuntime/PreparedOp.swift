@@ -49,8 +49,11 @@ enum PreparedOp: @unchecked Sendable {
     case convS8(Conv)
     /// Attention's [scale,] mask and softmax run as one operator (SoftmaxFusion.swift).
     case softmaxMasked(SoftmaxMasked)
+    /// Attention's scores product, masked softmax and output product as one operator, where the
+    /// kernel table has attention_f32 (AttentionFusion.swift).
+    case attention(Attention)
     /// This operator's work is done by one before it (the Dense of a `convS8`, the Add and Softmax
-    /// of a `softmaxMasked`).
+    /// of a `softmaxMasked`, the softmax and output product of an `attention`).
     case fusedIntoPrevious
     /// LSTM (gates 4) or GRU (gates 3); `bias` is LSTM's Wb + Rb summed, or GRU's [D, 6H] as stored.
     /// `yc`: LSTM's final cell state output (its second output), nil when absent.
@@ -77,6 +80,18 @@ enum PreparedOp: @unchecked Sendable {
         /// mn_binary_f32's 2 (multiply) or 3 (divide) by `scale`, or -1 (no scale op).
         var scaleOp: Int32, scale: Float
         var log: Bool, nanToZero: Bool
+    }
+
+    struct Attention {
+        /// Q and K as the scores' product reads them (its A and B), V and O as the output's (B, Y).
+        var q: Int, k: Int, v: Int, mask: Int, o: Int
+        var qk: mn_matmul_layout, pv: mn_matmul_layout
+        /// Element offsets into each operand's sample (the products' offsets).
+        var offsets: (q: Int, k: Int, v: Int, o: Int)
+        /// The mask's strides over (sample, product, query row).
+        var maskStrides: [Int64]
+        var scaleOp: Int32, scale: Float
+        var nanToZero: Bool
     }
 
     struct Dense {

@@ -79,11 +79,13 @@ extension Session {
                 next += 1
             }
             // Fused at load: a convolution runs as one operator where the file has two (Im2Col,
-            // then Dense); attention's [Div,] Add and Softmax as one Softmax; a residual Add and
-            // the LayerNorm after it as one LayerNorm.
+            // then Dense); attention's [Div,] Add and Softmax as one Softmax, or with the products
+            // on either side as one Attention; a residual Add and the LayerNorm after it as one
+            // LayerNorm.
             var opcode = info.opcode.description
             if case .convS8 = plan[i] { opcode = "Conv" }
             if case .softmaxMasked = plan[i] { opcode = "Softmax" }
+            if case .attention = plan[i] { opcode = "Attention" }
             if case .layerNorm(_, .some, _, _, _, _, _, _) = plan[i] { opcode = "LayerNorm" }
             timings.append(OperatorTiming(index: first, name: name, opcode: opcode,
                                           kernel: Session.kernelName(plan[i]), medianNanoseconds: column[runs / 2],
@@ -121,6 +123,7 @@ extension Session {
         case .recurrent: return "f32"
         case .convS8: return "int8 implicit GEMM"
         case .softmaxMasked: return "f32, scale and mask fused"
+        case .attention: return "f32, QK^T, mask, softmax and PV fused"
         }
     }
 }

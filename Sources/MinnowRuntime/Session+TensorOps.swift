@@ -16,6 +16,7 @@ struct ArgTables {
     var recurrent: [RecurrentArgs] = []
     var convs: [ConvArgs] = []
     var softmaxMasked: [SoftmaxMaskedArgs] = []
+    var attention: [mn_attention_args] = []
 }
 
 extension BinaryShape {
@@ -101,6 +102,13 @@ extension Session {
                                            scale_op: m.scaleOp, flags: (m.log ? 1 : 0) | (m.nanToZero ? 2 : 0), scale: m.scale)
             tables.softmaxMasked.append(SoftmaxMaskedArgs(c: c, batchAxis: m.batchAxis))
             return .softmaxMasked(args: tables.softmaxMasked.count - 1)
+        case let .attention(t):
+            let ms = t.maskStrides
+            tables.attention.append(mn_attention_args(
+                q: UnsafePointer(f(t.q) + t.offsets.q), k: UnsafePointer(f(t.k) + t.offsets.k), v: UnsafePointer(f(t.v) + t.offsets.v),
+                mask: UnsafePointer(f(t.mask)), o: f(t.o) + t.offsets.o, qk: t.qk, pv: t.pv, mask_strides: (ms[0], ms[1], ms[2]),
+                scale_op: t.scaleOp, nan_to_zero: t.nanToZero ? 1 : 0, scale: t.scale))
+            return .attention(args: tables.attention.count - 1)
         default:
             preconditionFailure("resolveTensorOp called with a core op")
         }
@@ -192,6 +200,9 @@ extension Session {
             default: m.dims.2 = Int64(batch)
             }
             mn_par_softmax_masked_f32(pool, table, &m)
+        case let .attention(index):
+            var t = tables.attention[index]
+            mn_par_attention_f32(pool, table, &t, Int64(batch))
         case let .recurrent(index):
             let a = tables.recurrent[index]
             let s = recurrentScratch.pointer.assumingMemoryBound(to: Float.self)

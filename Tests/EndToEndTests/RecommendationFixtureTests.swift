@@ -146,4 +146,34 @@ final class RecommendationFixtureTests: XCTestCase {
         let b = try Session(model: kept, maxBatch: 64, threads: 1).predict(inputs: inputs, samples: 300)
         XCTAssertEqual(a, b)
     }
+
+    /// On tables with a fused attention kernel (the AVX-512 ones), BST's two attention blocks run
+    /// as one operator each (scores, scale, mask, softmax and output product) and give the bytes
+    /// of the unfused operators, over 300 reference rows in batches that do not divide by 8.
+    func testAttentionRunsAsOneOperatorWithTheSameBytes() throws {
+        let bytes = try convertBytes("bst_seqrec")
+        let tables = Model.kernelTables.filter(\.supported).map(\.name).filter { $0 == "avx512vnni" || $0 == "amx" }
+        if tables.isEmpty { throw XCTSkip("no table with a fused attention kernel on this CPU (AVX-512 VNNI needed)") }
+        for table in tables {
+            let fused = try Model(bytes: AlignedBytes(bytes), kernels: table)
+            let apart = try Model(bytes: AlignedBytes(bytes), kernels: table, fuseAtLoad: false)
+            let reference = try ReferenceSet.load(path: fixture("bst_seqrec", "reference.npz"), model: fused)
+            let inputs = reference.inputs.enumerated().map { i, v in Array(v.prefix(300 * fused.inputs[i].elementsPerSample)) }
+            let session = try Session(model: fused, maxBatch: 37, threads: 1)
+            let a = try session.predict(inputs: inputs, samples: 300)
+            let b = try Session(model: apart, maxBatch: 37, threads: 1).predict(inputs: inputs, samples: 300)
+            XCTAssertEqual(a, b, table)
+            XCTAssertEqual(try Session(model: fused, maxBatch: 37, threads: 2).predict(inputs: inputs, samples: 300), a, "\(table), 2 threads")
+            let ran = try session.profile(batch: 5, runs: 1).operators
+            XCTAssertEqual(ran.filter { $0.opcode == "Attention" }.count, 2, "\(table): \(ran.map(\.opcode))")
+            XCTAssertEqual(ran.filter { $0.opcode == "MatMul" || $0.opcode == "Softmax" }.count, 0, table)
+        }
+    }
+
+    /// The converted BST file's bytes (calibrated, default mode).
+    func convertBytes(_ name: String) throws -> [UInt8] {
+        var options = ConvertOptions()
+        options.calibrationPath = fixture(name, "calibration.npz")
+        return try Converter.convert(onnxPath: fixture(name, "model.onnx"), options: options).bytes
+    }
 }

@@ -469,13 +469,13 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
-    /// Several rows per call (the kernel overlaps blocks of four): each row comes out as it does
+    /// Several rows per call (the kernel overlaps blocks of four or eight): each row comes out as it does
     /// alone, with a mask per row (stride cols), one mask for all rows (stride 0), and a fully
     /// masked row inside a block.
     func testMaskedSoftmaxRowsInBlocksAreEachRowAlone() {
         let all = [mn_reference_kernels().pointee] + tables
         for cols in [5, 16, 51, 128] {
-            for rows in [1, 3, 4, 7, 9] {
+            for rows in [1, 3, 4, 7, 8, 9, 17] {
                 let x = (0..<(rows * cols)).map { _ in Float.random(in: -30...30) }
                 var mask = (0..<(rows * cols)).map { $0 % 7 == 3 ? -Float.infinity : Float.random(in: -1...0) }
                 if rows > 2 { for c in 0..<cols { mask[2 * cols + c] = -.infinity } }
@@ -492,6 +492,52 @@ final class SIMDKernelTests: XCTestCase {
                         table.softmax_masked_f32(x, mask, Int64(stride), &got, Int64(rows), Int64(cols), 2, 0.125)
                         XCTAssertEqual(got.map { $0.isNaN ? 1 : $0.bitPattern }, want.map { $0.isNaN ? 1 : $0.bitPattern },
                                        "\(name) rows \(rows) cols \(cols) mask stride \(stride)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fused attention (tables that have one) is the table's own three ops to the bit: the
+    /// scores' GEMM, the masked softmax and the output GEMM, at query counts around its 8-row
+    /// blocks, key counts around 16 lanes and its 32-key chunks, head widths around 16 and 32,
+    /// keys stored as rows (K [N, d]) or transposed ([d, N]), a mask per row or one for all rows
+    /// with fully masked rows (NaN, and 0 with nan_to_zero), and operands at strides wider than dense.
+    func testFusedAttentionIsTheThreeOpsToTheBit() throws {
+        let fused = tables.filter { $0.attention_f32 != nil }
+        #if arch(x86_64)
+        if mn_avx512vnni_kernels() != nil { XCTAssertFalse(fused.isEmpty, "the AVX-512 tables have attention_f32") }
+        #endif
+        if fused.isEmpty { throw XCTSkip("no table on this CPU has attention_f32") }
+        for table in fused {
+            let name = String(cString: table.name)
+            for (m, n, d, dv) in [(1, 1, 1, 1), (3, 5, 16, 16), (8, 16, 16, 16), (9, 17, 8, 8), (51, 51, 16, 16), (16, 33, 32, 32),
+                                  (17, 64, 32, 40), (20, 128, 64, 64), (7, 100, 24, 80), (64, 200, 3, 5)] {
+                for kRows: Int32 in [1, 0] {
+                    for (maskStride, nanToZero) in [(n, false), (0, false), (n, true)] {
+                        for (op, scale): (Int32, Float) in [(2, 0.25), (3, 5.656854), (-1, 1)] {
+                            // Operands at wider row strides than dense, as attention's head split reads them.
+                            let ldq = d + 3, ldk = (kRows == 1 ? d : n) + 2, ldv = dv + 5, ldo = dv + 1
+                            let q = (0..<(m * ldq)).map { _ in Float.random(in: -2...2) }
+                            let k = (0..<((kRows == 1 ? n : d) * ldk)).map { _ in Float.random(in: -2...2) }
+                            let v = (0..<(n * ldv)).map { _ in Float.random(in: -2...2) }
+                            var mask = (0..<(max(m, 1) * n)).map { $0 % 5 == 2 ? -Float.infinity : Float.random(in: -1...0) }
+                            if m > 2, maskStride > 0 { for c in 0..<n { mask[2 * n + c] = -.infinity } }
+                            // Apart: scores = Q K^T, probabilities in place, O = P V.
+                            var scores = [Float](repeating: 0, count: m * n)
+                            table.gemm_f32(q, Int64(ldq), k, Int64(ldk), kRows, nil, &scores, Int64(n), Int64(m), Int64(n), Int64(d), 0)
+                            scores.withUnsafeMutableBufferPointer { p in
+                                table.softmax_masked_f32(p.baseAddress, mask, Int64(maskStride), p.baseAddress, Int64(m), Int64(n), op, scale)
+                            }
+                            if nanToZero { scores = scores.map { $0.isNaN ? 0 : $0 } }
+                            var want = [Float](repeating: -7, count: m * ldo)
+                            table.gemm_f32(scores, Int64(n), v, Int64(ldv), 0, nil, &want, Int64(ldo), Int64(m), Int64(dv), Int64(n), 0)
+                            var got = [Float](repeating: -7, count: m * ldo)
+                            table.attention_f32(q, Int64(ldq), k, Int64(ldk), kRows, v, Int64(ldv), mask, Int64(maskStride), &got, Int64(ldo),
+                                                Int64(m), Int64(n), Int64(d), Int64(dv), op, scale, nanToZero ? 1 : 0)
+                            XCTAssertEqual(got.map { $0.isNaN ? 1 : $0.bitPattern }, want.map { $0.isNaN ? 1 : $0.bitPattern },
+                                           "\(name) M \(m) N \(n) d \(d) dv \(dv) k_rows \(kRows) mask stride \(maskStride) op \(op)")
+                        }
                     }
                 }
             }

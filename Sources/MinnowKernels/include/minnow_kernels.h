@@ -59,6 +59,15 @@ typedef void (*mn_conv_s8_fn)(const int8_t *x, const int8_t *packed, const int32
                               const int32_t *shift, int32_t out_zp, int32_t qmin, int32_t qmax, int8_t *y,
                               const int64_t params[14], int32_t N, int64_t batch, int8_t pad_value, void *scratch);
 
+/// Scaled dot-product attention for one product (one sample's head), see mn_kernel_table.attention_f32.
+typedef void (*mn_attention_f32_fn)(const float *q, int64_t ldq, const float *k, int64_t ldk, int32_t k_rows,
+                                    const float *v, int64_t ldv, const float *mask, int64_t mask_row_stride, float *o,
+                                    int64_t ldo, int64_t M, int64_t N, int64_t d, int64_t dv, int32_t scale_op, float scale,
+                                    int32_t nan_to_zero);
+/// The stack scratch of attention_f32, in floats: it needs (d + 16) * round_up(N, 16) (K^T, when
+/// k_rows, and two blocks of eight score rows), or 16 * round_up(N, 16).
+#define MN_ATTENTION_SCRATCH_FLOATS 12288
+
 /// The kernel table: one per ISA, chosen once by `mn_kernels()`.
 /// When `pack_s8` is set, int8 weights [N, K] are repacked once at load into
 /// `packed_s8_size(K, N)` bytes (64-byte aligned) and the int8 kernels receive the packed form.
@@ -97,6 +106,14 @@ typedef struct {
     mn_conv_s8_fn conv_s8;
     size_t (*conv_s8_packed_size)(const int64_t params[14], int32_t N);
     void (*conv_s8_pack)(const int8_t *w, int8_t *packed, const int64_t params[14], int32_t N);
+    /// Optional (NULL in the reference and AVX2 tables: the runtime then runs the three ops):
+    /// O [M, dv] = softmax((Q K^T OP scale) + mask) V for one sample's head, with Q [M, d] rows
+    /// ldq apart, K stored [N, d] rows ldk apart (k_rows 1) or [d, N] (k_rows 0), mask rows
+    /// mask_row_stride apart, V [N, dv] rows ldv apart, O rows ldo apart; OP as
+    /// mn_softmax_masked_f32's; NaN probabilities become 0 when nan_to_zero. The same bits as
+    /// this table's gemm_f32, softmax_masked_f32 and gemm_f32 in turn. Scratch limit:
+    /// MN_ATTENTION_SCRATCH_FLOATS.
+    mn_attention_f32_fn attention_f32;
 } mn_kernel_table;
 
 /// The portable reference kernels (correct on any CPU).

@@ -94,6 +94,20 @@ typedef struct {
     float scale;
 } mn_softmax_masked_args;
 void mn_par_softmax_masked_f32(mn_pool *pool, const mn_kernel_table *k, const mn_softmax_masked_args *args);
+/// Attention's two products and the masked softmax between them as one op on the table's
+/// attention_f32 (which must be set), `batch` x qk.count products split across the pool. Product c
+/// of sample b: Q, K as `qk` lays out the scores' product (A, B), V and O as `pv` lays out the
+/// output's (B, Y); the mask row of query i at mask + b ms[0] + c ms[1] + i ms[2]. The same bytes
+/// as mn_par_matmul_f32(qk), mn_par_softmax_masked_f32, mn_par_matmul_f32(pv), without the scores.
+typedef struct {
+    const float *q, *k, *v, *mask;
+    float *o;
+    mn_matmul_layout qk, pv;
+    int64_t mask_strides[3];
+    int32_t scale_op, nan_to_zero;
+    float scale;
+} mn_attention_args;
+void mn_par_attention_f32(mn_pool *pool, const mn_kernel_table *k, const mn_attention_args *args, int64_t batch);
 void mn_par_layer_norm_f32(mn_pool *pool, const mn_kernel_table *k, const float *x, const float *x2, const float *gamma,
                            const float *beta, float *y, int64_t rows, int64_t dim, float eps);
 /// mn_binary_f32 split along its outermost axis longer than 1, mn_strided_copy by samples, and
