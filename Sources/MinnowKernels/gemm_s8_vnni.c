@@ -151,23 +151,37 @@ AVX512 void mn_gemm_s8_vnni(const int8_t *x, const int8_t *packed, const int32_t
     mn_gemm_s8_vnni_panels(x, packed, (int64_t)vnni_kgroups(K) * 64, wsum, M, K, N, epilogue, ctx);
 }
 
+/// One vector of the reference's steps: divide (exact_quotient16 gives the same bits), round half
+/// to even, add zp, clamp (NaN compares false both ways and lands on -128, as in the reference),
+/// to int32 in [-128, 127].
+AVX512 static inline __m512i quantize16(__m512 xv, __m512 vs, __m512 vy, __m512 vz, int exact) {
+    const __m512 lo = _mm512_set1_ps(-128.f), hi = _mm512_set1_ps(127.f);
+    __m512 v = _mm512_roundscale_ps(exact ? exact_quotient16(xv, vs, vy) : _mm512_div_ps(xv, vs),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm512_add_ps(v, vz);
+    const __mmask16 ge_lo = _mm512_cmp_ps_mask(v, lo, _CMP_GE_OQ);
+    return _mm512_cvttps_epi32(_mm512_mask_blend_ps(ge_lo, lo, _mm512_min_ps(v, hi)));
+}
+
 AVX512 void mn_quantize_s8_avx512(const float *x, int8_t *q, int64_t n, float scale, int32_t zp) {
     const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps((float)zp), vy = _mm512_set1_ps(1.f / scale);
-    const __m512 lo = _mm512_set1_ps(-128.f), hi = _mm512_set1_ps(127.f);
     const int exact = exact_quotient_ok(scale);
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        // Same IEEE steps as the reference: divide (exact_quotient16 gives the same bits), round
-        // half to even, add zp, clamp.
-        const __m512 xv = _mm512_loadu_ps(x + i);
-        __m512 v = _mm512_roundscale_ps(exact ? exact_quotient16(xv, vs, vy) : _mm512_div_ps(xv, vs),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        v = _mm512_add_ps(v, vz);
-        // NaN compares false both ways and must land on -128, as in the reference.
-        const __mmask16 ge_lo = _mm512_cmp_ps_mask(v, lo, _CMP_GE_OQ);
-        v = _mm512_mask_blend_ps(ge_lo, lo, _mm512_min_ps(v, hi));
-        _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtsepi32_epi8(_mm512_cvttps_epi32(v)));
+    // 64 values at a time narrowed by two packs and one dword permute into a single 64-byte store:
+    // vpmovsdb to memory (the 16-value form) is a slow store and bounded the whole loop. The values
+    // are already in [-128, 127], so the saturating packs change none of them. After the packs,
+    // 128-bit lane L holds dwords (v0, v1, v2, v3)[4L..4L+3]; the permute puts v_e's dword L at e * 4 + L.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (; i + 64 <= n; i += 64) {
+        const __m512i v0 = quantize16(_mm512_loadu_ps(x + i), vs, vy, vz, exact);
+        const __m512i v1 = quantize16(_mm512_loadu_ps(x + i + 16), vs, vy, vz, exact);
+        const __m512i v2 = quantize16(_mm512_loadu_ps(x + i + 32), vs, vy, vz, exact);
+        const __m512i v3 = quantize16(_mm512_loadu_ps(x + i + 48), vs, vy, vz, exact);
+        const __m512i b = _mm512_packs_epi16(_mm512_packs_epi32(v0, v1), _mm512_packs_epi32(v2, v3));
+        _mm512_storeu_si512((void *)(q + i), _mm512_permutexvar_epi32(order, b));
     }
+    for (; i + 16 <= n; i += 16)
+        _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtsepi32_epi8(quantize16(_mm512_loadu_ps(x + i), vs, vy, vz, exact)));
     if (i < n) mn_quantize_s8(x + i, q + i, n - i, scale, zp);
 }
 #endif

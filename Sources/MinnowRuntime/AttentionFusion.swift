@@ -35,9 +35,16 @@ enum AttentionFusion {
             // The kernel's stack buffer: K^T (when stored as rows) and two blocks of eight score rows.
             let padded = (n + 15) / 16 * 16
             guard ((qk.b_trans != 0 ? qk.K : 0) + 16) * padded <= Int64(MN_ATTENTION_SCRATCH_FLOATS) else { continue }
-            // O is written while Q, K, V and the mask are still read: it must not share their bytes.
-            let reads = [q, k, v, sm.mask].filter { !d.tensors[$0].isConstant }
-            guard !d.tensors[o].isConstant, reads.allSatisfy({ !slot($0).overlaps(slot(o)) }) else { continue }
+            // O is written while Q, K, V and the mask are still read: it must not share their bytes,
+            // except where it is Q's or K's very elements (the memory plan reuses Q's slot for O
+            // once the scores' product has read it): the kernel reads a block's query rows before
+            // it writes their outputs, and a head's keys before any of its outputs.
+            let sameAsQ = slot(q) == slot(o) && qk.a_batch_stride == pv.y_batch_stride && qk.a_stride == pv.y_stride
+                && qk.lda == pv.ldc && qkOffsets.a == pvOffsets.y && qk.K == pv.N
+            let sameAsK = qk.b_trans != 0 && slot(k) == slot(o) && qk.b_batch_stride == pv.y_batch_stride
+                && qk.b_stride == pv.y_stride && qk.ldb == pv.ldc && qkOffsets.b == pvOffsets.y && qk.K == pv.N && n == m
+            let reads = [(q, sameAsQ), (k, sameAsK), (v, false), (sm.mask, false)].filter { !d.tensors[$0.0].isConstant }
+            guard !d.tensors[o].isConstant, reads.allSatisfy({ $0.1 || !slot($0.0).overlaps(slot(o)) }) else { continue }
             ops[i] = .attention(PreparedOp.Attention(
                 q: q, k: k, v: v, mask: sm.mask, o: o, qk: qk, pv: pv,
                 offsets: (q: qkOffsets.a, k: qkOffsets.b, v: pvOffsets.b, o: pvOffsets.y),

@@ -118,7 +118,7 @@ final class SIMDKernelTests: XCTestCase {
         var rng = SystemRandomNumberGenerator()
         let specials: [Float] = [.nan, .infinity, -.infinity, 0.5, -0.5, 1.5, 2.5, -2.5, 1e30, -1e30, 0, -0]
         for table in tables + [mn_reference_kernels()!.pointee] {
-            for count in [1, 5, 15, 16, 17, 31, 33, 100] {
+            for count in [1, 5, 15, 16, 17, 31, 33, 63, 64, 65, 100, 128, 200, 1536] {
                 for scale: Float in [0.5, 0.037, 1] {
                     let x = (0..<count).map { i in i % 7 == 0 ? specials[i % specials.count] : Float.random(in: -10...10, using: &rng) }
                     var a = [Int8](repeating: 0, count: count), b = a
@@ -502,7 +502,8 @@ final class SIMDKernelTests: XCTestCase {
     /// scores' GEMM, the masked softmax and the output GEMM, at query counts around its 8-row
     /// blocks, key counts around 16 lanes and its 32-key chunks, head widths around 16 and 32,
     /// keys stored as rows (K [N, d]) or transposed ([d, N]), a mask per row or one for all rows
-    /// with fully masked rows (NaN, and 0 with nan_to_zero), and operands at strides wider than dense.
+    /// with fully masked rows (NaN, and 0 with nan_to_zero), operands at strides wider than dense,
+    /// and O written over Q.
     func testFusedAttentionIsTheThreeOpsToTheBit() throws {
         let fused = tables.filter { $0.attention_f32 != nil }
         #if arch(x86_64)
@@ -517,7 +518,7 @@ final class SIMDKernelTests: XCTestCase {
                     for (maskStride, nanToZero) in [(n, false), (0, false), (n, true)] {
                         for (op, scale): (Int32, Float) in [(2, 0.25), (3, 5.656854), (-1, 1)] {
                             // Operands at wider row strides than dense, as attention's head split reads them.
-                            let ldq = d + 3, ldk = (kRows == 1 ? d : n) + 2, ldv = dv + 5, ldo = dv + 1
+                            let ldq = d + 3, ldk = (kRows == 1 ? d : n) + 2, ldv = dv + 5, ldo = d == dv ? ldq : dv + 1
                             let q = (0..<(m * ldq)).map { _ in Float.random(in: -2...2) }
                             let k = (0..<((kRows == 1 ? n : d) * ldk)).map { _ in Float.random(in: -2...2) }
                             let v = (0..<(n * ldv)).map { _ in Float.random(in: -2...2) }
@@ -537,6 +538,19 @@ final class SIMDKernelTests: XCTestCase {
                                                 Int64(m), Int64(n), Int64(d), Int64(dv), op, scale, nanToZero ? 1 : 0)
                             XCTAssertEqual(got.map { $0.isNaN ? 1 : $0.bitPattern }, want.map { $0.isNaN ? 1 : $0.bitPattern },
                                            "\(name) M \(m) N \(n) d \(d) dv \(dv) k_rows \(kRows) mask stride \(maskStride) op \(op)")
+                            // O written over Q's own elements (the memory plan's reuse of Q's slot).
+                            if d == dv && ldq == ldo {
+                                var qo = q
+                                qo.withUnsafeMutableBufferPointer { p in
+                                    table.attention_f32(p.baseAddress, Int64(ldq), k, Int64(ldk), kRows, v, Int64(ldv), mask, Int64(maskStride),
+                                                        p.baseAddress, Int64(ldo), Int64(m), Int64(n), Int64(d), Int64(dv), op, scale, nanToZero ? 1 : 0)
+                                }
+                                for i in 0..<m {
+                                    for c in 0..<dv where !(qo[i * ldo + c].isNaN && want[i * ldo + c].isNaN) {
+                                        XCTAssertEqual(qo[i * ldo + c].bitPattern, want[i * ldo + c].bitPattern, "\(name) O over Q, M \(m) N \(n) row \(i)")
+                                    }
+                                }
+                            }
                         }
                     }
                 }

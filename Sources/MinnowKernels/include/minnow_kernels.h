@@ -111,8 +111,9 @@ typedef struct {
     /// ldq apart, K stored [N, d] rows ldk apart (k_rows 1) or [d, N] (k_rows 0), mask rows
     /// mask_row_stride apart, V [N, dv] rows ldv apart, O rows ldo apart; OP as
     /// mn_softmax_masked_f32's; NaN probabilities become 0 when nan_to_zero. The same bits as
-    /// this table's gemm_f32, softmax_masked_f32 and gemm_f32 in turn. Scratch limit:
-    /// MN_ATTENTION_SCRATCH_FLOATS.
+    /// this table's gemm_f32, softmax_masked_f32 and gemm_f32 in turn. O may be Q's very elements
+    /// (ldo = ldq, dv = d), or K's when k_rows (ldo = ldk, dv = d, N = M): each is read before it
+    /// is written; otherwise O overlaps no operand. Scratch limit: MN_ATTENTION_SCRATCH_FLOATS.
     mn_attention_f32_fn attention_f32;
 } mn_kernel_table;
 
