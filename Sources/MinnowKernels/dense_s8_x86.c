@@ -11,15 +11,6 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include "x86_internal.h"
 
-/// Fused GELU (activation kind 4) on a column tail of n < 8 values: padded to a vector, so each
-/// value gets the unary op's vector GELU (the scalar apply_act would give libm's bits).
-AVX2 static void gelu_tail(float *dst, const float *v, int n) {
-    float t[8] = {0};
-    for (int j = 0; j < n; j++) t[j] = v[j];
-    _mm256_storeu_ps(t, mn_gelu_avx2(_mm256_loadu_ps(t)));
-    for (int j = 0; j < n; j++) dst[j] = t[j];
-}
-
 AVX2 void mn_s8_requant_epilogue(void *p, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_ROWS_MAX][S8_NR]) {
     const s8_requant_ctx *c = (const s8_requant_ctx *)p;
     int positive_shift = 0;
@@ -93,16 +84,8 @@ typedef struct {
 
 AVX2 static void s8_float_epilogue(void *p, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_ROWS_MAX][S8_NR]) {
     const s8_float_ctx *c = (const s8_float_ctx *)p;
-    const int vector_act = c->act.kind == 0 || c->act.kind == 1 || c->act.kind == 4;
+    const int vector_act = c->act.kind == 0 || c->act.kind == 1;
     for (int32_t h = 0; h < cols; h += 8) {
-        if (c->act.kind == 4 && cols - h < 8) {
-            for (int r = 0; r < rows; r++) {
-                float v[8];
-                for (int32_t j = h; j < cols; j++) v[j - h] = (float)(c->bias[n0 + j] + acc[r][j]) * c->scale[n0 + j];
-                gelu_tail(c->y + (m + r) * c->N + n0 + h, v, cols - h);
-            }
-            continue;
-        }
         if (!vector_act || cols - h < 8) {
             for (int r = 0; r < rows; r++)
                 for (int32_t j = h; j < cols && j < h + 8; j++)
@@ -116,7 +99,6 @@ AVX2 static void s8_float_epilogue(void *p, int64_t m, int rows, int32_t n0, int
         for (int r = 0; r < rows; r++) {
             __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc[r] + h)), vbias)), vscale);
             if (c->act.kind == 1) f = _mm256_max_ps(f, _mm256_setzero_ps());
-            if (c->act.kind == 4) f = mn_gelu_avx2(f);
             _mm256_storeu_ps(c->y + (m + r) * c->N + n0 + h, f);
         }
     }
@@ -146,22 +128,12 @@ typedef struct {
 
 AVX2 static void s8_dyn_epilogue(void *p, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_ROWS_MAX][S8_NR]) {
     const s8_dyn_ctx *c = (const s8_dyn_ctx *)p;
-    const int vector_act = c->act.kind == 0 || c->act.kind == 1 || c->act.kind == 4;
-    const mn_activation none = {0, 0.f, 0.f, 0.f};
+    const int vector_act = c->act.kind == 0 || c->act.kind == 1;
     for (int r = 0; r < rows; r++) {
         const float s = c->s[m + r];
         const int32_t zp = c->zp[m + r];
         float *yr = c->y + (m + r) * c->N;
         for (int32_t h = 0; h < cols; h += 8) {
-            if (c->act.kind == 4 && cols - h < 8) {
-                float v[8];
-                for (int32_t j = h; j < cols; j++) {
-                    const int32_t n = n0 + j;
-                    v[j - h] = dynamic_epilogue(acc[r][j], zp, c->wsum[n], s, c->wscale[n], c->bias ? c->bias[n] : 0.f, none);
-                }
-                gelu_tail(yr + n0 + h, v, cols - h);
-                continue;
-            }
             if (!vector_act || cols - h < 8) {
                 for (int32_t j = h; j < cols && j < h + 8; j++) {
                     const int32_t n = n0 + j;
@@ -177,7 +149,6 @@ AVX2 static void s8_dyn_epilogue(void *p, int64_t m, int rows, int32_t n0, int32
             const __m256 sw = _mm256_mul_ps(_mm256_set1_ps(s), _mm256_loadu_ps(c->wscale + n));
             __m256 f = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), sw), c->bias ? _mm256_loadu_ps(c->bias + n) : _mm256_setzero_ps());
             if (c->act.kind == 1) f = _mm256_max_ps(f, _mm256_setzero_ps());
-            if (c->act.kind == 4) f = mn_gelu_avx2(f);
             _mm256_storeu_ps(yr + n, f);
         }
     }
@@ -185,11 +156,11 @@ AVX2 static void s8_dyn_epilogue(void *p, int64_t m, int rows, int32_t n0, int32
 
 /// s8_dyn_epilogue at 16 lanes for the AVX-512 tables: a block's row in one masked vector (no
 /// scalar tail). The same steps in the same order on each lane, so the same bits as the AVX2 one.
-/// Activations other than none, relu and GELU take the AVX2 function's scalar path.
+/// Activations other than none and relu take the AVX2 function's scalar path.
 AVX512 static void s8_dyn_epilogue_avx512(void *p, int64_t m, int rows, int32_t n0, int32_t cols,
                                           int32_t acc[S8_ROWS_MAX][S8_NR]) {
     const s8_dyn_ctx *c = (const s8_dyn_ctx *)p;
-    if (c->act.kind != 0 && c->act.kind != 1 && c->act.kind != 4) { s8_dyn_epilogue(p, m, rows, n0, cols, acc); return; }
+    if (c->act.kind != 0 && c->act.kind != 1) { s8_dyn_epilogue(p, m, rows, n0, cols, acc); return; }
     const __mmask16 lanes = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
     const __m512i wsum = _mm512_maskz_loadu_epi32(lanes, c->wsum + n0);
     const __m512 wscale = _mm512_maskz_loadu_ps(lanes, c->wscale + n0);
@@ -200,7 +171,6 @@ AVX512 static void s8_dyn_epilogue_avx512(void *p, int64_t m, int rows, int32_t 
         const __m512 sw = _mm512_mul_ps(_mm512_set1_ps(c->s[m + r]), wscale);
         __m512 f = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), sw), bias);
         if (c->act.kind == 1) f = _mm512_max_ps(f, _mm512_setzero_ps());
-        if (c->act.kind == 4) f = mn_gelu_avx512(f);
         _mm512_mask_storeu_ps(c->y + (m + r) * c->N + n0, lanes, f);
     }
 }

@@ -9,8 +9,6 @@ static inline float apply_act(float v, mn_activation act) {
     case 1: return v > 0.f ? v : 0.f;
     case 2: return v < act.lo ? act.lo : (v > act.hi ? act.hi : v);
     case 3: return v >= 0.f ? v : v * act.alpha;
-    // GELU (erf form), as mn_unary_f32's op 10 computes it: fused into a Dense at load.
-    case 4: return 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
     default: return v;
     }
 }

@@ -262,9 +262,6 @@ void mn_softmax_masked_ld_f32_avx512(const float *x, const float *mask, int64_t 
                                      int64_t cols, int64_t ld, int32_t scale_op, float scale);
 void mn_softmax_masked_ld_f32_avx2(const float *x, const float *mask, int64_t mask_row_stride, float *y, int64_t rows,
                                    int64_t cols, int64_t ld, int32_t scale_op, float scale);
-/// GELU (erf form) on a vector, the unary op's lanes exactly (vector_math_x86.inc).
-__m256 mn_gelu_avx2(__m256 v) AVX2;
-__m512 mn_gelu_avx512(__m512 v) AVX512;
 void mn_lstm_cell_f32_avx512(float *g, const float *c_prev, float *h, int64_t H);
 void mn_gemm_f32_avx512(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
                         float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);

@@ -61,7 +61,7 @@ public final class Model: @unchecked Sendable {
     /// compare tables side by side in one process); one this host lacks is an error.
     /// `fuseAtLoad: false` runs every operator of the file as written: a tool that reads
     /// intermediate tensors after a run (per-layer attribution) needs each one written, and the
-    /// load-time fusions (convolution, attention, residual LayerNorm, GELU after a Dense) skip writing some.
+    /// load-time fusions (convolution, attention softmax, residual LayerNorm) skip writing some.
     public convenience init(path: String, kernels: String? = nil, fuseAtLoad: Bool = true) throws(ModelError) {
         let file: ModelFile
         do { file = try ModelFile(path: path) } catch { throw .format(error) }
@@ -151,7 +151,6 @@ public final class Model: @unchecked Sendable {
             ConvFusion.apply(&prepared, d, constants: constants, kernels: kernels, packCache: packCache)
             SoftmaxFusion.apply(&prepared, d, constants: constants)
             AttentionFusion.apply(&prepared, d, kernels: kernels)
-            GeluFusion.apply(&prepared, d)
             LayerNormFusion.apply(&prepared, d)
         }
         func spec(_ i: Int32) -> TensorSpec {

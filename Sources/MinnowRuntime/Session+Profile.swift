@@ -100,8 +100,8 @@ extension Session {
         switch op {
         case .denseF32: return "f32"
         case .denseS8: return "int8"
-        case let .denseS8F32(d, _, _, _): return d.act.kind == 4 ? "int8 -> f32, GELU fused" : "int8 -> f32"
-        case let .denseDynamic(d, _, _, _): return d.act.kind == 4 ? "int8 dynamic, GELU fused" : "int8 dynamic"
+        case .denseS8F32: return "int8 -> f32"
+        case .denseDynamic: return "int8 dynamic"
         case .binary: return "f32"
         case .unary: return "f32"
         case .softmax: return "f32"

@@ -147,13 +147,14 @@ final class RecommendationFixtureTests: XCTestCase {
         XCTAssertEqual(a, b)
     }
 
-    /// The load-time fusions give the bytes of the operators they replace, on every table this
-    /// host runs, over 300 reference rows in batches that do not divide by 8: GELU runs in its
-    /// Dense's epilogue (where the slots allow), and on tables with a fused attention kernel (the
-    /// AVX-512 ones) each attention block (scores, scale, mask, softmax and output product) is one operator.
+    /// On tables with a fused attention kernel (the AVX-512 ones), BST's two attention blocks run
+    /// as one operator each (scores, scale, mask, softmax and output product) and give the bytes
+    /// of the unfused operators, over 300 reference rows in batches that do not divide by 8.
     func testAttentionRunsAsOneOperatorWithTheSameBytes() throws {
         let bytes = try convertBytes("bst_seqrec")
-        for table in Model.kernelTables.filter(\.supported).map(\.name) {
+        let tables = Model.kernelTables.filter(\.supported).map(\.name).filter { $0 == "avx512vnni" || $0 == "amx" }
+        if tables.isEmpty { throw XCTSkip("no table with a fused attention kernel on this CPU (AVX-512 VNNI needed)") }
+        for table in tables {
             let fused = try Model(bytes: AlignedBytes(bytes), kernels: table)
             let apart = try Model(bytes: AlignedBytes(bytes), kernels: table, fuseAtLoad: false)
             let reference = try ReferenceSet.load(path: fixture("bst_seqrec", "reference.npz"), model: fused)
@@ -164,12 +165,8 @@ final class RecommendationFixtureTests: XCTestCase {
             XCTAssertEqual(a, b, table)
             XCTAssertEqual(try Session(model: fused, maxBatch: 37, threads: 2).predict(inputs: inputs, samples: 300), a, "\(table), 2 threads")
             let ran = try session.profile(batch: 5, runs: 1).operators
-            // The second block's GELU; the first's output may take its Dense's input slot (the
-            // memory plan's reuse), which the epilogue cannot write while rows are still read.
-            XCTAssertEqual(ran.filter { $0.kernel.hasSuffix("GELU fused") }.count, 1, "\(table): \(ran.map(\.kernel))")
-            let attention = table == "avx512vnni" || table == "amx"
-            XCTAssertEqual(ran.filter { $0.opcode == "Attention" }.count, attention ? 2 : 0, "\(table): \(ran.map(\.opcode))")
-            XCTAssertEqual(ran.filter { $0.opcode == "MatMul" }.count, attention ? 0 : 4, table)
+            XCTAssertEqual(ran.filter { $0.opcode == "Attention" }.count, 2, "\(table): \(ran.map(\.opcode))")
+            XCTAssertEqual(ran.filter { $0.opcode == "MatMul" || $0.opcode == "Softmax" }.count, 0, table)
         }
     }
 

@@ -557,38 +557,4 @@ final class SIMDKernelTests: XCTestCase {
             }
         }
     }
-
-    /// GELU fused into a Dense's epilogue (activation kind 4, GeluFusion) is the Dense without it
-    /// followed by the same table's GELU op, to the bit: dynamic and int8 -> fp32, on every table
-    /// (the reference too), at column counts with 8- and 16-lane tails and rows around the GEMMs'
-    /// blocks, with values across GELU's range (negative tails, zero, large positives).
-    func testGeluInTheDenseEpilogueIsTheGeluOpToTheBit() {
-        var rng = SystemRandomNumberGenerator()
-        let none = mn_activation(kind: 0, lo: 0, hi: 0, alpha: 0), gelu = mn_activation(kind: 4, lo: 0, hi: 0, alpha: 0)
-        for table in [mn_reference_kernels()!.pointee] + tables {
-            let name = String(cString: table.name)
-            for m in [1, 5, 9, 33] { for k in [7, 64, 129] { for n in [1, 7, 9, 16, 17, 33, 70] {
-                let x = (0..<(m * k)).map { _ in Float.random(in: -4...3, using: &rng) }
-                let w = (0..<(n * k)).map { _ in Int8.random(in: -127...127, using: &rng) }
-                let wsum = (0..<n).map { c in (0..<k).reduce(Int32(0)) { $0 + Int32(w[c * k + $1]) } }
-                let wscale = (0..<n).map { _ in Float.random(in: 1e-3..<2e-2, using: &rng) }
-                let bias = (0..<n).map { _ in Float.random(in: -3...3, using: &rng) }
-                let wt = layout(w, table, k: k, n: n)
-                var q = [Int8](repeating: 0, count: k)
-                var plain = [Float](repeating: 0, count: m * n), want = plain, fused = plain
-                table.dense_dyn(x, wt, wsum, wscale, bias, &plain, &q, Int32(m), Int32(k), Int32(n), none)
-                table.unary_f32(10, plain, &want, Int64(m * n), 0, 0)
-                table.dense_dyn(x, wt, wsum, wscale, bias, &fused, &q, Int32(m), Int32(k), Int32(n), gelu)
-                XCTAssertEqual(fused.map(\.bitPattern), want.map(\.bitPattern), "\(name) dense_dyn + GELU M=\(m) K=\(k) N=\(n)")
-                // int8 in, fp32 out.
-                let xq = (0..<(m * k)).map { _ in Int8.random(in: -128...127, using: &rng) }
-                let ibias = (0..<n).map { _ in Int32.random(in: -2000...2000, using: &rng) }
-                let scale = (0..<n).map { _ in Float.random(in: 1e-4..<1e-3, using: &rng) }
-                table.dense_s8_f32(xq, wt, ibias, wsum, scale, &plain, Int32(m), Int32(k), Int32(n), none)
-                table.unary_f32(10, plain, &want, Int64(m * n), 0, 0)
-                table.dense_s8_f32(xq, wt, ibias, wsum, scale, &fused, Int32(m), Int32(k), Int32(n), gelu)
-                XCTAssertEqual(fused.map(\.bitPattern), want.map(\.bitPattern), "\(name) dense_s8_f32 + GELU M=\(m) K=\(k) N=\(n)")
-            } } }
-        }
-    }
 }

@@ -16,9 +16,7 @@ extern "C" {
 
 /// Fused activation; `kind` matches `Activation` in formats/minnow.fbs.
 typedef struct {
-    // 0 none, 1 relu, 2 clip [lo, hi], 3 leaky relu (alpha); 4 GELU (erf form, the table's
-    // unary op 10 to the bit), set only at load for dynamic and int8 -> fp32 Dense (GeluFusion).
-    int32_t kind;
+    int32_t kind;  // 0 none, 1 relu, 2 clip [lo, hi], 3 leaky relu (alpha)
     float lo, hi, alpha;
 } mn_activation;
 
