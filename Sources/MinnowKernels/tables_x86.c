@@ -65,6 +65,7 @@ static const mn_kernel_table avx2_table = {
     .conv_s8 = mn_conv_s8_avx2,
     .conv_s8_packed_size = mn_conv_s8_packed_size_avx2,
     .conv_s8_pack = mn_conv_s8_pack_avx2,
+    .attention_f32 = mn_attention_f32_avx2,
 };
 
 // ---- AVX-512 VNNI: its own int8 GEMM and convolution, float GEMM and 16-lane vector math ----

@@ -265,6 +265,9 @@ void mn_softmax_masked_ld_f32_avx2(const float *x, const float *mask, int64_t ma
 void mn_lstm_cell_f32_avx512(float *g, const float *c_prev, float *h, int64_t H);
 void mn_gemm_f32_avx512(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
                         float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
+void mn_attention_f32_avx2(const float *q, int64_t ldq, const float *k, int64_t ldk, int32_t k_rows, const float *v,
+                           int64_t ldv, const float *mask, int64_t mask_row_stride, float *o, int64_t ldo, int64_t M,
+                           int64_t N, int64_t d, int64_t dv, int32_t scale_op, float scale, int32_t nan_to_zero);
 void mn_attention_f32_avx512(const float *q, int64_t ldq, const float *k, int64_t ldk, int32_t k_rows, const float *v,
                              int64_t ldv, const float *mask, int64_t mask_row_stride, float *o, int64_t ldo, int64_t M,
                              int64_t N, int64_t d, int64_t dv, int32_t scale_op, float scale, int32_t nan_to_zero);

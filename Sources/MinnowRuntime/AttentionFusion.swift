@@ -6,8 +6,8 @@ import MinnowKernels
 // one operator on the table's attention_f32, eight query rows at a time. Apart, the scores and the
 // probabilities ([heads, L, L] per sample) go through the arena twice; fused, a block of rows
 // stays in a stack buffer. Every element is computed by the same chain of operations as the
-// three ops compute it (see attention_avx512.c), so the outputs are the same bytes. Tables
-// without attention_f32 (reference, AVX2) keep the three ops.
+// three ops compute it (see attention_avx512.c and attention_avx2.c), so the outputs are the
+// same bytes. The reference table has no attention_f32 and keeps the three ops.
 
 enum AttentionFusion {
     /// Replaces each (matmul, softmaxMasked, fusedIntoPrevious..., matmul) run of ops in `ops`

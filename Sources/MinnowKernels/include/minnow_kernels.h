@@ -106,7 +106,7 @@ typedef struct {
     mn_conv_s8_fn conv_s8;
     size_t (*conv_s8_packed_size)(const int64_t params[14], int32_t N);
     void (*conv_s8_pack)(const int8_t *w, int8_t *packed, const int64_t params[14], int32_t N);
-    /// Optional (NULL in the reference and AVX2 tables: the runtime then runs the three ops):
+    /// Optional (NULL in the reference table: the runtime then runs the three ops):
     /// O [M, dv] = softmax((Q K^T OP scale) + mask) V for one sample's head, with Q [M, d] rows
     /// ldq apart, K stored [N, d] rows ldk apart (k_rows 1) or [d, N] (k_rows 0), mask rows
     /// mask_row_stride apart, V [N, dv] rows ldv apart, O rows ldo apart; OP as
