@@ -1,7 +1,6 @@
-// mn_attention_f32_avx512's algorithm at 8 lanes for the AVX2 table (see attention_avx512.c for
-// the why): K^T gathered once, blocks of four query rows (4 rows x 2 vectors = the eight FMA chains
-// two ports need), the table's own masked softmax on 32-byte-aligned rows, two pipelined score
-// buffers. Each element is mn_gemm_f32_avx2's chain (0, then one FMA per k or key in order), so
+// The fused attention's 8-lane blocks for the AVX2 table (the driver, attention_x86.c, and the
+// why, attention_avx512.c, are shared): blocks of four query rows (4 rows x 2 vectors = the eight
+// FMA chains two ports need in 16 registers), the table's own masked softmax. Each element is mn_gemm_f32_avx2's chain (0, then one FMA per k or key in order), so
 // the bytes are the three operators'.
 //
 // Unsafe pointer code: shapes were validated at session creation and checked against
@@ -103,37 +102,21 @@ AVX2 static void qk8_rows(const float *q, int64_t ldq, int64_t M, int64_t i0, co
     }
 }
 
-AVX2 void mn_attention_f32_avx2(const float *q, int64_t ldq, const float *k, int64_t ldk, int32_t k_rows, const float *v,
-                                int64_t ldv, const float *mask, int64_t mask_row_stride, float *o, int64_t ldo, int64_t M,
-                                int64_t N, int64_t d, int64_t dv, int32_t scale_op, float scale, int32_t nan_to_zero) {
-    float buf[MN_ATTENTION_SCRATCH_FLOATS] __attribute__((aligned(64)));
-    if (M <= 0 || N <= 0 || dv <= 0) return;
-    // Rows 16 floats apart at least (the scratch limit is written for 16); 8 would do for the loads.
-    const int64_t np = (N + 15) & ~(int64_t)15;
-    const float *kt = k;
-    int64_t ldkt = ldk;
-    float *s = buf;
-    if (k_rows) {
-        transpose_keys8(k, ldk, N, d, buf, np);
-        kt = buf;
-        ldkt = np;
-        s = buf + d * np;
+/// The block's outputs, 16 columns at a time.
+AVX2 static void outputs8(const float *p, int64_t N, int64_t ld, const float *v, int64_t ldv, int64_t dv, float *o,
+                          int64_t ldo, int rows) {
+    for (int64_t c0 = 0; c0 < dv; c0 += 16) {
+        if (dv - c0 > 8) pv8_block_2(p, N, ld, v, ldv, c0, dv, o, ldo, rows);
+        else pv8_block_1(p, N, ld, v, ldv, c0, dv, o, ldo, rows);
     }
-    float *sb[2] = {s, s + R2 * np};
-    qk8_rows(q, ldq, M, 0, kt, ldkt, d, N, sb[0], np);
-    for (int64_t i0 = 0; i0 < M; i0 += R2) {
-        const int rows = M - i0 < R2 ? (int)(M - i0) : R2;
-        float *p = sb[(i0 / R2) & 1];
-        mn_softmax_masked_ld_f32_avx2(p, mask + i0 * mask_row_stride, mask_row_stride, p, rows, N, np, scale_op, scale);
-        if (nan_to_zero)
-            for (int r = 0; r < rows; r++)
-                for (int64_t j = 0; j < N; j++) p[r * np + j] = p[r * np + j] != p[r * np + j] ? 0.f : p[r * np + j];
-        if (i0 + R2 < M) qk8_rows(q, ldq, M, i0 + R2, kt, ldkt, d, N, sb[(i0 / R2 + 1) & 1], np);
-        float *orow = o + i0 * ldo;
-        for (int64_t c0 = 0; c0 < dv; c0 += 16) {
-            if (dv - c0 > 8) pv8_block_2(p, N, np, v, ldv, c0, dv, orow, ldo, rows);
-            else pv8_block_1(p, N, np, v, ldv, c0, dv, orow, ldo, rows);
-        }
-    }
+}
+
+static const mn_attention_isa isa256 = {R2, transpose_keys8, qk8_rows, mn_softmax_masked_ld_f32_avx2, outputs8};
+
+void mn_attention_f32_avx2(const float *q, int64_t ldq, const float *k, int64_t ldk, int32_t k_rows, const float *v,
+                           int64_t ldv, const float *mask, int64_t mask_row_stride, float *o, int64_t ldo, int64_t M,
+                           int64_t N, int64_t d, int64_t dv, int32_t scale_op, float scale, int32_t nan_to_zero) {
+    mn_x86_attention(&isa256, q, ldq, k, ldk, k_rows, v, ldv, mask, mask_row_stride, o, ldo, M, N, d, dv, scale_op, scale,
+                     nan_to_zero);
 }
 #endif

@@ -1,12 +1,14 @@
 // Scaled dot-product attention for one product (one sample's head) on the AVX-512 tables:
 // S = Q K^T, P = softmax((S OP scale) + mask), O = P V, eight query rows at a time, so a block's
 // scores and probabilities live in 8 x N stack buffers (L1) and never go through the arena.
+// The steps' order and buffers are the shared driver's (attention_x86.c); this file has the
+// 16-lane blocks.
 //
 // Bits: each score is mn_gemm_f32_avx512's chain for that element (0, then one FMA per k in
 // order; its store and reload every 256 k are exact), the block's rows go through the table's own
 // mn_softmax_masked_f32_avx512, and each output is again the GEMM's chain (0, one FMA per key in
 // order). So the fused op gives the same bytes as the three ops it replaces (SIMDKernelTests and
-// AttentionFusionTests check it); what it saves is the GEMM's panel copies (K^T is gathered once
+// RecommendationFixtureTests check it); what it saves is the GEMM's panel copies (K^T is gathered once
 // per head here, not once per 32-column panel), its per-call setup on short K, and the scores'
 // and probabilities' round trips through L2.
 //
@@ -105,41 +107,21 @@ AVX512 static void qk_rows(const float *q, int64_t ldq, int64_t M, int64_t i0, c
     }
 }
 
-AVX512 void mn_attention_f32_avx512(const float *q, int64_t ldq, const float *k, int64_t ldk, int32_t k_rows,
-                                    const float *v, int64_t ldv, const float *mask, int64_t mask_row_stride, float *o,
-                                    int64_t ldo, int64_t M, int64_t N, int64_t d, int64_t dv, int32_t scale_op, float scale,
-                                    int32_t nan_to_zero) {
-    float buf[MN_ATTENTION_SCRATCH_FLOATS] __attribute__((aligned(64)));
-    if (M <= 0 || N <= 0 || dv <= 0) return;
-    const int64_t np = (N + 15) & ~(int64_t)15;
-    const float *kt = k;
-    int64_t ldkt = ldk;
-    float *s = buf;  // two blocks of R score rows, np apart (64-byte aligned rows)
-    if (k_rows) {
-        transpose_keys(k, ldk, N, d, buf, np);
-        kt = buf;
-        ldkt = np;
-        s = buf + d * np;
+/// The block's outputs, 32 columns at a time.
+AVX512 static void outputs(const float *p, int64_t N, int64_t ld, const float *v, int64_t ldv, int64_t dv, float *o,
+                           int64_t ldo, int rows) {
+    for (int64_t c0 = 0; c0 < dv; c0 += 32) {
+        if (dv - c0 > 16) pv_block_2(p, N, ld, v, ldv, c0, dv, o, ldo, rows);
+        else pv_block_1(p, N, ld, v, ldv, c0, dv, o, ldo, rows);
     }
-    // Two score buffers, the blocks software-pipelined: block i's softmax, then block i + 1's
-    // scores, then block i's output product. Each step then reads what the step before last
-    // stored: loads cannot take their data from masked (and partly overlapping) stores still in
-    // flight, and waiting for them cost a third of the op.
-    float *sb[2] = {s, s + R * np};
-    qk_rows(q, ldq, M, 0, kt, ldkt, d, N, sb[0], np);
-    for (int64_t i0 = 0; i0 < M; i0 += R) {
-        const int rows = M - i0 < R ? (int)(M - i0) : R;
-        float *p = sb[(i0 / R) & 1];
-        mn_softmax_masked_ld_f32_avx512(p, mask + i0 * mask_row_stride, mask_row_stride, p, rows, N, np, scale_op, scale);
-        if (nan_to_zero)
-            for (int r = 0; r < rows; r++)
-                for (int64_t j = 0; j < N; j++) p[r * np + j] = p[r * np + j] != p[r * np + j] ? 0.f : p[r * np + j];
-        if (i0 + R < M) qk_rows(q, ldq, M, i0 + R, kt, ldkt, d, N, sb[(i0 / R + 1) & 1], np);
-        float *orow = o + i0 * ldo;
-        for (int64_t c0 = 0; c0 < dv; c0 += 32) {
-            if (dv - c0 > 16) pv_block_2(p, N, np, v, ldv, c0, dv, orow, ldo, rows);
-            else pv_block_1(p, N, np, v, ldv, c0, dv, orow, ldo, rows);
-        }
-    }
+}
+
+static const mn_attention_isa isa512 = {R, transpose_keys, qk_rows, mn_softmax_masked_ld_f32_avx512, outputs};
+
+void mn_attention_f32_avx512(const float *q, int64_t ldq, const float *k, int64_t ldk, int32_t k_rows, const float *v,
+                             int64_t ldv, const float *mask, int64_t mask_row_stride, float *o, int64_t ldo, int64_t M,
+                             int64_t N, int64_t d, int64_t dv, int32_t scale_op, float scale, int32_t nan_to_zero) {
+    mn_x86_attention(&isa512, q, ldq, k, ldk, k_rows, v, ldv, mask, mask_row_stride, o, ldo, M, N, d, dv, scale_op, scale,
+                     nan_to_zero);
 }
 #endif

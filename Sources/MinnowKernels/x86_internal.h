@@ -265,6 +265,25 @@ void mn_softmax_masked_ld_f32_avx2(const float *x, const float *mask, int64_t ma
 void mn_lstm_cell_f32_avx512(float *g, const float *c_prev, float *h, int64_t H);
 void mn_gemm_f32_avx512(const float *a, int64_t lda, const float *b, int64_t ldb, int32_t b_trans, const float *bias,
                         float *c, int64_t ldc, int64_t M, int64_t N, int64_t K, int32_t accumulate);
+/// What an ISA gives the shared attention driver (attention_x86.c): blocks of `rows` query rows.
+typedef struct {
+    int64_t rows;
+    /// K [N, d] (rows ldk apart) into kt [d, np], zero past N.
+    void (*transpose_keys)(const float *k, int64_t ldk, int64_t N, int64_t d, float *kt, int64_t np);
+    /// Scores of query rows [i0, i0 + rows) (the last repeated past M) into s, rows ld apart.
+    void (*scores)(const float *q, int64_t ldq, int64_t M, int64_t i0, const float *kt, int64_t ldkt, int64_t d,
+                   int64_t N, float *s, int64_t ld);
+    /// The table's masked softmax with rows ld apart.
+    void (*softmax)(const float *x, const float *mask, int64_t mask_row_stride, float *y, int64_t rows, int64_t cols,
+                    int64_t ld, int32_t scale_op, float scale);
+    /// o [rows, dv] = p [rows, N] (rows ld apart) times v [N, dv].
+    void (*outputs)(const float *p, int64_t N, int64_t ld, const float *v, int64_t ldv, int64_t dv, float *o, int64_t ldo,
+                    int rows);
+} mn_attention_isa;
+void mn_x86_attention(const mn_attention_isa *isa, const float *q, int64_t ldq, const float *k, int64_t ldk,
+                      int32_t k_rows, const float *v, int64_t ldv, const float *mask, int64_t mask_row_stride, float *o,
+                      int64_t ldo, int64_t M, int64_t N, int64_t d, int64_t dv, int32_t scale_op, float scale,
+                      int32_t nan_to_zero);
 void mn_attention_f32_avx2(const float *q, int64_t ldq, const float *k, int64_t ldk, int32_t k_rows, const float *v,
                            int64_t ldv, const float *mask, int64_t mask_row_stride, float *o, int64_t ldo, int64_t M,
                            int64_t N, int64_t d, int64_t dv, int32_t scale_op, float scale, int32_t nan_to_zero);
