@@ -3,7 +3,7 @@ import MinnowKernels
 
 // Load-time fusion of scaled dot-product attention: the scores' product (Q K^T), the masked
 // softmax SoftmaxFusion made of the scale, mask and Softmax, and the output product (P V) run as
-// one operator on the table's attention_f32, eight query rows at a time. Apart, the scores and the
+// one operator on the table's attention_f32, a block of query rows at a time. Apart, the scores and the
 // probabilities ([heads, L, L] per sample) go through the arena twice; fused, a block of rows
 // stays in a stack buffer. Every element is computed by the same chain of operations as the
 // three ops compute it (see attention_avx512.c and attention_avx2.c), so the outputs are the
@@ -32,7 +32,7 @@ enum AttentionFusion {
             // pointer and a row stride.
             guard sm.batchAxis == 0, sm.rowDims.count == 3, sm.rowDims[1] == count, sm.rowDims[2] == m,
                   sm.maskStrides.count == 3 else { continue }
-            // The kernel's stack buffer: K^T (when stored as rows) and two blocks of eight score rows.
+            // The kernel's stack buffer: K^T (when stored as rows) and two blocks of (up to eight) score rows.
             let padded = (n + 15) / 16 * 16
             guard ((qk.b_trans != 0 ? qk.K : 0) + 16) * padded <= Int64(MN_ATTENTION_SCRATCH_FLOATS) else { continue }
             // O is written while Q, K, V and the mask are still read: it must not share their bytes,

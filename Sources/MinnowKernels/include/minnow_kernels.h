@@ -65,7 +65,7 @@ typedef void (*mn_attention_f32_fn)(const float *q, int64_t ldq, const float *k,
                                     int64_t ldo, int64_t M, int64_t N, int64_t d, int64_t dv, int32_t scale_op, float scale,
                                     int32_t nan_to_zero);
 /// The stack scratch of attention_f32, in floats: it needs (d + 16) * round_up(N, 16) (K^T, when
-/// k_rows, and two blocks of eight score rows), or 16 * round_up(N, 16).
+/// k_rows, and two blocks of up to eight score rows), or 16 * round_up(N, 16).
 #define MN_ATTENTION_SCRATCH_FLOATS 12288
 
 /// The kernel table: one per ISA, chosen once by `mn_kernels()`.
