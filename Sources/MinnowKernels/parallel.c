@@ -329,14 +329,14 @@ static void attention_task(void *ctx, int32_t t) {
     const mn_attention_args *a = j->a;
     const mn_matmul_layout *qk = &a->qk, *pv = &a->pv;
     const int64_t u0 = j->units * t / j->parts, u1 = j->units * (t + 1) / j->parts;
+    const mn_attention_f32_fn attend = a->bf16 ? j->k->attention_bf16 : j->k->attention_f32;
     for (int64_t u = u0; u < u1; u++) {
         const int64_t b = u / qk->count, c = u % qk->count;
-        j->k->attention_f32(a->q + b * qk->a_batch_stride + c * qk->a_stride, qk->lda,
-                            a->k + b * qk->b_batch_stride + c * qk->b_stride, qk->ldb, qk->b_trans,
-                            a->v + b * pv->b_batch_stride + c * pv->b_stride, pv->ldb,
-                            a->mask + b * a->mask_strides[0] + c * a->mask_strides[1], a->mask_strides[2],
-                            a->o + b * pv->y_batch_stride + c * pv->y_stride, pv->ldc, qk->M, qk->N, qk->K, pv->N,
-                            a->scale_op, a->scale, a->nan_to_zero);
+        attend(a->q + b * qk->a_batch_stride + c * qk->a_stride, qk->lda, a->k + b * qk->b_batch_stride + c * qk->b_stride,
+               qk->ldb, qk->b_trans, a->v + b * pv->b_batch_stride + c * pv->b_stride, pv->ldb,
+               a->mask + b * a->mask_strides[0] + c * a->mask_strides[1], a->mask_strides[2],
+               a->o + b * pv->y_batch_stride + c * pv->y_stride, pv->ldc, qk->M, qk->N, qk->K, pv->N, a->scale_op, a->scale,
+               a->nan_to_zero);
     }
 }
 

@@ -83,7 +83,7 @@ static void dense_f32_avx512(const float *x, const float *w, const float *bias, 
     .unary_f32 = mn_unary_f32_avx512, .gemm_f32 = mn_gemm_f32_avx512, .lstm_cell_f32 = mn_lstm_cell_f32_avx512,         \
     .layer_norm_f32 = mn_layer_norm_f32_avx2,                                                                          \
     .conv_s8 = mn_conv_s8_vnni, .conv_s8_packed_size = mn_conv_s8_packed_size_vnni, .conv_s8_pack = mn_conv_s8_pack_vnni, \
-    .attention_f32 = mn_attention_f32_avx512
+    .attention_f32 = mn_attention_f32_avx512, .attention_bf16 = mn_attention_bf16_avx512
 
 static const mn_kernel_table avx512vnni_table = {
     .name = "avx512vnni",
@@ -124,7 +124,14 @@ const mn_kernel_table *mn_avx512vnni_kernels(void) {
                : 0;
 }
 
+int32_t mn_cpu_has_avx512bf16(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") ? 1 : 0;
+}
+
 #else  // not x86-64: only the reference exists
+
+int32_t mn_cpu_has_avx512bf16(void) { return 0; }
 
 const mn_kernel_table *mn_avx2_kernels(void) { return 0; }
 const mn_kernel_table *mn_avx512vnni_kernels(void) { return 0; }

@@ -290,4 +290,7 @@ void mn_attention_f32_avx2(const float *q, int64_t ldq, const float *k, int64_t 
 void mn_attention_f32_avx512(const float *q, int64_t ldq, const float *k, int64_t ldk, int32_t k_rows, const float *v,
                              int64_t ldv, const float *mask, int64_t mask_row_stride, float *o, int64_t ldo, int64_t M,
                              int64_t N, int64_t d, int64_t dv, int32_t scale_op, float scale, int32_t nan_to_zero);
+void mn_attention_bf16_avx512(const float *q, int64_t ldq, const float *k, int64_t ldk, int32_t k_rows, const float *v,
+                              int64_t ldv, const float *mask, int64_t mask_row_stride, float *o, int64_t ldo, int64_t M,
+                              int64_t N, int64_t d, int64_t dv, int32_t scale_op, float scale, int32_t nan_to_zero);
 #endif

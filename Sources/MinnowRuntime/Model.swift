@@ -13,6 +13,9 @@ public final class Model: @unchecked Sendable {
     /// Name of the kernel table this model runs on: the best for this CPU (or MINNOW_KERNELS),
     /// or the one asked for at load.
     public let kernelName: String
+    /// The precision attention's two products run in: `.bf16` only where it was asked for
+    /// (`attention:` or MINNOW_ATTENTION) and this table and CPU have the kernel; else `.f32`.
+    public let attentionPrecision: AttentionPrecision
     /// The table a model loads on unless told otherwise (this CPU's best, or MINNOW_KERNELS).
     public static var defaultKernelName: String { String(cString: mn_kernels().pointee.name) }
     /// Every kernel table this build knows, lowest first, and whether this host can run it.
@@ -62,27 +65,36 @@ public final class Model: @unchecked Sendable {
     /// `fuseAtLoad: false` runs every operator of the file as written: a tool that reads
     /// intermediate tensors after a run (per-layer attribution) needs each one written, and the
     /// load-time fusions (convolution, attention softmax, residual LayerNorm) skip writing some.
-    public convenience init(path: String, kernels: String? = nil, fuseAtLoad: Bool = true) throws(ModelError) {
+    /// `attention: .bf16` opts in to attention products in bfloat16 (AttentionPrecision); nil
+    /// reads MINNOW_ATTENTION (f32 or bf16; unset: f32).
+    public convenience init(path: String, kernels: String? = nil, fuseAtLoad: Bool = true,
+                            attention: AttentionPrecision? = nil) throws(ModelError) {
         let file: ModelFile
         do { file = try ModelFile(path: path) } catch { throw .format(error) }
-        try self.init(file: file, kernels: kernels, fuseAtLoad: fuseAtLoad)
+        try self.init(file: file, kernels: kernels, fuseAtLoad: fuseAtLoad, attention: attention)
     }
 
-    public convenience init(bytes: AlignedBytes, kernels: String? = nil, fuseAtLoad: Bool = true) throws(ModelError) {
+    public convenience init(bytes: AlignedBytes, kernels: String? = nil, fuseAtLoad: Bool = true,
+                            attention: AttentionPrecision? = nil) throws(ModelError) {
         let file: ModelFile
         do { file = try ModelFile(bytes: bytes) } catch { throw .format(error) }
-        try self.init(file: file, kernels: kernels, fuseAtLoad: fuseAtLoad)
+        try self.init(file: file, kernels: kernels, fuseAtLoad: fuseAtLoad, attention: attention)
     }
 
-    public init(file: ModelFile, kernels name: String? = nil, fuseAtLoad: Bool = true) throws(ModelError) {
+    public init(file: ModelFile, kernels name: String? = nil, fuseAtLoad: Bool = true,
+                attention: AttentionPrecision? = nil) throws(ModelError) {
         kernels = try Model.kernelTable(named: name)
+        let requested: AttentionPrecision
+        if let attention { requested = attention } else { requested = try AttentionPrecision.fromEnvironment() }
+        let bf16 = requested == .bf16 && AttentionPrecision.bf16Runs(on: kernels.pointee)
+        attentionPrecision = bf16 ? .bf16 : .f32
         let d = try Model.loadQuantBuffers(file)
         // Each buffer is decompressed once and each weight packed once, even when several
         // tensors, or the graphs of several sequence lengths, share it.
         var segments = [Int: AlignedBytes]()
         let packCache = OpPreparer.PackCache()
         let main = try Model.prepareGraph(d, length: Int(d.sequenceLength), prefixConstants: [], file: file, segments: &segments,
-                                          packCache: packCache, kernels: kernels.pointee, fuse: fuseAtLoad)
+                                          packCache: packCache, kernels: kernels.pointee, fuse: fuseAtLoad, bf16Attention: bf16)
         var graphs = [main]
         var variants: [SequenceVariant] = []
         if d.sequenceVariants != 0 {
@@ -100,7 +112,8 @@ public final class Model: @unchecked Sendable {
             do { (dv, prefixes) = try d.applying(v) } catch { throw .format(error) }
             do {
                 graphs.append(try Model.prepareGraph(dv, length: Int(v.length), prefixConstants: prefixes, file: file, segments: &segments,
-                                                     packCache: packCache, kernels: kernels.pointee, fuse: fuseAtLoad))
+                                                     packCache: packCache, kernels: kernels.pointee, fuse: fuseAtLoad,
+                                                     bf16Attention: bf16))
             } catch {
                 throw .invalid("sequence length \(v.length): \(error)")
             }
@@ -132,7 +145,7 @@ public final class Model: @unchecked Sendable {
     /// its operators.
     private static func prepareGraph(_ d: ModelDescription, length: Int, prefixConstants: Set<Int>, file: ModelFile,
                                      segments: inout [Int: AlignedBytes], packCache: OpPreparer.PackCache,
-                                     kernels: mn_kernel_table, fuse: Bool) throws(ModelError) -> Graph {
+                                     kernels: mn_kernel_table, fuse: Bool, bf16Attention: Bool) throws(ModelError) -> Graph {
         try Model.validateTensors(d, prefixConstants: prefixConstants)
         try Model.validateGraph(d)
         try Model.validateMemoryPlan(d)
@@ -150,7 +163,7 @@ public final class Model: @unchecked Sendable {
         if fuse {
             ConvFusion.apply(&prepared, d, constants: constants, kernels: kernels, packCache: packCache)
             SoftmaxFusion.apply(&prepared, d, constants: constants)
-            AttentionFusion.apply(&prepared, d, kernels: kernels)
+            AttentionFusion.apply(&prepared, d, kernels: kernels, bf16: bf16Attention)
             LayerNormFusion.apply(&prepared, d)
         }
         func spec(_ i: Int32) -> TensorSpec {

@@ -92,6 +92,8 @@ enum PreparedOp: @unchecked Sendable {
         var maskStrides: [Int64]
         var scaleOp: Int32, scale: Float
         var nanToZero: Bool
+        /// The products in bfloat16 (the table's attention_bf16; AttentionPrecision.bf16).
+        var bf16: Bool
     }
 
     struct Dense {

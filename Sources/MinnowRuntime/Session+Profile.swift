@@ -88,11 +88,19 @@ extension Session {
             if case .attention = plan[i] { opcode = "Attention" }
             if case .layerNorm(_, .some, _, _, _, _, _, _) = plan[i] { opcode = "LayerNorm" }
             timings.append(OperatorTiming(index: first, name: name, opcode: opcode,
-                                          kernel: Session.kernelName(plan[i]), medianNanoseconds: column[runs / 2],
+                                          kernel: kernelName(plan[i]), medianNanoseconds: column[runs / 2],
                                           meanNanoseconds: Double(column.reduce(0, +)) / Double(runs)))
         }
         totals.sort()
         return SessionProfile(operators: timings, runMedianNanoseconds: totals[runs / 2], runs: runs, batch: batch)
+    }
+
+    /// kernelName(_:), with the attention products' precision.
+    private func kernelName(_ op: ExecOp) -> String {
+        if case let .attention(index) = op, tables.attention[index].bf16 != 0 {
+            return "bf16 products, f32 softmax; QK^T, mask, softmax and PV fused"
+        }
+        return Session.kernelName(op)
     }
 
     /// The precision or data path of a resolved operator's kernel, for profiles.

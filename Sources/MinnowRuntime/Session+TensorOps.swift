@@ -107,7 +107,7 @@ extension Session {
             tables.attention.append(mn_attention_args(
                 q: UnsafePointer(f(t.q) + t.offsets.q), k: UnsafePointer(f(t.k) + t.offsets.k), v: UnsafePointer(f(t.v) + t.offsets.v),
                 mask: UnsafePointer(f(t.mask)), o: f(t.o) + t.offsets.o, qk: t.qk, pv: t.pv, mask_strides: (ms[0], ms[1], ms[2]),
-                scale_op: t.scaleOp, nan_to_zero: t.nanToZero ? 1 : 0, scale: t.scale))
+                scale_op: t.scaleOp, nan_to_zero: t.nanToZero ? 1 : 0, scale: t.scale, bf16: t.bf16 ? 1 : 0))
             return .attention(args: tables.attention.count - 1)
         default:
             preconditionFailure("resolveTensorOp called with a core op")

@@ -67,6 +67,13 @@ typedef void (*mn_attention_f32_fn)(const float *q, int64_t ldq, const float *k,
 /// The stack scratch of attention_f32, in floats: it needs (d + 16) * round_up(N, 16) (K^T, when
 /// k_rows, and two blocks of up to eight score rows), or 16 * round_up(N, 16).
 #define MN_ATTENTION_SCRATCH_FLOATS 12288
+/// The stack scratch attention_bf16 needs, in floats: K and V in bf16 pairs, two blocks of eight
+/// score rows, and a block's probability and query rows in bf16. It must not exceed
+/// MN_ATTENTION_SCRATCH_FLOATS.
+static inline int64_t mn_attention_bf16_scratch_floats(int64_t N, int64_t d, int64_t dv) {
+    const int64_t np = (N + 15) / 16 * 16, dh = (d + 1) / 2, nh = (N + 1) / 2;
+    return dh * np + nh * ((dv + 15) / 16 * 16) + 16 * np + 8 * ((nh + 15) / 16 * 16) + 8 * ((dh + 15) / 16 * 16);
+}
 
 /// The kernel table: one per ISA, chosen once by `mn_kernels()`.
 /// When `pack_s8` is set, int8 weights [N, K] are repacked once at load into
@@ -115,7 +122,15 @@ typedef struct {
     /// (ldo = ldq, dv = d), or K's when k_rows (ldo = ldk, dv = d, N = M): each is read before it
     /// is written; otherwise O overlaps no operand. Scratch limit: MN_ATTENTION_SCRATCH_FLOATS.
     mn_attention_f32_fn attention_f32;
+    /// Optional, opt-in (Model's `attention: .bf16`): attention_f32's contract with Q, K, the
+    /// probabilities and V rounded to bfloat16 for the two products (fp32 sums; scale, mask and
+    /// softmax in fp32), so not its bits. Needs AVX512-BF16: use it only where
+    /// mn_cpu_has_avx512bf16(). Scratch limit: mn_attention_bf16_scratch_floats.
+    mn_attention_f32_fn attention_bf16;
 } mn_kernel_table;
+
+/// 1 where this CPU runs AVX512-BF16 (`vdpbf16ps`), which attention_bf16 needs.
+int32_t mn_cpu_has_avx512bf16(void);
 
 /// The portable reference kernels (correct on any CPU).
 const mn_kernel_table *mn_reference_kernels(void);

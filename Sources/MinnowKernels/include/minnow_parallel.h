@@ -106,6 +106,8 @@ typedef struct {
     int64_t mask_strides[3];
     int32_t scale_op, nan_to_zero;
     float scale;
+    /// 1: the table's attention_bf16 (the caller checked it is there and the CPU runs it).
+    int32_t bf16;
 } mn_attention_args;
 void mn_par_attention_f32(mn_pool *pool, const mn_kernel_table *k, const mn_attention_args *args, int64_t batch);
 void mn_par_layer_norm_f32(mn_pool *pool, const mn_kernel_table *k, const float *x, const float *x2, const float *gamma,
