@@ -14,12 +14,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Refuse the file unless it carries a valid signature by this public key.") var requireSignature: String?
     @Option(help: "Samples per run.") var batch: Int = 1
     @Option(help: "Kernel table to run on instead of this CPU's best (`minnow kernels` lists them).") var kernels: String?
+    @Option(help: "Attention products' precision: f32 (the unfused operators' bytes) or bf16 (opt-in: Q, K, probabilities and V rounded to bfloat16; about twice the products' speed where the CPU has AVX512-BF16, f32 elsewhere). Default: MINNOW_ATTENTION, else f32.")
+    var attention: String?
     @Option(help: "Threads per run (default: the physical cores; 1: no pool; more: each thread runs its share of the samples where the batch divides evenly, else large operators are split).") var threads: Int?
     @Option(help: "Seconds of timed runs after warm-up.") var seconds: Double = 3
     @Option(help: "Inputs (.npz, as for `minnow run`): the first --batch samples are used, repeated if fewer. Default: synthetic floats in [-1, 1), ids 0 and 1 for integer inputs.")
     var input: String?
     @Option(help: "Sequence length of the synthetic inputs, for a model converted with --max-seq (default: the longest).") var seqLen: Int?
-    @Flag(help: "Print JSON (keys: load_ms, first_run_ms, latency_ms{p50,p90,p99}, throughput_per_s, allocations_per_run, peak_rss_bytes, batch, threads, parallelism, kernels; with --profile, profile).")
+    @Flag(help: "Print JSON (keys: load_ms, first_run_ms, latency_ms{p50,p90,p99}, throughput_per_s, allocations_per_run, peak_rss_bytes, batch, threads, parallelism, kernels, attention; with --profile, profile).")
     var json = false
     @Flag(help: "After the timed runs, time every operator (medians over as many runs again) and print the time by operator kind and the slowest operators.")
     var profile = false
@@ -33,7 +35,14 @@ struct BenchCommand: ParsableCommand {
             guard top >= 0 else { throw CLIFailure("--top must be at least 0") }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let model: Model
-            model = try loadModel(file, requireSignature: requireSignature, kernels: kernels)
+            var precision: AttentionPrecision?
+            if let attention {
+                guard let p = AttentionPrecision(rawValue: attention) else {
+                    throw CLIFailure("--attention must be one of \(AttentionPrecision.allCases.map(\.rawValue).joined(separator: ", ")) (found '\(attention)')")
+                }
+                precision = p
+            }
+            model = try loadModel(file, requireSignature: requireSignature, kernels: kernels, attention: precision)
             let loadMs = ms(DispatchTime.now().uptimeNanoseconds - t0)
             guard batch <= model.maxBatch else { throw CLIFailure("--batch \(batch) exceeds the model's max batch \(model.maxBatch)") }
 
@@ -99,6 +108,7 @@ struct BenchCommand: ParsableCommand {
                     "latency_ms": ["p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99)],
                     "throughput_per_s": throughput, "allocations_per_run": allocs, "peak_rss_bytes": rss,
                     "batch": batch, "threads": session.threads, "kernels": model.kernelName, "runs": latencies.count,
+                    "attention": model.attentionPrecision.rawValue,
                     "parallelism": session.parallelism(batch: batch),
                 ]
                 if let report { object["profile"] = report.json }
@@ -106,7 +116,7 @@ struct BenchCommand: ParsableCommand {
                 print(String(decoding: data, as: UTF8.self))
             } else {
                 let split = session.threads > 1 ? " (split by \(session.parallelism(batch: batch)))" : ""
-                print("\(file): batch \(batch), threads \(session.threads)\(split), kernels \(model.kernelName), \(latencies.count) runs in \(String(format: "%.1f", elapsed)) s")
+                print("\(file): batch \(batch), threads \(session.threads)\(split), kernels \(model.kernelName), attention \(model.attentionPrecision.rawValue), \(latencies.count) runs in \(String(format: "%.1f", elapsed)) s")
                 print(String(format: "  load %.3f ms, first inference %.3f ms", loadMs, firstMs))
                 print(String(format: "  latency p50 %.4f ms, p90 %.4f ms, p99 %.4f ms", pct(0.5), pct(0.9), pct(0.99)))
                 print(String(format: "  throughput %.0f samples/s", throughput))

@@ -31,7 +31,8 @@ func printErr(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8
 
 /// Loads a model for a command; the error names the file once. With `requireSignature` (a public
 /// key file), the file's signature is checked before any of its contents are parsed.
-func loadModel(_ file: String, code: Int32 = 1, requireSignature: String? = nil, kernels: String? = nil) throws -> Model {
+func loadModel(_ file: String, code: Int32 = 1, requireSignature: String? = nil, kernels: String? = nil,
+               attention: AttentionPrecision? = nil) throws -> Model {
     func fail(_ error: Error) -> CLIFailure {
         let text = "\(error)"
         return CLIFailure(text.hasPrefix(file) ? text : "\(file): \(text)", code: code)
@@ -42,7 +43,7 @@ func loadModel(_ file: String, code: Int32 = 1, requireSignature: String? = nil,
         let key = try readPublicKey(keyPath)
         do { try ModelSigning.verify(bytes.buffer, publicKey: key) } catch { throw fail(error) }
     }
-    do { return try Model(bytes: bytes, kernels: kernels) } catch { throw fail(error) }
+    do { return try Model(bytes: bytes, kernels: kernels, attention: attention) } catch { throw fail(error) }
 }
 
 func readKeyFile(_ path: String) throws -> String {

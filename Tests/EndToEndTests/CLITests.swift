@@ -1,5 +1,6 @@
 import Foundation
 import MinnowNumpy
+import MinnowRuntime
 import XCTest
 
 /// The CLI driven the way a user drives it: convert -> inspect -> run -> parity, and bad input.
@@ -245,6 +246,32 @@ final class BenchTests: XCTestCase {
             XCTAssertEqual(r.code, 1)
             XCTAssertTrue(r.stderr.contains("kernel table '\(table)' is not available on this host"), r.stderr)
         }
+    }
+
+    /// `minnow bench --attention bf16` loads the model with the opt-in bf16 attention products where
+    /// this CPU runs them (the JSON and the profile say which precision ran), allocation-free;
+    /// MINNOW_ATTENTION asks the same; an unknown precision is one error line naming it.
+    func testBenchAttentionPrecisionOption() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("bst.minnow").path
+        XCTAssertEqual(try minnow(["convert", fixture("bst_seqrec", "model.onnx"), "-o", out, "--calibration", fixture("bst_seqrec", "calibration.npz")]).code, 0)
+        let expected = try Model(path: out, attention: .bf16).attentionPrecision.rawValue
+        for (args, env, want) in [(["--attention", "bf16"], [String: String](), expected), ([], ["MINNOW_ATTENTION": "bf16"], expected),
+                                  (["--attention", "f32"], ["MINNOW_ATTENTION": "bf16"], "f32"), ([], [:], "f32")] {
+            let r = try minnow(["bench", out, "--batch", "4", "--threads", "1", "--seconds", "0.05", "--json", "--profile"] + args, environment: env)
+            XCTAssertEqual(r.code, 0, r.stderr)
+            let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+            XCTAssertEqual(j["attention"] as? String, want, "\(args) \(env)")
+            XCTAssertEqual(j["allocations_per_run"] as? Double, 0, "\(args) \(env)")
+            let profile = try XCTUnwrap(j["profile"] as? [String: Any])
+            XCTAssertTrue("\(profile)".contains(want == "bf16" ? "bf16 products" : "f32, QK^T"), "\(args) \(env): \(profile)")
+        }
+        let bad = try minnow(["bench", out, "--seconds", "0.05", "--attention", "fp16"])
+        XCTAssertEqual(bad.code, 1)
+        XCTAssertTrue(bad.stderr.contains("--attention must be one of f32, bf16 (found 'fp16')"), bad.stderr)
+        let badEnv = try minnow(["bench", out, "--seconds", "0.05"], environment: ["MINNOW_ATTENTION": "fp16"])
+        XCTAssertEqual(badEnv.code, 1)
+        XCTAssertTrue(badEnv.stderr.contains("MINNOW_ATTENTION='fp16': expected one of f32, bf16"), badEnv.stderr)
     }
 
     /// `amx` is the default wherever this CPU runs it, and `MINNOW_AMX=0` turns it off: then it is

@@ -2,6 +2,7 @@ import CAllocCounter
 import Foundation
 import MinnowConvert
 import MinnowFormat
+import MinnowKernels
 import MinnowParity
 import MinnowRuntime
 import XCTest
@@ -168,6 +169,58 @@ final class RecommendationFixtureTests: XCTestCase {
             XCTAssertEqual(ran.filter { $0.opcode == "Attention" }.count, kernel ? 2 : 0, "\(table): \(ran.map(\.opcode))")
             XCTAssertEqual(ran.filter { $0.opcode == "MatMul" }.count, kernel ? 0 : 4, "\(table): \(ran.map(\.opcode))")
             XCTAssertEqual(ran.filter { $0.opcode == "Softmax" }.count, kernel ? 0 : 2, "\(table): \(ran.map(\.opcode))")
+        }
+    }
+
+    /// Opt-in bf16 attention products (`attention: .bf16`): where the CPU has AVX512-BF16 the
+    /// AVX-512 tables run BST's two attentions with them (the profile says so), allocation-free,
+    /// the same bytes at two threads, within a bf16-sized distance of the f32 outputs; elsewhere the
+    /// request runs f32, the default's very bytes. MINNOW_ATTENTION asks the same, and a value it
+    /// does not know is a typed error.
+    func testBF16AttentionIsOptInAndCloseToF32() throws {
+        XCTAssertEqual(minnow_alloc_counter_active(), 1)
+        let bytes = try convertBytes("bst_seqrec")
+        for table in Model.kernelTables.filter(\.supported).map(\.name) {
+            let f32 = try Model(bytes: AlignedBytes(bytes), kernels: table)
+            let bf16 = try Model(bytes: AlignedBytes(bytes), kernels: table, attention: .bf16)
+            let runs = ["avx512vnni", "amx"].contains(table) && mn_cpu_has_avx512bf16() != 0
+            XCTAssertEqual(f32.attentionPrecision, .f32, table)
+            XCTAssertEqual(bf16.attentionPrecision, runs ? .bf16 : .f32, table)
+            let reference = try ReferenceSet.load(path: fixture("bst_seqrec", "reference.npz"), model: f32)
+            let inputs = reference.inputs.enumerated().map { i, v in Array(v.prefix(300 * f32.inputs[i].elementsPerSample)) }
+            let want = try Session(model: f32, maxBatch: 37, threads: 1).predict(inputs: inputs, samples: 300)
+            let session = try Session(model: bf16, maxBatch: 37, threads: 1)
+            let got = try session.predict(inputs: inputs, samples: 300)
+            guard runs else {
+                XCTAssertEqual(got, want, "\(table): bf16 asked for, f32 run")
+                continue
+            }
+            XCTAssertNotEqual(got, want, "\(table): the bf16 products change some bits")
+            for (g, w) in zip(got, want) {
+                let scale = w.map { abs($0) }.max() ?? 0
+                let worst = zip(g, w).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, 0.02 * max(scale, 1), "\(table): bf16 attention moved an output by \(worst)")
+            }
+            XCTAssertEqual(try Session(model: bf16, maxBatch: 37, threads: 2).predict(inputs: inputs, samples: 300), got,
+                           "\(table), 2 threads")
+            let ran = try session.profile(batch: 5, runs: 1).operators.filter { $0.opcode == "Attention" }
+            XCTAssertEqual(ran.count, 2, table)
+            XCTAssertTrue(ran.allSatisfy { $0.kernel.hasPrefix("bf16 products") }, "\(table): \(ran.map(\.kernel))")
+            try session.run(batch: 37)
+            minnow_alloc_reset()
+            try session.run(batch: 37)
+            XCTAssertEqual(minnow_alloc_count(), 0, "\(table) bf16 attention")
+        }
+        setenv("MINNOW_ATTENTION", "bf16", 1)
+        defer { unsetenv("MINNOW_ATTENTION") }
+        let fromEnvironment = try Model(bytes: AlignedBytes(bytes))
+        XCTAssertEqual(fromEnvironment.attentionPrecision,
+                       fromEnvironment.kernelName.hasPrefix("avx512") || fromEnvironment.kernelName == "amx"
+                           ? (mn_cpu_has_avx512bf16() != 0 ? .bf16 : .f32) : .f32)
+        XCTAssertEqual(try Model(bytes: AlignedBytes(bytes), attention: .f32).attentionPrecision, .f32, "the argument wins")
+        setenv("MINNOW_ATTENTION", "fp16", 1)
+        XCTAssertThrowsError(try Model(bytes: AlignedBytes(bytes))) { error in
+            XCTAssertTrue("\(error)".contains("MINNOW_ATTENTION='fp16'"), "\(error)")
         }
     }
 

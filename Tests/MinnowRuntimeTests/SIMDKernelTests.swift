@@ -555,4 +555,86 @@ final class SIMDKernelTests: XCTestCase {
             }
         }
     }
+
+    /// bfloat16 the way the hardware rounds (to nearest even); NaN stays NaN.
+    func bf16(_ x: Float) -> Double {
+        guard !x.isNaN else { return .nan }
+        let u = x.bitPattern
+        return Double(Float(bitPattern: (u &+ 0x7FFF &+ ((u >> 16) & 1)) & 0xFFFF_0000))
+    }
+
+    /// attention_bf16 against its definition: scores from bf16 Q and K (exact products, summed in
+    /// Double here), the table's masked softmax on them, outputs from bf16 probabilities and V. A
+    /// probability within rounding of a bf16 tie may round the other way in the kernel (its scores
+    /// are fp32 sums), so each output may differ by one bf16 step (2^-8 relative) of its terms.
+    /// Wrong pairing, a wrong pad or a wrong stride misses by far more. O over Q is the same bytes.
+    func testBF16AttentionRoundsOnlyTheProductsOperands() throws {
+        XCTAssertNil(mn_reference_kernels().pointee.attention_bf16)
+        XCTAssertNil(mn_avx2_kernels()?.pointee.attention_bf16)
+        let withKernel = tables.filter { $0.attention_bf16 != nil }
+        guard mn_cpu_has_avx512bf16() != 0, !withKernel.isEmpty else {
+            throw XCTSkip("this CPU has no AVX512-BF16: attention_bf16 cannot run here (the fusion then keeps f32)")
+        }
+        for table in withKernel {
+            let name = String(cString: table.name)
+            for (m, n, d, dv) in [(1, 1, 1, 1), (3, 5, 16, 16), (9, 17, 7, 8), (51, 51, 16, 16), (16, 33, 32, 32), (17, 64, 33, 40),
+                                  (20, 128, 64, 64), (7, 100, 24, 80), (64, 200, 3, 5)] {
+                for kRows: Int32 in [1, 0] {
+                    for (maskStride, nanToZero) in [(n, false), (0, false), (n, true)] {
+                        let (op, scale): (Int32, Float) = (2, 0.25)
+                        let ldq = d + 3, ldk = (kRows == 1 ? d : n) + 2, ldv = dv + 5, ldo = d == dv ? ldq : dv + 1
+                        let q = (0..<(m * ldq)).map { _ in Float.random(in: -2...2) }
+                        let k = (0..<((kRows == 1 ? n : d) * ldk)).map { _ in Float.random(in: -2...2) }
+                        let v = (0..<(n * ldv)).map { _ in Float.random(in: -2...2) }
+                        var mask = (0..<(max(m, 1) * n)).map { $0 % 5 == 2 ? -Float.infinity : Float.random(in: -1...0) }
+                        if m > 2, maskStride > 0 { for c in 0..<n { mask[2 * n + c] = -.infinity } }
+                        var p = [Float](repeating: 0, count: m * n)
+                        for i in 0..<m {
+                            for j in 0..<n {
+                                var sum = 0.0
+                                for c in 0..<d { sum += bf16(q[i * ldq + c]) * bf16(kRows == 1 ? k[j * ldk + c] : k[c * ldk + j]) }
+                                p[i * n + j] = Float(sum)
+                            }
+                        }
+                        p.withUnsafeMutableBufferPointer { b in
+                            table.softmax_masked_f32(b.baseAddress, mask, Int64(maskStride), b.baseAddress, Int64(m), Int64(n), op, scale)
+                        }
+                        if nanToZero { p = p.map { $0.isNaN ? 0 : $0 } }
+                        var got = [Float](repeating: -7, count: m * ldo)
+                        table.attention_bf16(q, Int64(ldq), k, Int64(ldk), kRows, v, Int64(ldv), mask, Int64(maskStride), &got, Int64(ldo),
+                                             Int64(m), Int64(n), Int64(d), Int64(dv), op, scale, nanToZero ? 1 : 0)
+                        let what = "\(name) M \(m) N \(n) d \(d) dv \(dv) k_rows \(kRows) mask stride \(maskStride)"
+                        for i in 0..<m {
+                            for c in 0..<dv {
+                                var want = 0.0, size = 0.0
+                                for j in 0..<n {
+                                    want += bf16(p[i * n + j]) * bf16(v[j * ldv + c])
+                                    size += abs(Double(p[i * n + j]) * Double(v[j * ldv + c]))
+                                }
+                                let g = Double(got[i * ldo + c])
+                                if want.isNaN || g.isNaN {
+                                    XCTAssertTrue(want.isNaN && g.isNaN, "\(what) row \(i): NaN where the definition has \(want)")
+                                } else {
+                                    XCTAssertLessThanOrEqual(abs(g - want), size / 256 + 1e-5, "\(what) row \(i) column \(c)")
+                                }
+                            }
+                            for c in dv..<ldo { XCTAssertEqual(got[i * ldo + c], -7, "\(what): wrote past dv") }
+                        }
+                        if d == dv && ldq == ldo {
+                            var qo = q
+                            qo.withUnsafeMutableBufferPointer { b in
+                                table.attention_bf16(b.baseAddress, Int64(ldq), k, Int64(ldk), kRows, v, Int64(ldv), mask, Int64(maskStride),
+                                                     b.baseAddress, Int64(ldo), Int64(m), Int64(n), Int64(d), Int64(dv), op, scale, nanToZero ? 1 : 0)
+                            }
+                            for i in 0..<m {
+                                for c in 0..<dv where !(qo[i * ldo + c].isNaN && got[i * ldo + c].isNaN) {
+                                    XCTAssertEqual(qo[i * ldo + c].bitPattern, got[i * ldo + c].bitPattern, "\(what): O over Q, row \(i)")
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

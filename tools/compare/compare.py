@@ -351,7 +351,12 @@ def main():
     ap.add_argument("--write", default=None, help="write a markdown report here")
     ap.add_argument("--fresh-runs", type=int, default=3, help="fresh processes per engine for load time and RSS")
     ap.add_argument("--no-litert", action="store_true", help="leave LiteRT out even when its packages are installed")
+    ap.add_argument("--attention", choices=["f32", "bf16"], default=None,
+                    help="Minnow's attention products (MINNOW_ATTENTION for the library and the CLI): f32 (default) or "
+                         "the opt-in bf16 (where the CPU has AVX512-BF16)")
     args = ap.parse_args()
+    if args.attention:
+        os.environ["MINNOW_ATTENTION"] = args.attention
     if "minilm" in args.fixtures and not ensure_minilm():
         args.fixtures = [f for f in args.fixtures if f != "minilm"]
     args.default_table, args.other_tables = kernel_tables()
@@ -492,6 +497,13 @@ SERVING_MARKER = "<!-- serving benchmark: written by tools/compare/serve_compare
 KEPT_MARKER = "<!-- kept by compare.py: hand-written analysis and other tools' sections follow -->"
 
 
+def attention_note():
+    """How Minnow's attention products run when the environment asks for bf16 (MINNOW_ATTENTION)."""
+    if os.environ.get("MINNOW_ATTENTION") == "bf16":
+        return ", with the opt-in bf16 attention products (`MINNOW_ATTENTION=bf16`; f32 where the CPU lacks AVX512-BF16)"
+    return ""
+
+
 def write_report(args, cpu, litert_reason, summary, details, failures):
     cmd = "python3 tools/compare/compare.py " + " ".join(sys.argv[1:])
     kept = "\n" + KEPT_MARKER + "\n"
@@ -547,7 +559,7 @@ peer (it is in the per-fixture tables, marked unusable).
   batch ("built" column). The full-integer variant has int8 inputs and outputs: inputs are
   quantized and outputs dequantized outside the timed call; ids are cast to int32 outside it too.
 - **Minnow**: `minnow convert model.onnx --calibration calibration.npz` (auto precision; plus
-  `--max-seq 128` for bert_user_seq128 and MiniLM), run on this CPU's default kernel table.
+  `--max-seq 128` for bert_user_seq128 and MiniLM), run on this CPU's default kernel table{attention_note()}.
 - **Python call**: what a Python user writes: ORT `session.run(None, feed)`, LiteRT `set_tensor` +
   `invoke()` + `get_tensor`, Minnow `session.run(feed)` (tools/python/minnow, ctypes over
   libMinnowC): inputs copied in, outputs copied out.

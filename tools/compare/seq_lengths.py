@@ -5,8 +5,9 @@ converted once with `--max-seq 128`, run at several lengths beside ONNX Runtime
 on the same ONNX at the same lengths (fp32 and int8 dynamic, which take any length), beside
 LiteRT (fp32, int8 static, int8 dynamic: its graphs are static-shape, so one file per length,
 converted from the PyTorch module at that length) and beside Minnow run the fixed-length way
-(every input padded to 128 with mask 0). Interleaved rounds, medians, Python calls (as in
-compare.py), one thread.
+(every input padded to 128 with mask 0), and beside Minnow with the opt-in bf16 attention
+products (MINNOW_ATTENTION=bf16; the f32 model again where the CPU lacks AVX512-BF16).
+Interleaved rounds, medians, Python calls (as in compare.py), one thread.
 
     python3 tools/compare/seq_lengths.py [--fixture bert_user_seq128|minilm] [--lengths 8 16 32 64 128]
                                          [--batch 1] [--rounds 5] [--seconds 0.5]
@@ -57,10 +58,16 @@ def main():
         dy = os.path.join(tmp, "bert.dynamic.onnx")
         quantize_dynamic(src, dy, per_channel=True, weight_type=QuantType.QInt8)
         loaded = {"minnow": minnow.Model(mn)}
+        # The same file with the opt-in bf16 attention products (MINNOW_ATTENTION is read at load;
+        # where the CPU lacks AVX512-BF16 this is the f32 model again).
+        os.environ["MINNOW_ATTENTION"] = "bf16"
+        loaded["minnow-bf16"] = minnow.Model(mn)
+        del os.environ["MINNOW_ATTENTION"]
         peers = ["ort-fp32", "ort-int8-dynamic"] + ([] if reason else litert_variants.VARIANTS)
         print("| length | " + " | ".join(f"{p} p50 ms" for p in peers)
-              + " | minnow at the length p50 ms | minnow padded to 128 p50 ms | minnow / fastest peer |")
-        print("|---" * (len(peers) + 4) + "|")
+              + " | minnow at the length p50 ms | minnow padded to 128 p50 ms | minnow bf16 attention p50 ms"
+              + " | minnow / fastest peer | minnow bf16 attention / fastest peer |")
+        print("|---" * (len(peers) + 6) + "|")
         for length in args.lengths:
             ids = np.resize(ref["input_ids"][:, :length], (args.batch, length)).astype(np.int64)
             mask = np.ones_like(ids)
@@ -71,15 +78,15 @@ def main():
                 files.update(litert_files(f, length, tmp))
             at = SimpleNamespace(peers={k: {args.batch: p} for k, p in files.items()}, input_names=f.input_names)
             runs = {k: (k, feed) for k in files}
-            runs.update({"minnow": ("minnow", feed), "padded": ("minnow", padded)})
+            runs.update({"minnow": ("minnow", feed), "padded": ("minnow", padded), "bf16": ("minnow-bf16", feed)})
             samples = {k: [] for k in runs}
             for _ in range(args.rounds):  # interleaved rounds
                 for k, (engine, x) in runs.items():
                     samples[k].append(timed(make_call(at, engine, x, 1, False, loaded), args.seconds, args.batch)[0])
             med = {k: statistics.median(v) for k, v in samples.items()}
             print(f"| {length} | " + " | ".join(f"{med[p]:.3f}" if p in med else "not converted" for p in peers)
-                  + f" | {med['minnow']:.3f} | {med['padded']:.3f} | "
-                  f"{med['minnow'] / min(med[p] for p in files):.2f}x |", flush=True)
+                  + f" | {med['minnow']:.3f} | {med['padded']:.3f} | {med['bf16']:.3f} | "
+                  f"{med['minnow'] / min(med[p] for p in files):.2f}x | {med['bf16'] / min(med[p] for p in files):.2f}x |", flush=True)
 
 
 if __name__ == "__main__":
