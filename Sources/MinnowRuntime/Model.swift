@@ -18,6 +18,12 @@ public final class Model: @unchecked Sendable {
     public let attentionPrecision: AttentionPrecision
     /// The table a model loads on unless told otherwise (this CPU's best, or MINNOW_KERNELS).
     public static var defaultKernelName: String { String(cString: mn_kernels().pointee.name) }
+    /// Whether `attention: .bf16` (MINNOW_ATTENTION=bf16) runs bf16 products on the named table here:
+    /// the table has the kernel and this CPU has AVX512-BF16.
+    public static func runsBF16Attention(table: String) -> Bool {
+        guard let i = kernelTables.firstIndex(where: { $0.name == table }), let t = mn_kernel_table_at(Int32(i)) else { return false }
+        return AttentionPrecision.bf16Runs(on: t.pointee)
+    }
     /// Every kernel table this build knows, lowest first, and whether this host can run it.
     public static var kernelTables: [(name: String, supported: Bool)] {
         (0..<mn_kernel_table_count()).map { (String(cString: mn_kernel_table_name($0)), mn_kernel_table_at($0) != nil) }

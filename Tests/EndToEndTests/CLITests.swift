@@ -266,6 +266,11 @@ final class BenchTests: XCTestCase {
             let profile = try XCTUnwrap(j["profile"] as? [String: Any])
             XCTAssertTrue("\(profile)".contains(want == "bf16" ? "bf16 products" : "f32, QK^T"), "\(args) \(env): \(profile)")
         }
+        // `minnow kernels` says where the opt-in runs.
+        let kernels = try JSONSerialization.jsonObject(with: Data(try minnow(["kernels", "--json"]).stdout.utf8)) as! [String: Any]
+        let chosen = (kernels["tables"] as! [[String: Any]]).first { $0["name"] as? String == kernels["default"] as? String }
+        XCTAssertEqual(chosen?["bf16_attention"] as? Bool, expected == "bf16")
+        XCTAssertTrue(try minnow(["kernels"]).stdout.contains("bf16 attention products (opt-in: MINNOW_ATTENTION=bf16): "))
         let bad = try minnow(["bench", out, "--seconds", "0.05", "--attention", "fp16"])
         XCTAssertEqual(bad.code, 1)
         XCTAssertTrue(bad.stderr.contains("--attention must be one of f32, bf16 (found 'fp16')"), bad.stderr)

@@ -56,6 +56,33 @@ def test_every_kernel_table_this_cpu_has_gives_the_same_bytes(minnow_cli, compil
     assert minnow.Model(str(compiled)).kernels == minnow_cli("kernels", "--json").stdout.split('"default":"')[1].split('"')[0]
 
 
+def test_bf16_attention_is_opt_in_through_the_environment(minnow_cli, tmp_path, monkeypatch):
+    """MINNOW_ATTENTION=bf16, read when a model loads, reaches the library: BST's attention then
+    runs bf16 products where `minnow kernels --json` says the default table does (outputs move,
+    within bf16's reach of the f32 ones), and the f32 bytes elsewhere. An unknown value is an error
+    naming it."""
+    import json
+    path = tmp_path / "bst.minnow"
+    minnow_cli("convert", os.path.join(FIXTURES, "bst_seqrec", "model.onnx"), "-o", path,
+               "--calibration", os.path.join(FIXTURES, "bst_seqrec", "calibration.npz"))
+    ref = np.load(os.path.join(FIXTURES, "bst_seqrec", "reference.npz"))
+    feed = {k.split("/", 1)[1]: ref[k][:32] for k in ref.files if k.startswith("inputs/")}
+    info = json.loads(minnow_cli("kernels", "--json").stdout)
+    runs = next(t["bf16_attention"] for t in info["tables"] if t["name"] == info["default"])
+    f32 = minnow.Session(minnow.Model(str(path)), max_batch=32, threads=1).run(feed)
+    monkeypatch.setenv("MINNOW_ATTENTION", "bf16")
+    bf16 = minnow.Session(minnow.Model(str(path)), max_batch=32, threads=1).run(feed)
+    for name, y in f32.items():
+        if runs:
+            assert not np.array_equal(y, bf16[name])
+            np.testing.assert_allclose(bf16[name], y, rtol=0, atol=0.02 * max(1.0, float(np.abs(y).max())))
+        else:
+            np.testing.assert_array_equal(bf16[name], y)
+    monkeypatch.setenv("MINNOW_ATTENTION", "fp16")
+    with pytest.raises(minnow.MinnowError, match="MINNOW_ATTENTION='fp16'"):
+        minnow.Model(str(path))
+
+
 def test_threads_give_the_same_answers(compiled):
     x = np.load(os.path.join(FIXTURES, "ctr_mlp", "reference.npz"))["inputs/x"][:64]
     model = minnow.Model(str(compiled))
