@@ -1,4 +1,3 @@
-import Foundation
 import MinnowFormat
 import MinnowKernels
 
@@ -13,28 +12,6 @@ import MinnowKernels
 // With `bf16`, where the table's attention_bf16 runs on this CPU and its scratch fits, the fused
 // op rounds Q, K, the probabilities and V to bfloat16 for the products (attention_bf16_avx512.c):
 // not the three ops' bytes, the opt-in AttentionPrecision.bf16.
-
-/// The precision of attention's two products (QK^T and PV) where attention is fused.
-public enum AttentionPrecision: String, Sendable, CaseIterable {
-    /// fp32, the same bytes as the unfused operators (the default).
-    case f32
-    /// Opt-in: Q, K, the probabilities and V rounded to bfloat16 for the products (fp32 sums;
-    /// scale, mask and softmax fp32). About twice the products' speed on AVX512-BF16 CPUs; on
-    /// all-MiniLM-L6-v2 it moves embeddings by ~2e-6 in cosine. Runs as f32 where the CPU lacks it.
-    case bf16
-
-    /// MINNOW_ATTENTION's value (unset or empty: f32).
-    static func fromEnvironment() throws(ModelError) -> AttentionPrecision {
-        guard let raw = ProcessInfo.processInfo.environment["MINNOW_ATTENTION"], !raw.isEmpty else { return .f32 }
-        guard let p = AttentionPrecision(rawValue: raw) else {
-            throw .unsupported("MINNOW_ATTENTION='\(raw)': expected one of \(allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        return p
-    }
-
-    /// Whether `kernels` has a bf16 attention kernel this CPU runs.
-    static func bf16Runs(on kernels: mn_kernel_table) -> Bool { kernels.attention_bf16 != nil && mn_cpu_has_avx512bf16() != 0 }
-}
 
 enum AttentionFusion {
     /// Replaces each (matmul, softmaxMasked, fusedIntoPrevious..., matmul) run of ops in `ops`
