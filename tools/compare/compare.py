@@ -94,10 +94,30 @@ def cpu_description():
 
 
 def kernel_tables():
-    """(default table, the other tables this CPU runs) from `minnow kernels --json`."""
+    """(default table, the other tables this CPU runs, whether the default runs the opt-in bf16
+    attention products) from `minnow kernels --json`."""
     info = json.loads(subprocess.run([MINNOW, "kernels", "--json"], capture_output=True, text=True, check=True).stdout)
     others = [t["name"] for t in info["tables"] if t["supported"] and t["name"] not in (info["default"], "reference")]
-    return info["default"], others
+    bf16 = any(t["name"] == info["default"] and t.get("bf16_attention") for t in info["tables"])
+    return info["default"], others, bf16
+
+
+# The same file loaded with the opt-in bf16 attention products, timed beside the default where
+# this CPU runs them (and the run did not ask for bf16 everywhere with --attention).
+BF16_ROW = "minnow-bf16-attention"
+
+
+def load_bf16(path):
+    """minnow.Model(path) with MINNOW_ATTENTION=bf16 (read at load)."""
+    before = os.environ.get("MINNOW_ATTENTION")
+    os.environ["MINNOW_ATTENTION"] = "bf16"
+    try:
+        return minnow.Model(path)
+    finally:
+        if before is None:
+            del os.environ["MINNOW_ATTENTION"]
+        else:
+            os.environ["MINNOW_ATTENTION"] = before
 
 
 def load_arrays(path, prefix=""):
@@ -259,9 +279,11 @@ def measure(args, f):
     """{(threads, batch, mode): {engine: p50 ms}} for every engine, mode "call" (through its
     Python call) and "bound", in interleaved rounds; mode "bench" is `minnow bench`. Minnow runs on
     its default table and, as `minnow-<table>`, on each other table this CPU supports."""
-    minnows = ["minnow"] + [f"minnow-{t}" for t in args.other_tables]
+    minnows = ["minnow"] + [f"minnow-{t}" for t in args.other_tables] + ([BF16_ROW] if args.bf16_row else [])
     loaded = {"minnow": minnow.Model(f.minnow)}
     loaded.update({f"minnow-{t}": minnow.Model(f.minnow, kernels=t) for t in args.other_tables})
+    if args.bf16_row:
+        loaded[BF16_ROW] = load_bf16(f.minnow)
     engines = f.peer_engines() + minnows
     out = {}
     for threads in args.threads:
@@ -279,7 +301,7 @@ def measure(args, f):
     return out
 
 
-def quality(f):
+def quality(args, f):
     """{engine: SNR dB} of each engine's outputs against PyTorch's on every reference row (the
     worst output where there are several), at the largest measured batch."""
     names, want = f.expected()
@@ -293,9 +315,10 @@ def quality(f):
         else:
             got = litert_variants.run_rows(f.peers[e][batch], inputs, f.input_names, batch)
         out[e] = min(snr_db([(w, g)]) for g, w in zip(got, want))
-    s = minnow.Session(minnow.Model(f.minnow), max_batch=batch, threads=1)
-    chunks = [s.run({k: v[i:i + batch] for k, v in inputs.items()}) for i in range(0, n, batch)]
-    out["minnow"] = min(snr_db([(w, np.concatenate([c[name] for c in chunks]))]) for name, w in zip(names, want))
+    for e, model in [("minnow", minnow.Model(f.minnow))] + ([(BF16_ROW, load_bf16(f.minnow))] if args.bf16_row else []):
+        s = minnow.Session(model, max_batch=batch, threads=1)
+        chunks = [s.run({k: v[i:i + batch] for k, v in inputs.items()}) for i in range(0, n, batch)]
+        out[e] = min(snr_db([(w, np.concatenate([c[name] for c in chunks]))]) for name, w in zip(names, want))
     return out
 
 
@@ -359,7 +382,8 @@ def main():
         os.environ["MINNOW_ATTENTION"] = args.attention
     if "minilm" in args.fixtures and not ensure_minilm():
         args.fixtures = [f for f in args.fixtures if f != "minilm"]
-    args.default_table, args.other_tables = kernel_tables()
+    args.default_table, args.other_tables, bf16 = kernel_tables()
+    args.bf16_row = bf16 and os.environ.get("MINNOW_ATTENTION") != "bf16"
     litert_reason = "--no-litert" if args.no_litert else litert_variants.available()
     if litert_reason:
         print(f"LiteRT left out: {litert_reason} (pip install -r tools/requirements-compare.txt)", file=sys.stderr)
@@ -370,7 +394,7 @@ def main():
             f = convert_all(fx, tmp, litert_reason)
             for e, err in f.errors.items():
                 print(f"{fx}: {e}: {err}", file=sys.stderr)
-            results[fx] = (f, measure(args, f), quality(f), measure_fresh(args, f, counter, tmp))
+            results[fx] = (f, measure(args, f), quality(args, f), measure_fresh(args, f, counter, tmp))
             print(summary_row(args, *results[fx]), file=sys.stderr)
     summary, details, failures = render(args, results)
     print(f"{summary}\n\n{details}\n" + "\n".join(failures))
@@ -452,7 +476,7 @@ def detail_table(args, f, m, q, fr):
     """Every engine of one fixture: quality, size, load, memory, allocations and p50 latency at
     each thread count, batch and mode. minnow-<table> rows are the same file on another kernel
     table (timings only); `minnow bench` is Minnow without Python, in the bound columns."""
-    minnows = [f"minnow-{t}" for t in args.other_tables]
+    minnows = [f"minnow-{t}" for t in args.other_tables] + ([BF16_ROW] if args.bf16_row else [])
     cols = [(t, b, mode) for t in args.threads for b in f.batches for mode in ("call", "bound")]
     lines = ["| engine | SNR vs PyTorch | file | load | RSS growth | allocs/run | "
              + " | ".join(f"{t}t b{b} {mode}" for t, b, mode in cols) + " | built |",
@@ -472,7 +496,9 @@ def detail_table(args, f, m, q, fr):
             built = "`minnow bench` (Swift, no Python)"
         else:
             times = [fmt_ms(m[c][e]) if e in m.get(c, {}) else "-" for c in cols]
-            built = f.how.get(e) or ("`minnow convert` defaults" + (f", run on table {e.split('-', 1)[1]}" if e != "minnow" else ""))
+            built = f.how.get(e) or ("`minnow convert` defaults" + (
+                ", loaded with `MINNOW_ATTENTION=bf16` (opt-in bf16 attention products)" if e == BF16_ROW
+                else f", run on table {e.split('-', 1)[1]}" if e != "minnow" else ""))
         lines.append(f"| {e} | " + " | ".join(cells + times) + f" | {built} |")
     return "\n".join(lines)
 
@@ -526,7 +552,7 @@ def write_report(args, cpu, litert_reason, summary, details, failures):
 Produced by `{cmd}` on {time.strftime('%Y-%m-%d')} (after `pip install -r tools/requirements-compare.txt`).
 
 Machine: {cpu}, {os.cpu_count()} cores (shared and noisy: compare within a row, not across runs).
-Minnow's kernel table: {args.default_table} (this CPU's default){"".join(f"; also timed on {t} (`minnow-{t}` rows)" for t in args.other_tables)}. Other CPUs pick other tables: these figures are this table's.
+Minnow's kernel table: {args.default_table} (this CPU's default){"".join(f"; also timed on {t} (`minnow-{t}` rows)" for t in args.other_tables)}{"; also timed with the opt-in bf16 attention products (`" + BF16_ROW + "` rows, `MINNOW_ATTENTION=bf16`)" if args.bf16_row else ""}. Other CPUs pick other tables: these figures are this table's.
 Rounds: {args.rounds} interleaved rounds of {args.seconds} s per engine and mode; medians shown.
 Versions: onnxruntime {ort.__version__}, numpy {np.__version__}, Python {platform.python_version()}. {litert_line}.
 
