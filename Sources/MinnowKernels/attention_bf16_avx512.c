@@ -101,43 +101,47 @@ AVX512BF16 static void pack_values(const float *v, int64_t ldv, int64_t N, int64
         }
 }
 
-/// Scores of R query rows (bf16 rows qs words apart) for keys [j0, j0 + 16 NV): dh pair steps.
+/// Both products are one shape: acc[r][u] = sum over pair steps t of (A row r, word t) times
+/// (B row t, lanes 16u..16u+15), with A a block's bf16 rows (queries: t runs over d's pairs;
+/// probabilities: over the keys' pairs) and B the packed K^T or V, from column j0.
+#define DOT_BLOCK(NV)                                                                                                   \
+    AVX512BF16 static inline __attribute__((always_inline)) void dot_block_##NV(                                       \
+        const uint32_t *a, int64_t lda, const uint32_t *b, int64_t ldb, int64_t steps, __m512 acc[R][NV]) {             \
+        for (int r = 0; r < R; r++)                                                                                     \
+            for (int u = 0; u < NV; u++) acc[r][u] = _mm512_setzero_ps();                                              \
+        for (int64_t t = 0; t < steps; t++) {                                                                           \
+            __m512bh w[NV];                                                                                             \
+            for (int u = 0; u < NV; u++) w[u] = (__m512bh)_mm512_load_si512((const void *)(b + t * ldb + 16 * u));     \
+            for (int r = 0; r < R; r++) {                                                                               \
+                const __m512bh x = (__m512bh)_mm512_set1_epi32((int32_t)a[r * lda + t]);                                \
+                for (int u = 0; u < NV; u++) acc[r][u] = _mm512_dpbf16_ps(acc[r][u], x, w[u]);                         \
+            }                                                                                                           \
+        }                                                                                                               \
+    }
+DOT_BLOCK(1)
+DOT_BLOCK(2)
+
+/// Scores of the block's R bf16 query rows (qs words apart) for keys [j0, j0 + 16 NV), into s
+/// (rows np apart, all R stored: rows past M are never read).
 #define QK_BLOCK(NV)                                                                                                    \
     AVX512BF16 static inline __attribute__((always_inline)) void qk_block_##NV(                                        \
         const uint32_t *qb, int64_t qs, const uint32_t *kt2, int64_t np, int64_t dh, int64_t j0, float *s) {           \
         __m512 acc[R][NV];                                                                                              \
-        for (int r = 0; r < R; r++)                                                                                     \
-            for (int u = 0; u < NV; u++) acc[r][u] = _mm512_setzero_ps();                                              \
-        for (int64_t c = 0; c < dh; c++) {                                                                              \
-            __m512bh b[NV];                                                                                             \
-            for (int u = 0; u < NV; u++) b[u] = (__m512bh)_mm512_load_si512((const void *)(kt2 + c * np + j0 + 16 * u)); \
-            for (int r = 0; r < R; r++) {                                                                               \
-                const __m512bh a = (__m512bh)_mm512_set1_epi32((int32_t)qb[r * qs + c]);                                \
-                for (int u = 0; u < NV; u++) acc[r][u] = _mm512_dpbf16_ps(acc[r][u], a, b[u]);                         \
-            }                                                                                                           \
-        }                                                                                                               \
+        dot_block_##NV(qb, qs, kt2 + j0, np, dh, acc);                                                                 \
         for (int r = 0; r < R; r++)                                                                                     \
             for (int u = 0; u < NV; u++) _mm512_store_ps(s + r * np + j0 + 16 * u, acc[r][u]);                         \
     }
 QK_BLOCK(1)
 QK_BLOCK(2)
 
-/// Output columns [c0, c0 + 16 NV) of `rows` rows from bf16 probability rows (pp words apart).
+/// Output columns [c0, c0 + 16 NV) of `rows` rows from the block's bf16 probability rows (pp
+/// words apart), stored masked to dv.
 #define PV_BLOCK(NV)                                                                                                    \
     AVX512BF16 static inline __attribute__((always_inline)) void pv_block_##NV(                                        \
         const uint32_t *pb, int64_t pp, int64_t nh, const uint32_t *vp, int64_t dvp, int64_t c0, int64_t dv, float *o, \
         int64_t ldo, int rows) {                                                                                        \
         __m512 acc[R][NV];                                                                                              \
-        for (int r = 0; r < R; r++)                                                                                     \
-            for (int u = 0; u < NV; u++) acc[r][u] = _mm512_setzero_ps();                                              \
-        for (int64_t t = 0; t < nh; t++) {                                                                              \
-            __m512bh b[NV];                                                                                             \
-            for (int u = 0; u < NV; u++) b[u] = (__m512bh)_mm512_load_si512((const void *)(vp + t * dvp + c0 + 16 * u)); \
-            for (int r = 0; r < R; r++) {                                                                               \
-                const __m512bh a = (__m512bh)_mm512_set1_epi32((int32_t)pb[r * pp + t]);                                \
-                for (int u = 0; u < NV; u++) acc[r][u] = _mm512_dpbf16_ps(acc[r][u], a, b[u]);                         \
-            }                                                                                                           \
-        }                                                                                                               \
+        dot_block_##NV(pb, pp, vp + c0, dvp, nh, acc);                                                                 \
         for (int r = 0; r < rows; r++)                                                                                  \
             for (int u = 0; u < NV; u++) _mm512_mask_storeu_ps(o + r * ldo + c0 + 16 * u, tail_lanes(dv - c0 - 16 * u), acc[r][u]); \
     }
