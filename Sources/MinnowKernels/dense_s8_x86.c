@@ -128,28 +128,36 @@ typedef struct {
 
 AVX2 static void s8_dyn_epilogue(void *p, int64_t m, int rows, int32_t n0, int32_t cols, int32_t acc[S8_ROWS_MAX][S8_NR]) {
     const s8_dyn_ctx *c = (const s8_dyn_ctx *)p;
-    const int vector_act = c->act.kind == 0 || c->act.kind == 1;
+    // Whole 8-column halves take the vector steps (activations none and relu); the columns past
+    // them, and other activations, dynamic_epilogue. The halves' column constants are loaded once
+    // per block, not once per row: per-row reloads and branches took more time than the math.
+    const int H = c->act.kind == 0 || c->act.kind == 1 ? cols / 8 : 0, relu = c->act.kind == 1;
+    __m256i wsum[2];
+    __m256 wscale[2], bias[2];
+    for (int h = 0; h < H; h++) {
+        const int32_t n = n0 + 8 * h;
+        wsum[h] = _mm256_loadu_si256((const __m256i *)(c->wsum + n));
+        wscale[h] = _mm256_loadu_ps(c->wscale + n);
+        bias[h] = c->bias ? _mm256_loadu_ps(c->bias + n) : _mm256_setzero_ps();
+    }
     for (int r = 0; r < rows; r++) {
         const float s = c->s[m + r];
         const int32_t zp = c->zp[m + r];
-        float *yr = c->y + (m + r) * c->N;
-        for (int32_t h = 0; h < cols; h += 8) {
-            if (!vector_act || cols - h < 8) {
-                for (int32_t j = h; j < cols && j < h + 8; j++) {
-                    const int32_t n = n0 + j;
-                    yr[n] = dynamic_epilogue(acc[r][j], zp, c->wsum[n], s, c->wscale[n], c->bias ? c->bias[n] : 0.f, c->act);
-                }
-                continue;
-            }
+        float *yr = c->y + (m + r) * c->N + n0;
+        const __m256i vzp = _mm256_set1_epi32(zp);
+        const __m256 vs = _mm256_set1_ps(s);
+        for (int h = 0; h < H; h++) {
             // dynamic_epilogue's steps in its order: acc - zp wsum (int32), one rounding to float,
-            // times (s * wscale) rounded first, plus bias (no FMA), then max(., 0) for relu.
-            const int32_t n = n0 + h;
-            const __m256i v = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(acc[r] + h)),
-                                               _mm256_mullo_epi32(_mm256_set1_epi32(zp), _mm256_loadu_si256((const __m256i *)(c->wsum + n))));
-            const __m256 sw = _mm256_mul_ps(_mm256_set1_ps(s), _mm256_loadu_ps(c->wscale + n));
-            __m256 f = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), sw), c->bias ? _mm256_loadu_ps(c->bias + n) : _mm256_setzero_ps());
-            if (c->act.kind == 1) f = _mm256_max_ps(f, _mm256_setzero_ps());
-            _mm256_storeu_ps(yr + n, f);
+            // times (s * wscale) rounded first, plus bias (no FMA; + 0 without one, as there),
+            // then max(., 0) for relu.
+            const __m256i v = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(acc[r] + 8 * h)), _mm256_mullo_epi32(vzp, wsum[h]));
+            __m256 f = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_mul_ps(vs, wscale[h])), bias[h]);
+            if (relu) f = _mm256_max_ps(f, _mm256_setzero_ps());
+            _mm256_storeu_ps(yr + 8 * h, f);
+        }
+        for (int32_t j = 8 * H; j < cols; j++) {
+            const int32_t n = n0 + j;
+            yr[j] = dynamic_epilogue(acc[r][j], zp, c->wsum[n], s, c->wscale[n], c->bias ? c->bias[n] : 0.f, c->act);
         }
     }
 }

@@ -110,20 +110,37 @@ AVX2 void mn_gemm_s8_avx2(const int8_t *x, const int8_t *packed, const int32_t *
     }
 }
 
-/// Eight at a time, the reference's IEEE steps: divide, round half to even, add zp, clamp (NaN
-/// lands on -128, as in the reference); the tail goes through the reference (bit-identical).
+/// One vector of the reference's IEEE steps: divide (exact_quotient8 gives the same bits), round
+/// half to even, add zp, clamp (NaN lands on -128, as in the reference), truncate to int32.
+AVX2 static inline __m256i quantize8(__m256 xv, __m256 vs, __m256 vy, __m256 vz, int exact) {
+    const __m256 lo = _mm256_set1_ps(-128.f), hi = _mm256_set1_ps(127.f);
+    __m256 v = _mm256_round_ps(exact ? exact_quotient8(xv, vs, vy) : _mm256_div_ps(xv, vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm256_add_ps(v, vz);
+    v = _mm256_blendv_ps(lo, _mm256_min_ps(v, hi), _mm256_cmp_ps(v, lo, _CMP_GE_OQ));
+    return _mm256_cvttps_epi32(v);
+}
+
+/// quantize8 over the row; the tail goes through the reference (bit-identical).
 AVX2 void mn_quantize_s8_avx2(const float *x, int8_t *q, int64_t n, float scale, int32_t zp) {
     const __m256 vs = _mm256_set1_ps(scale), vz = _mm256_set1_ps((float)zp), vy = _mm256_set1_ps(1.f / scale);
-    const __m256 lo = _mm256_set1_ps(-128.f), hi = _mm256_set1_ps(127.f);
     const int exact = exact_quotient_ok(scale);
     int64_t i = 0;
+    // 32 values narrowed by three packs and one dword permute into a single 32-byte store: packing
+    // each vector of eight on its own (extract, two packs, an 8-byte store) put three shuffles on
+    // every eight values, and the shuffle ports bounded the loop. The values are already in
+    // [-128, 127], so the saturating packs change none of them. After the packs, dword 4 L + e holds
+    // v_e's values 4 L to 4 L + 3 (L = 0, 1); the permute moves them to dword 2 e + L.
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (; i + 32 <= n; i += 32) {
+        const __m256i v0 = quantize8(_mm256_loadu_ps(x + i), vs, vy, vz, exact);
+        const __m256i v1 = quantize8(_mm256_loadu_ps(x + i + 8), vs, vy, vz, exact);
+        const __m256i v2 = quantize8(_mm256_loadu_ps(x + i + 16), vs, vy, vz, exact);
+        const __m256i v3 = quantize8(_mm256_loadu_ps(x + i + 24), vs, vy, vz, exact);
+        const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(v0, v1), _mm256_packs_epi32(v2, v3));
+        _mm256_storeu_si256((__m256i *)(q + i), _mm256_permutevar8x32_epi32(b, order));
+    }
     for (; i + 8 <= n; i += 8) {
-        // The reference's x / scale (exact_quotient8 gives the same bits), rounded half to even.
-        const __m256 xv = _mm256_loadu_ps(x + i);
-        __m256 v = _mm256_round_ps(exact ? exact_quotient8(xv, vs, vy) : _mm256_div_ps(xv, vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        v = _mm256_add_ps(v, vz);
-        v = _mm256_blendv_ps(lo, _mm256_min_ps(v, hi), _mm256_cmp_ps(v, lo, _CMP_GE_OQ));
-        const __m256i w = _mm256_cvttps_epi32(v);
+        const __m256i w = quantize8(_mm256_loadu_ps(x + i), vs, vy, vz, exact);
         const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
         _mm_storel_epi64((__m128i *)(q + i), _mm_packs_epi16(w16, w16));
     }

@@ -226,19 +226,26 @@ final class SIMDKernelTests: XCTestCase {
     func testDynamicDenseIsBitExact() {
         let ref = mn_reference_kernels()!.pointee
         var rng = SystemRandomNumberGenerator()
+        // Every activation (none and relu take the epilogues' vector steps, clip and leaky relu their
+        // scalar ones), with and without a bias, and column counts around the 8- and 16-column halves.
+        let acts = [mn_activation(kind: 0, lo: 0, hi: 0, alpha: 0), mn_activation(kind: 1, lo: 0, hi: 0, alpha: 0),
+                    mn_activation(kind: 2, lo: -0.5, hi: 0.75, alpha: 0), mn_activation(kind: 3, lo: 0, hi: 0, alpha: 0.1)]
         for table in tables {
-            for m in [1, 3, 5] { for k in ks { for n in [1, 3, 17] {
+            var variant = 0
+            for m in [1, 3, 5, 7] { for k in ks { for n in [1, 3, 8, 17, 24, 40] {
+                variant += 1
                 let x = (0..<(m * k)).map { _ in Float.random(in: -4...3, using: &rng) }
                 let w = (0..<(n * k)).map { _ in Int8.random(in: -127...127, using: &rng) }
                 let wsum = (0..<n).map { c in (0..<k).reduce(Int32(0)) { $0 + Int32(w[c * k + $1]) } }
                 let wscale = (0..<n).map { _ in Float.random(in: 1e-3..<1e-2, using: &rng) }
-                let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+                let bias = variant % 3 == 0 ? nil : (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
                 var a = [Float](repeating: 0, count: m * n), b = a
                 var qa = [Int8](repeating: 0, count: k), qb = qa
-                let act = mn_activation(kind: 1, lo: 0, hi: 0, alpha: 0)
+                let act = acts[variant % acts.count]
                 ref.dense_dyn(x, w, wsum, wscale, bias, &a, &qa, Int32(m), Int32(k), Int32(n), act)
                 table.dense_dyn(x, layout(w, table, k: k, n: n), wsum, wscale, bias, &b, &qb, Int32(m), Int32(k), Int32(n), act)
-                XCTAssertEqual(a, b, "\(String(cString: table.name)) dense_dyn M=\(m) K=\(k) N=\(n)")
+                XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern),
+                               "\(String(cString: table.name)) dense_dyn M=\(m) K=\(k) N=\(n) act \(act.kind) bias \(bias != nil)")
             } } }
         }
     }
