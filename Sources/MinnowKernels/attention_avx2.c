@@ -1,9 +1,7 @@
 // The fused attention's 8-lane blocks for the AVX2 table (the driver, attention_x86.c, and the
-// why, attention_avx512.c, are shared): blocks of six query rows (6 rows x 2 vectors = twelve FMA
-// chains, with the two operands and a broadcast in 16 registers: two FMA ports at five cycles'
-// latency, as on Zen 2, need ten in flight; four rows' eight left a fifth of the ports idle), the
-// table's own masked softmax. Each element is mn_gemm_f32_avx2's chain (0, then one FMA per k or
-// key in order), so the bytes are the three operators'.
+// why, attention_avx512.c, are shared): blocks of four query rows (4 rows x 2 vectors = the eight
+// FMA chains two ports need in 16 registers), the table's own masked softmax. Each element is mn_gemm_f32_avx2's chain (0, then one FMA per k or key in order), so
+// the bytes are the three operators'.
 //
 // Unsafe pointer code: shapes were validated at session creation and checked against
 // MN_ATTENTION_SCRATCH_FLOATS by the fusion (AttentionFusion.swift).
@@ -13,7 +11,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include "x86_internal.h"
 
-enum { R2 = 6 };
+enum { R2 = 4 };
 
 /// Lanes [0, n) of an 8-lane mask (all for n >= 8, none for n <= 0).
 AVX2 static inline __m256i lanes8(int64_t n) {
